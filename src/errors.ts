@@ -1,0 +1,88 @@
+/** RFC 4253 §11.1 disconnect reason codes. */
+export const DisconnectReason = {
+  HOST_NOT_ALLOWED_TO_CONNECT: 1,
+  PROTOCOL_ERROR: 2,
+  KEY_EXCHANGE_FAILED: 3,
+  RESERVED: 4,
+  MAC_ERROR: 5,
+  COMPRESSION_ERROR: 6,
+  SERVICE_NOT_AVAILABLE: 7,
+  PROTOCOL_VERSION_NOT_SUPPORTED: 8,
+  HOST_KEY_NOT_VERIFIABLE: 9,
+  CONNECTION_LOST: 10,
+  BY_APPLICATION: 11,
+  TOO_MANY_CONNECTIONS: 12,
+  AUTH_CANCELLED_BY_USER: 13,
+  NO_MORE_AUTH_METHODS_AVAILABLE: 14,
+  ILLEGAL_USER_NAME: 15,
+} as const;
+export type DisconnectReasonCode = (typeof DisconnectReason)[keyof typeof DisconnectReason];
+
+const reasonNames = new Map<number, string>(Object.entries(DisconnectReason).map(([k, v]) => [v, k]));
+
+/** The name of a disconnect reason code, or `UNKNOWN_<n>` for codes outside RFC 4253 §11.1. */
+export function disconnectReasonName(code: number): string {
+  return reasonNames.get(code) ?? `UNKNOWN_${code}`;
+}
+
+export type SshErrorCode =
+  /** The server's host key is neither in known_hosts nor accepted by `silentlyAcceptHosts`. */
+  | 'HOST_KEY_NOT_VERIFIED'
+  /** Every authentication method the client could try was refused. */
+  | 'AUTH_FAILED'
+  /** A negotiation, request or connect timeout expired. */
+  | 'TIMEOUT'
+  /** The peer sent SSH_MSG_DISCONNECT, or we disconnected; `reason` holds the RFC 4253 §11.1 code. */
+  | 'DISCONNECTED'
+  /** The TCP connection closed without a disconnect message. */
+  | 'CONNECTION_LOST'
+  /** The peer broke the protocol: malformed packet, bad length, message out of order. */
+  | 'PROTOCOL_ERROR'
+  /** No common algorithm, or the key exchange itself failed. */
+  | 'KEY_EXCHANGE_FAILED'
+  /** A packet failed its integrity check. */
+  | 'MAC_ERROR'
+  /** An option has an unknown name or a value of the wrong type. */
+  | 'BAD_OPTION'
+  /** A key or key file could not be read or is not in a supported format. */
+  | 'BAD_KEY'
+  /** The channel or connection is closed. */
+  | 'CLOSED'
+  /** The peer refused to open a channel. */
+  | 'CHANNEL_OPEN_FAILED'
+  /** The daemon could not listen, or no daemon matches the reference. */
+  | 'NOT_FOUND'
+  /** A listen or connect at the socket level failed. */
+  | 'SOCKET_ERROR';
+
+/**
+ * The one error type Seashell rejects with. `code` says what happened; `reason` carries the
+ * RFC 4253 disconnect reason when the connection ended with (or because of) a disconnect.
+ */
+export class SshError extends Error {
+  override readonly name = 'SshError';
+  readonly code: SshErrorCode;
+  readonly reason: number | undefined;
+
+  constructor(code: SshErrorCode, message: string, options?: { reason?: number; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.reason = options?.reason;
+  }
+
+  /** The RFC 4253 reason name (`PROTOCOL_ERROR`, `BY_APPLICATION`, …) when `reason` is set. */
+  get reasonName(): string | undefined {
+    return this.reason === undefined ? undefined : disconnectReasonName(this.reason);
+  }
+}
+
+/** A protocol violation that must end the connection with a DISCONNECT carrying `reason`. */
+export function protocolError(message: string, reason: number = DisconnectReason.PROTOCOL_ERROR): SshError {
+  const code: SshErrorCode =
+    reason === DisconnectReason.MAC_ERROR
+      ? 'MAC_ERROR'
+      : reason === DisconnectReason.KEY_EXCHANGE_FAILED
+        ? 'KEY_EXCHANGE_FAILED'
+        : 'PROTOCOL_ERROR';
+  return new SshError(code, message, { reason });
+}
