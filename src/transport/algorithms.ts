@@ -1,0 +1,222 @@
+import { SshError } from '../errors.js';
+import { aes128Gcm, aes256Gcm } from './cipher/aes-gcm.js';
+import { chacha20Poly1305 } from './cipher/chacha20-poly1305.js';
+import type { CipherSpec } from './cipher/types.js';
+import { curve25519Sha256, curve25519Sha256Libssh } from './kex/curve25519.js';
+import type { KexMethodSpec } from './kex/types.js';
+import { hmacSha256, hmacSha256Etm, hmacSha512, hmacSha512Etm, type MacSpec } from './mac.js';
+import { aes128Ctr, aes192Ctr, aes256Ctr } from './cipher/aes-ctr.js';
+
+/** The algorithm registry: every name Seashell can negotiate, and the default order of each list. */
+
+export const KEX_METHODS: ReadonlyMap<string, KexMethodSpec> = new Map(
+  [curve25519Sha256, curve25519Sha256Libssh].map((k) => [k.name, k]),
+);
+
+/** Fastest first: AES-GCM runs on AES-NI through OpenSSL; chacha20-poly1305 needs WebAssembly Poly1305. */
+export const CIPHERS: ReadonlyMap<string, CipherSpec> = new Map(
+  [aes128Gcm, aes256Gcm, chacha20Poly1305, aes128Ctr, aes192Ctr, aes256Ctr].map((c) => [c.name, c]),
+);
+
+export const MACS: ReadonlyMap<string, MacSpec> = new Map(
+  [hmacSha256Etm, hmacSha512Etm, hmacSha256, hmacSha512].map((m) => [m.name, m]),
+);
+
+/** Host key and user key signature algorithms (RFC 8709, RFC 5656, RFC 8332). */
+export const PUBLIC_KEY_ALGORITHMS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+] as const;
+export type PublicKeyAlgorithm = (typeof PUBLIC_KEY_ALGORITHMS)[number];
+
+export const COMPRESSION = ['none'] as const;
+
+/** Pseudo-algorithms that ride in the kex list (RFC 8308 §2.1, OpenSSH PROTOCOL §1.10). */
+export const EXT_INFO_C = 'ext-info-c';
+export const EXT_INFO_S = 'ext-info-s';
+export const KEX_STRICT_C = 'kex-strict-c-v00@openssh.com';
+export const KEX_STRICT_S = 'kex-strict-s-v00@openssh.com';
+export const KEX_PSEUDO = new Set([EXT_INFO_C, EXT_INFO_S, KEX_STRICT_C, KEX_STRICT_S]);
+
+export interface Directional<T> {
+  clientToServer: T[];
+  serverToClient: T[];
+}
+
+/** The algorithm lists of one side, as `ssh.defaultAlgorithms()` returns them (the seed's algs_list). */
+export interface AlgorithmSet {
+  kex: string[];
+  publicKey: string[];
+  cipher: Directional<string>;
+  mac: Directional<string>;
+  compression: Directional<string>;
+}
+
+/** A list for one category in `preferredAlgorithms`/`modifyAlgorithms`: one list for both directions, or one per direction. */
+export type AlgorithmListOption = string[] | Partial<Directional<string>>;
+
+export interface AlgorithmsOption {
+  kex?: string[];
+  publicKey?: string[];
+  cipher?: AlgorithmListOption;
+  mac?: AlgorithmListOption;
+  compression?: AlgorithmListOption;
+}
+
+export type ModifyAlgorithmsOption = (
+  { append: AlgorithmsOption } | { prepend: AlgorithmsOption } | { rm: AlgorithmsOption }
+)[];
+
+function both(list: readonly string[]): Directional<string> {
+  return { clientToServer: [...list], serverToClient: [...list] };
+}
+
+export function defaultAlgorithms(): AlgorithmSet {
+  return {
+    kex: [...KEX_METHODS.keys()],
+    publicKey: [...PUBLIC_KEY_ALGORITHMS],
+    cipher: both([...CIPHERS.keys()]),
+    mac: both([...MACS.keys()]),
+    compression: both(COMPRESSION),
+  };
+}
+
+const SUPPORTED: Record<keyof AlgorithmSet, ReadonlySet<string>> = {
+  kex: new Set(KEX_METHODS.keys()),
+  publicKey: new Set(PUBLIC_KEY_ALGORITHMS),
+  cipher: new Set(CIPHERS.keys()),
+  mac: new Set(MACS.keys()),
+  compression: new Set(COMPRESSION),
+};
+
+const CATEGORIES: (keyof AlgorithmSet)[] = ['kex', 'publicKey', 'cipher', 'mac', 'compression'];
+
+function isDirectional(k: keyof AlgorithmSet): k is 'cipher' | 'mac' | 'compression' {
+  return k === 'cipher' || k === 'mac' || k === 'compression';
+}
+
+function checkNames(
+  category: string,
+  names: unknown,
+  strict: boolean,
+  supported: ReadonlySet<string>,
+): string[] {
+  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) {
+    throw new SshError('BAD_OPTION', `algorithm list for ${category} must be an array of names`);
+  }
+  if (strict) {
+    const unknown = names.filter((n: string) => !supported.has(n));
+    if (unknown.length) {
+      throw new SshError(
+        'BAD_OPTION',
+        `unsupported ${category} algorithm(s): ${unknown.join(', ')}; supported: ${[...supported].join(', ')}`,
+      );
+    }
+  }
+  return (names as string[]).filter((n) => supported.has(n));
+}
+
+/** Splits a list option into its two directions (a plain list applies to both). */
+function directions(
+  category: string,
+  v: AlgorithmListOption,
+  strict: boolean,
+  supported: ReadonlySet<string>,
+) {
+  if (Array.isArray(v)) {
+    const l = checkNames(category, v, strict, supported);
+    return { clientToServer: l, serverToClient: [...l] };
+  }
+  if (typeof v !== 'object' || v === null) {
+    throw new SshError(
+      'BAD_OPTION',
+      `algorithm list for ${category} must be an array or {clientToServer, serverToClient}`,
+    );
+  }
+  return {
+    clientToServer:
+      v.clientToServer === undefined ? undefined : checkNames(category, v.clientToServer, strict, supported),
+    serverToClient:
+      v.serverToClient === undefined ? undefined : checkNames(category, v.serverToClient, strict, supported),
+  };
+}
+
+/**
+ * Applies the seed's `preferred_algorithms` (replaces lists; unsupported names are an error) and
+ * then `modify_algorithms` (append/prepend/rm in order; unsupported names are ignored).
+ */
+export function resolveAlgorithms(
+  preferred?: AlgorithmsOption,
+  modify?: ModifyAlgorithmsOption,
+): AlgorithmSet {
+  const set = defaultAlgorithms();
+  if (preferred !== undefined) {
+    if (typeof preferred !== 'object' || preferred === null || Array.isArray(preferred)) {
+      throw new SshError(
+        'BAD_OPTION',
+        'preferredAlgorithms must be an object like { kex: [...], cipher: [...] }',
+      );
+    }
+    for (const key of Object.keys(preferred)) {
+      if (!CATEGORIES.includes(key as keyof AlgorithmSet)) {
+        throw new SshError(
+          'BAD_OPTION',
+          `preferredAlgorithms: unknown category '${key}' (use ${CATEGORIES.join(', ')})`,
+        );
+      }
+    }
+    for (const k of CATEGORIES) {
+      const v = preferred[k];
+      if (v === undefined) continue;
+      if (isDirectional(k)) {
+        const d = directions(k, v, true, SUPPORTED[k]);
+        if (d.clientToServer) set[k].clientToServer = d.clientToServer;
+        if (d.serverToClient) set[k].serverToClient = d.serverToClient;
+      } else {
+        set[k] = checkNames(k, v, true, SUPPORTED[k]);
+      }
+    }
+  }
+  if (modify !== undefined) {
+    if (!Array.isArray(modify))
+      throw new SshError('BAD_OPTION', 'modifyAlgorithms must be an array of {append|prepend|rm}');
+    for (const step of modify) {
+      const op = Object.keys(step ?? {})[0] as 'append' | 'prepend' | 'rm' | undefined;
+      if (op !== 'append' && op !== 'prepend' && op !== 'rm') {
+        throw new SshError('BAD_OPTION', `modifyAlgorithms: each step must be {append}, {prepend} or {rm}`);
+      }
+      const spec = (step as Record<string, AlgorithmsOption>)[op]!;
+      for (const k of CATEGORIES) {
+        const v = spec[k];
+        if (v === undefined) continue;
+        const apply = (list: string[], names: string[] | undefined): string[] => {
+          if (!names) return list;
+          const rest = list.filter((n) => !names.includes(n));
+          return op === 'rm' ? rest : op === 'append' ? [...rest, ...names] : [...names, ...rest];
+        };
+        if (isDirectional(k)) {
+          const d = directions(k, v, false, SUPPORTED[k]);
+          set[k].clientToServer = apply(set[k].clientToServer, d.clientToServer);
+          set[k].serverToClient = apply(set[k].serverToClient, d.serverToClient);
+        } else {
+          set[k] = apply(set[k], checkNames(k, v, false, SUPPORTED[k]));
+        }
+      }
+    }
+  }
+  for (const k of CATEGORIES) {
+    const empty = isDirectional(k)
+      ? k !== 'mac' && (set[k].clientToServer.length === 0 || set[k].serverToClient.length === 0)
+      : set[k].length === 0;
+    if (empty)
+      throw new SshError(
+        'BAD_OPTION',
+        `no ${k} algorithm is left after preferredAlgorithms/modifyAlgorithms`,
+      );
+  }
+  return set;
+}

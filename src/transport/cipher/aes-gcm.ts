@@ -1,0 +1,99 @@
+import { createCipheriv, createDecipheriv, type CipherGCMTypes } from 'node:crypto';
+import { DisconnectReason, protocolError } from '../../errors.js';
+import type { CipherSpec, PacketOpener, PacketSealer } from './types.js';
+
+/**
+ * aes128-gcm@openssh.com / aes256-gcm@openssh.com (RFC 5647 as OpenSSH's PROTOCOL §1.6 amends it):
+ * the packet length is in the clear and authenticated as AAD; the 12-byte nonce is a 4-byte fixed
+ * field and a 64-bit invocation counter that increments after every packet.
+ * Node cannot re-key a GCM context with a new nonce, so each packet gets a new context.
+ */
+const TAG = 16;
+
+class GcmNonce {
+  private readonly iv: Buffer;
+  constructor(initial: Buffer) {
+    this.iv = Buffer.from(initial.subarray(0, 12));
+  }
+  current(): Buffer {
+    return this.iv;
+  }
+  /** RFC 5647 §7.1: increment the invocation counter (the low 8 bytes) modulo 2^64. */
+  advance(): void {
+    for (let i = 11; i >= 4; i--) {
+      const v = (this.iv[i]! + 1) & 0xff;
+      this.iv[i] = v;
+      if (v !== 0) break;
+    }
+  }
+}
+
+class GcmSealer implements PacketSealer {
+  readonly blockSize = 16;
+  readonly lengthIsAad = true;
+  readonly macLength = TAG;
+  private readonly nonce: GcmNonce;
+  constructor(
+    private readonly algorithm: CipherGCMTypes,
+    private readonly key: Buffer,
+    iv: Buffer,
+  ) {
+    this.nonce = new GcmNonce(iv);
+  }
+  seal(packet: Buffer): void {
+    const bodyEnd = packet.length - TAG;
+    const c = createCipheriv(this.algorithm, this.key, this.nonce.current());
+    c.setAAD(packet.subarray(0, 4));
+    const ct = c.update(packet.subarray(4, bodyEnd));
+    c.final();
+    ct.copy(packet, 4);
+    c.getAuthTag().copy(packet, bodyEnd);
+    this.nonce.advance();
+  }
+}
+
+class GcmOpener implements PacketOpener {
+  readonly firstBlockSize = 4;
+  readonly macLength = TAG;
+  readonly blockSize = 16;
+  readonly lengthIsAad = true;
+  private readonly nonce: GcmNonce;
+  constructor(
+    private readonly algorithm: CipherGCMTypes,
+    private readonly key: Buffer,
+    iv: Buffer,
+  ) {
+    this.nonce = new GcmNonce(iv);
+  }
+  packetLength(first: Buffer): number {
+    return first.readUInt32BE(0);
+  }
+  open(whole: Buffer): Buffer {
+    const bodyEnd = whole.length - TAG;
+    const d = createDecipheriv(this.algorithm, this.key, this.nonce.current());
+    d.setAAD(whole.subarray(0, 4));
+    d.setAuthTag(whole.subarray(bodyEnd));
+    const plain = d.update(whole.subarray(4, bodyEnd));
+    try {
+      d.final();
+    } catch {
+      throw protocolError('message authentication failed (aes-gcm tag mismatch)', DisconnectReason.MAC_ERROR);
+    }
+    this.nonce.advance();
+    return plain;
+  }
+}
+
+function gcm(name: string, algorithm: CipherGCMTypes, keyLength: number): CipherSpec {
+  return {
+    name,
+    keyLength,
+    ivLength: 12,
+    aead: true,
+    sealer: (key, iv) => new GcmSealer(algorithm, key, iv),
+    opener: (key, iv) => new GcmOpener(algorithm, key, iv),
+  };
+}
+
+export const aes128Gcm = gcm('aes128-gcm@openssh.com', 'aes-128-gcm', 16);
+export const aes256Gcm = gcm('aes256-gcm@openssh.com', 'aes-256-gcm', 32);

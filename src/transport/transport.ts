@@ -1,0 +1,574 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { DisconnectReason, SshError, disconnectReasonName, protocolError } from '../errors.js';
+import { parsePublicKeyBlob } from '../keys/public-key.js';
+import { signData, verifySignature } from '../keys/signature.js';
+import type { PrivateKey, PublicKey, SignatureAlgorithm } from '../keys/types.js';
+import { Msg } from '../wire/numbers.js';
+import {
+  decodeDebug,
+  decodeDisconnect,
+  decodeExtInfo,
+  decodeKexEcdhInit,
+  decodeKexEcdhReply,
+  decodeKexInit,
+  encodeDisconnect,
+  encodeExtInfo,
+  encodeKexEcdhInit,
+  encodeKexEcdhReply,
+  encodeKexInit,
+  encodeUnimplemented,
+  type Debug,
+  type KexInit,
+} from '../wire/transport-messages.js';
+import { SshWriter } from '../wire/writer.js';
+import {
+  CIPHERS,
+  EXT_INFO_C,
+  EXT_INFO_S,
+  KEX_METHODS,
+  KEX_STRICT_C,
+  KEX_STRICT_S,
+  MACS,
+  type AlgorithmSet,
+} from './algorithms.js';
+import type { PacketOpener, PacketSealer } from './cipher/types.js';
+import { deriveKey } from './derive.js';
+import type { KexMethod, KexMethodSpec } from './kex/types.js';
+import { guessWasWrong, negotiate, type Negotiated } from './negotiate.js';
+import { PacketDeframer, PacketFramer, payloadOf, type OpenPacket } from './packet.js';
+import { VersionReader } from './version.js';
+
+export type Role = 'client' | 'server';
+
+export interface TransportConfig {
+  role: Role;
+  /** Our identification line without CR LF (see version.ts `identification`). */
+  identification: string;
+  algorithms: AlgorithmSet;
+  /** Server: host keys by signature algorithm (an RSA key serves rsa-sha2-256 and rsa-sha2-512). */
+  hostKeys?: ReadonlyMap<string, PrivateKey>;
+  /** Client: offer ext-info-c (the seed's recv_ext_info). Server: offer ext-info-s and send EXT_INFO (send_ext_info). */
+  extInfo: boolean;
+  /** Server: the `server-sig-algs` extension value (RFC 8308 §3.1). */
+  serverSigAlgs?: readonly string[];
+  /** Start a new key exchange after this many bytes in both directions together. */
+  rekeyBytes?: number;
+}
+
+/** Callbacks from the transport to the layers above and to the I/O edge. */
+export interface TransportHandler {
+  /** A message for the layers above (numbers 5-6 and 50 and up), with its sequence number. */
+  onMessage(payload: Buffer, seq: number): void;
+  /** A key exchange finished; `first` is true once per connection, when the session id is set. */
+  onKexDone(first: boolean): void;
+  /** Client, first key exchange: decide on the server's host key, then call `hostKeyVerdict`. */
+  verifyHostKey?(key: PublicKey, algorithm: string): void;
+  onExtInfo?(extensions: Map<string, Buffer>): void;
+  onDebug?(message: Debug): void;
+  /** Bytes are waiting in `takeOutput()`. */
+  onOutput(): void;
+  /** The transport is finished: the peer disconnected (`byPeer`), or we did because of `error`. */
+  onClose(error: SshError, byPeer: boolean): void;
+}
+
+interface KexState {
+  ours: KexInit;
+  theirs?: KexInit;
+  negotiated?: Negotiated;
+  spec?: KexMethodSpec;
+  method?: KexMethod;
+  ignoreNextKexPacket: boolean;
+  pendingSealer?: PacketSealer;
+  pendingOpener?: PacketOpener;
+  sentNewKeys: boolean;
+  gotNewKeys: boolean;
+  first: boolean;
+}
+
+const SOFTWARE_LINE_END = '\r\n';
+
+/**
+ * The SSH transport layer (RFC 4253) as a state machine without I/O: feed it received bytes with
+ * `receive`, give it payloads with `send`, and write out what `takeOutput` returns.
+ */
+export class Transport {
+  readonly role: Role;
+  private readonly config: TransportConfig;
+  private readonly handler: TransportHandler;
+  private readonly framer = new PacketFramer();
+  private readonly deframer = new PacketDeframer();
+  private readonly versionReader: VersionReader;
+  private out: Buffer[] = [];
+  private deferred: Buffer[] = [];
+  private kex: KexState | undefined;
+  /** Input processing is paused while a decision (host key, authentication) is outstanding. */
+  private pauses = 0;
+  private pumping = false;
+  private closed = false;
+  private hostKeyBlob: Buffer | undefined;
+  private awaitingHostKey = false;
+  /** Peer identification line, once received. */
+  peerIdentification: string | undefined;
+  sessionId: Buffer | undefined;
+  /** Set after the first NEWKEYS from the peer: before it, only transport messages are accepted. */
+  private recvKeyed = false;
+  private strict = false;
+  private peerWantsExtInfo = false;
+  /** The algorithms in use, once the first key exchange has finished. */
+  negotiated: Negotiated | undefined;
+  private lastSeq = 0;
+
+  constructor(config: TransportConfig, handler: TransportHandler) {
+    this.role = config.role;
+    this.config = config;
+    this.handler = handler;
+    this.versionReader = new VersionReader(config.role === 'client');
+  }
+
+  /** Sends our identification line and first KEXINIT (RFC 4253 §4.2, §7.1: neither waits for the peer). */
+  start(): void {
+    this.emit(Buffer.from(this.config.identification + SOFTWARE_LINE_END, 'latin1'));
+    this.startKex();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** True while a key exchange blocks upper-layer sends (they are queued, but bulk data should wait). */
+  get sendBlocked(): boolean {
+    return this.closed || (this.kex !== undefined && !this.kex.sentNewKeys);
+  }
+
+  takeOutput(): Buffer[] {
+    const o = this.out;
+    this.out = [];
+    return o;
+  }
+
+  /** Feeds bytes from the peer. Never throws: a bad peer ends in a DISCONNECT and `onClose`. */
+  receive(chunk: Buffer): void {
+    if (this.closed) return;
+    try {
+      if (this.peerIdentification === undefined) {
+        let r;
+        try {
+          r = this.versionReader.push(chunk);
+        } catch (e) {
+          // Before the identification exchange completes the peer cannot read packets (RFC 4253 §4.2).
+          if (this.role === 'server')
+            this.emit(Buffer.from('Invalid SSH identification string.\r\n', 'latin1'));
+          this.finish(e as SshError, false);
+          return;
+        }
+        if (!r) return;
+        this.peerIdentification = r.line;
+        chunk = r.rest;
+      }
+      this.deframer.push(chunk);
+      this.pump();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private pump(): void {
+    if (this.pumping) return; // a synchronous resume inside dispatch: the running loop continues
+    this.pumping = true;
+    try {
+      while (this.pauses === 0 && !this.closed) {
+        const body = this.deframer.next();
+        if (!body) break;
+        this.lastSeq = (this.deframer.seq - 1) >>> 0;
+        this.dispatch(payloadOf(body));
+      }
+    } finally {
+      this.pumping = false;
+    }
+    this.maybeRekey();
+  }
+
+  /** Stops acting on received packets until `resumeInput` (bytes keep being buffered). */
+  pauseInput(): void {
+    this.pauses++;
+  }
+
+  resumeInput(): void {
+    if (this.pauses === 0) return;
+    this.pauses--;
+    if (this.pauses === 0 && !this.closed && !this.pumping) {
+      try {
+        this.pump();
+      } catch (e) {
+        this.fail(e);
+      }
+    }
+  }
+
+  /** Queues an upper-layer message; during a key exchange it waits until our NEWKEYS is sent. */
+  send(payload: Buffer): void {
+    if (this.closed) return;
+    if (this.sendBlocked) {
+      this.deferred.push(payload);
+      return;
+    }
+    this.emit(this.framer.frame(payload));
+    this.maybeRekey();
+  }
+
+  /** Channel data fast path: a packet with room for `payloadLength` bytes, to be filled and passed to `sealPacket`. */
+  openPacket(payloadLength: number): OpenPacket {
+    return this.framer.open(payloadLength);
+  }
+
+  /** Seals and queues a packet from `openPacket`. Only call while `sendBlocked` is false. */
+  sealPacket(p: OpenPacket): void {
+    if (this.closed) return;
+    if (this.sendBlocked) throw new Error('sealPacket during key exchange');
+    this.emit(this.framer.seal(p));
+  }
+
+  /** Ends the connection with an SSH_MSG_DISCONNECT (RFC 4253 §11.1). */
+  disconnect(reason: number, description: string): void {
+    if (this.closed) return;
+    const err = new SshError('DISCONNECTED', `disconnected: ${description}`, { reason });
+    this.sendDisconnect(reason, description);
+    this.finish(err, false);
+  }
+
+  /** RFC 4253 §11.4: answer a message number nobody implements. */
+  sendUnimplemented(seq: number = this.lastSeq): void {
+    this.send(encodeUnimplemented(seq));
+  }
+
+  /** Starts a re-key now (no-op while one is running or before the first one ends). */
+  rekey(): void {
+    if (!this.closed && !this.kex && this.sessionId) this.startKex();
+  }
+
+  /** Client: the verdict on the host key offered by `verifyHostKey`. */
+  hostKeyVerdict(accepted: boolean, why = 'host key not accepted'): void {
+    if (this.closed || !this.awaitingHostKey) return;
+    this.awaitingHostKey = false;
+    if (!accepted) {
+      this.sendDisconnect(DisconnectReason.HOST_KEY_NOT_VERIFIABLE, why);
+      this.finish(
+        new SshError('HOST_KEY_NOT_VERIFIED', why, { reason: DisconnectReason.HOST_KEY_NOT_VERIFIABLE }),
+        false,
+      );
+      return;
+    }
+    try {
+      this.sendNewKeys();
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    this.resumeInput();
+  }
+
+  private emit(buf: Buffer): void {
+    this.out.push(buf);
+    if (this.out.length === 1) this.handler.onOutput();
+  }
+
+  private sendDisconnect(reason: number, description: string): void {
+    try {
+      // A disconnect is sent whatever state the kex is in: it is a transport-generic message.
+      this.emit(this.framer.frame(encodeDisconnect(reason, description.slice(0, 512))));
+    } catch {
+      // Nothing more can be sent; closing is all that is left.
+    }
+  }
+
+  private fail(e: unknown): void {
+    if (this.closed) return;
+    const err =
+      e instanceof SshError
+        ? e
+        : new SshError('PROTOCOL_ERROR', `internal error: ${(e as Error)?.message ?? String(e)}`, {
+            reason: DisconnectReason.PROTOCOL_ERROR,
+            cause: e,
+          });
+    this.sendDisconnect(err.reason ?? DisconnectReason.PROTOCOL_ERROR, err.message);
+    this.finish(err, false);
+  }
+
+  private finish(err: SshError, byPeer: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.deferred = [];
+    this.handler.onClose(err, byPeer);
+  }
+
+  private dispatch(payload: Buffer): void {
+    const type = payload[0]!;
+    if (type === Msg.DISCONNECT) {
+      const d = decodeDisconnect(payload);
+      this.finish(
+        new SshError(
+          'DISCONNECTED',
+          `peer disconnected (${disconnectReasonName(d.reason)}): ${d.description.slice(0, 256)}`,
+          { reason: d.reason },
+        ),
+        true,
+      );
+      return;
+    }
+    const inKex = this.kex?.theirs !== undefined && !this.kex.gotNewKeys;
+    if (type >= 20 && type <= 49) {
+      this.handleKexMessage(type, payload);
+      return;
+    }
+    if (!this.recvKeyed || inKex) {
+      // RFC 4253 §7.1: only transport-generic messages may interleave with a key exchange; OpenSSH's
+      // strict kex (PROTOCOL §1.10) forbids even those during the first one.
+      const generic = type === Msg.IGNORE || type === Msg.DEBUG || type === Msg.UNIMPLEMENTED;
+      if (!generic || (this.strict && !this.recvKeyed)) {
+        throw protocolError(
+          `unexpected message ${type} during ${this.recvKeyed ? 're-keying' : 'the initial key exchange'}`,
+        );
+      }
+    }
+    switch (type) {
+      case Msg.IGNORE:
+      case Msg.UNIMPLEMENTED:
+        return;
+      case Msg.DEBUG:
+        this.handler.onDebug?.(decodeDebug(payload));
+        return;
+      case Msg.EXT_INFO:
+        this.handler.onExtInfo?.(decodeExtInfo(payload));
+        return;
+    }
+    if (type >= 5 && type <= 19 && type !== Msg.SERVICE_REQUEST && type !== Msg.SERVICE_ACCEPT) {
+      this.sendUnimplemented(this.lastSeq);
+      return;
+    }
+    this.handler.onMessage(payload, this.lastSeq);
+  }
+
+  // ---- key exchange -------------------------------------------------------------------------
+
+  private startKex(): void {
+    const first = this.sessionId === undefined;
+    const a = this.config.algorithms;
+    const client = this.role === 'client';
+    const kexList = [...a.kex];
+    if (first) {
+      // Markers ride only in the first KEXINIT (RFC 8308 §2.1, OpenSSH PROTOCOL §1.10).
+      if (this.config.extInfo) kexList.push(client ? EXT_INFO_C : EXT_INFO_S);
+      kexList.push(client ? KEX_STRICT_C : KEX_STRICT_S);
+    }
+    let hostKeyList = a.publicKey;
+    if (!client) hostKeyList = a.publicKey.filter((alg) => this.config.hostKeys?.has(alg));
+    const payload = encodeKexInit(randomBytes(16), {
+      kex: kexList,
+      hostKey: hostKeyList,
+      cipherC2S: a.cipher.clientToServer,
+      cipherS2C: a.cipher.serverToClient,
+      macC2S: a.mac.clientToServer,
+      macS2C: a.mac.serverToClient,
+      compressionC2S: a.compression.clientToServer,
+      compressionS2C: a.compression.serverToClient,
+      languageC2S: [],
+      languageS2C: [],
+    });
+    this.kex = {
+      ours: decodeKexInit(payload),
+      ignoreNextKexPacket: false,
+      sentNewKeys: false,
+      gotNewKeys: false,
+      first,
+    };
+    this.emit(this.framer.frame(payload));
+  }
+
+  private handleKexMessage(type: number, payload: Buffer): void {
+    if (type === Msg.KEXINIT) {
+      this.onKexInit(payload);
+      return;
+    }
+    const kex = this.kex;
+    if (!kex?.theirs) throw protocolError(`unexpected key exchange message ${type} outside a key exchange`);
+    if (type === Msg.NEWKEYS) {
+      this.onNewKeys(kex);
+      return;
+    }
+    if (kex.ignoreNextKexPacket) {
+      kex.ignoreNextKexPacket = false;
+      return;
+    }
+    if (type === Msg.KEX_ECDH_INIT && this.role === 'server' && !kex.pendingSealer) {
+      this.onEcdhInit(kex, payload);
+    } else if (type === Msg.KEX_ECDH_REPLY && this.role === 'client' && !kex.pendingOpener) {
+      this.onEcdhReply(kex, payload);
+    } else {
+      throw protocolError(`unexpected key exchange message ${type}`);
+    }
+  }
+
+  private onKexInit(payload: Buffer): void {
+    if (!this.kex) this.startKex(); // the peer started a re-key
+    const kex = this.kex!;
+    if (kex.theirs) throw protocolError('second KEXINIT during one key exchange');
+    const theirs = decodeKexInit(payload);
+    kex.theirs = theirs;
+    const client = this.role === 'client' ? kex.ours : theirs;
+    const server = this.role === 'client' ? theirs : kex.ours;
+    if (kex.first) {
+      this.strict = client.kex.includes(KEX_STRICT_C) && server.kex.includes(KEX_STRICT_S);
+      // OpenSSH PROTOCOL §1.10: under strict kex, KEXINIT must be the very first packet.
+      if (this.strict && this.deframer.seq !== 1) {
+        throw protocolError('strict key exchange violation: KEXINIT was not the first packet');
+      }
+      if (this.role === 'server')
+        this.peerWantsExtInfo = this.config.extInfo && client.kex.includes(EXT_INFO_C);
+    }
+    const n = negotiate(client, server);
+    kex.negotiated = n;
+    if (theirs.firstKexPacketFollows && guessWasWrong(client, server, n)) kex.ignoreNextKexPacket = true;
+    const spec = KEX_METHODS.get(n.kex);
+    if (!spec)
+      throw protocolError(`negotiated unsupported kex ${n.kex}`, DisconnectReason.KEY_EXCHANGE_FAILED);
+    kex.spec = spec;
+    kex.method = spec.create();
+    if (this.role === 'client') this.emit(this.framer.frame(encodeKexEcdhInit(kex.method.publicValue)));
+  }
+
+  private exchangeHash(kex: KexState, hostKey: Buffer, qc: Buffer, qs: Buffer, k: Buffer): Buffer {
+    const client = this.role === 'client';
+    const vc = client ? this.config.identification : this.peerIdentification!;
+    const vs = client ? this.peerIdentification! : this.config.identification;
+    const ic = client ? kex.ours.payload : kex.theirs!.payload;
+    const is = client ? kex.theirs!.payload : kex.ours.payload;
+    const w = new SshWriter(2048)
+      .string(vc)
+      .string(vs)
+      .string(ic)
+      .string(is)
+      .string(hostKey)
+      .string(qc)
+      .string(qs)
+      .raw(k);
+    return createHash(kex.spec!.hash).update(w.finish()).digest();
+  }
+
+  private onEcdhInit(kex: KexState, payload: Buffer): void {
+    const n = kex.negotiated!;
+    const qc = decodeKexEcdhInit(payload);
+    const k = kex.method!.computeSecret(qc);
+    const hostKey = this.config.hostKeys?.get(n.hostKey);
+    if (!hostKey) throw protocolError(`no host key for ${n.hostKey}`, DisconnectReason.KEY_EXCHANGE_FAILED);
+    const ks = hostKey.publicKey.blob;
+    const h = this.exchangeHash(kex, ks, qc, kex.method!.publicValue, k);
+    this.sessionId ??= h;
+    const signature = signData(hostKey, n.hostKey as SignatureAlgorithm, h);
+    this.emit(
+      this.framer.frame(
+        encodeKexEcdhReply({ hostKey: ks, serverPublic: kex.method!.publicValue, signature }),
+      ),
+    );
+    this.prepareKeys(kex, k, h);
+    this.sendNewKeys();
+  }
+
+  private onEcdhReply(kex: KexState, payload: Buffer): void {
+    const n = kex.negotiated!;
+    const reply = decodeKexEcdhReply(payload);
+    const k = kex.method!.computeSecret(reply.serverPublic);
+    const h = this.exchangeHash(kex, reply.hostKey, kex.method!.publicValue, reply.serverPublic, k);
+    let key: PublicKey;
+    try {
+      key = parsePublicKeyBlob(reply.hostKey);
+    } catch (e) {
+      throw protocolError(
+        `server host key is unusable: ${(e as Error).message}`,
+        DisconnectReason.KEY_EXCHANGE_FAILED,
+      );
+    }
+    if (!verifySignature(key, n.hostKey as SignatureAlgorithm, reply.signature, h)) {
+      throw protocolError(
+        `server's ${n.hostKey} signature over the exchange hash does not verify`,
+        DisconnectReason.KEY_EXCHANGE_FAILED,
+      );
+    }
+    this.prepareKeys(kex, k, h);
+    if (kex.first) {
+      this.sessionId = h;
+      this.hostKeyBlob = reply.hostKey;
+      if (this.handler.verifyHostKey) {
+        this.awaitingHostKey = true;
+        this.pauseInput();
+        this.handler.verifyHostKey(key, n.hostKey);
+        return;
+      }
+    } else if (!this.hostKeyBlob!.equals(reply.hostKey)) {
+      throw protocolError(
+        'server host key changed during re-keying',
+        DisconnectReason.HOST_KEY_NOT_VERIFIABLE,
+      );
+    }
+    this.sendNewKeys();
+  }
+
+  /** RFC 4253 §7.2: derive both directions' keys; they take effect at the NEWKEYS of each direction. */
+  private prepareKeys(kex: KexState, k: Buffer, h: Buffer): void {
+    const n = kex.negotiated!;
+    const hash = kex.spec!.hash;
+    const sid = this.sessionId ?? h;
+    const derive = (letter: string, len: number) => deriveKey(hash, k, h, letter, sid, len);
+    const build = (cipherName: string, macName: string, ivL: string, keyL: string, macL: string) => {
+      const c = CIPHERS.get(cipherName)!;
+      const mac = macName ? MACS.get(macName) : undefined;
+      const iv = derive(ivL, c.ivLength);
+      const key = derive(keyL, c.keyLength);
+      const macKey = mac ? { spec: mac, key: derive(macL, mac.keyLength) } : undefined;
+      return { c, iv, key, macKey };
+    };
+    const c2s = build(n.cipherC2S, n.macC2S, 'A', 'C', 'E');
+    const s2c = build(n.cipherS2C, n.macS2C, 'B', 'D', 'F');
+    const [send, recv] = this.role === 'client' ? [c2s, s2c] : [s2c, c2s];
+    kex.pendingSealer = send.c.sealer(send.key, send.iv, send.macKey);
+    kex.pendingOpener = recv.c.opener(recv.key, recv.iv, recv.macKey);
+  }
+
+  private sendNewKeys(): void {
+    const kex = this.kex!;
+    this.emit(this.framer.frame(Buffer.from([Msg.NEWKEYS])));
+    this.framer.setSealer(kex.pendingSealer!);
+    if (this.strict) this.framer.seq = 0;
+    kex.sentNewKeys = true;
+    if (kex.first && this.role === 'server' && this.peerWantsExtInfo) {
+      // RFC 8308 §2.4: the server's EXT_INFO goes as the first packet after its NEWKEYS.
+      const ext = new Map<string, string>([['server-sig-algs', (this.config.serverSigAlgs ?? []).join(',')]]);
+      this.emit(this.framer.frame(encodeExtInfo(ext)));
+    }
+    const queued = this.deferred;
+    this.deferred = [];
+    for (const p of queued) this.emit(this.framer.frame(p));
+    if (kex.gotNewKeys) this.endKex(kex);
+  }
+
+  private onNewKeys(kex: KexState): void {
+    if (!kex.pendingOpener || kex.gotNewKeys) throw protocolError('NEWKEYS before the key exchange finished');
+    this.deframer.setOpener(kex.pendingOpener);
+    if (this.strict) this.deframer.seq = 0;
+    kex.gotNewKeys = true;
+    this.recvKeyed = true;
+    if (kex.sentNewKeys) this.endKex(kex);
+  }
+
+  private endKex(kex: KexState): void {
+    this.kex = undefined;
+    this.negotiated = kex.negotiated;
+    this.handler.onKexDone(kex.first);
+  }
+
+  /** Starts a re-key when the byte limit is reached; the channel fast path calls this after a batch. */
+  maybeRekey(): void {
+    const limit = this.config.rekeyBytes;
+    if (limit === undefined || this.kex || !this.sessionId || this.closed) return;
+    if (this.framer.bytesSinceKeys + this.deframer.bytesSinceKeys >= limit) this.startKex();
+  }
+}

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import { loadPoly1305 } from '../../src/transport/cipher/chacha20-poly1305.js';
+import { Msg } from '../../src/wire/numbers.js';
+import { shuttle, transportPair } from './pair.js';
+
+before(async () => loadPoly1305());
+
+describe('transport: key exchange between two in-memory peers', () => {
+  for (const cipher of [
+    'aes128-gcm@openssh.com',
+    'aes256-gcm@openssh.com',
+    'chacha20-poly1305@openssh.com',
+    'aes128-ctr',
+  ]) {
+    test(`completes with ${cipher} and carries messages both ways`, () => {
+      const { client, server } = transportPair({ client: { cipher: [cipher] } });
+      shuttle(client, server);
+      assert.deepEqual(client.kexDone, [true]);
+      assert.deepEqual(server.kexDone, [true]);
+      assert.equal(client.transport.negotiated?.cipherC2S, cipher);
+      assert.ok(client.transport.sessionId?.equals(server.transport.sessionId!));
+      const big = Buffer.alloc(100_000, 7);
+      big[0] = Msg.CHANNEL_DATA;
+      client.transport.send(Buffer.from([Msg.SERVICE_REQUEST, 1, 2, 3]));
+      server.transport.send(big);
+      shuttle(client, server);
+      assert.deepEqual(server.messages, [Buffer.from([Msg.SERVICE_REQUEST, 1, 2, 3])]);
+      assert.equal(client.messages.length, 1);
+      assert.ok(client.messages[0]!.equals(big));
+      assert.equal(client.closed, undefined);
+      assert.equal(server.closed, undefined);
+    });
+  }
+
+  for (const hostKey of ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'rsa-sha2-512', 'rsa-sha2-256']) {
+    test(`verifies a ${hostKey} host key signature`, () => {
+      const { client, server } = transportPair({ client: { publicKey: [hostKey] } });
+      shuttle(client, server);
+      assert.equal(client.hostKeyAlgorithm, hostKey);
+      assert.deepEqual(client.kexDone, [true]);
+    });
+  }
+
+  test('re-keys on request and keeps the session id', () => {
+    const { client, server } = transportPair();
+    shuttle(client, server);
+    const sid = client.transport.sessionId;
+    client.transport.rekey();
+    client.transport.send(Buffer.from([Msg.SERVICE_REQUEST, 9]));
+    shuttle(client, server);
+    assert.deepEqual(client.kexDone, [true, false]);
+    assert.deepEqual(server.kexDone, [true, false]);
+    assert.deepEqual(server.messages, [Buffer.from([Msg.SERVICE_REQUEST, 9])]);
+    assert.ok(client.transport.sessionId?.equals(sid!));
+  });
+
+  test('a refused host key ends the handshake with HOST_KEY_NOT_VERIFIED', () => {
+    const { client, server } = transportPair({ acceptHostKey: false });
+    shuttle(client, server);
+    assert.equal(client.closed?.error.code, 'HOST_KEY_NOT_VERIFIED');
+    assert.equal(server.closed?.byPeer, true);
+    assert.equal(server.closed?.error.reasonName, 'HOST_KEY_NOT_VERIFIABLE');
+  });
+
+  test('no common cipher fails with KEY_EXCHANGE_FAILED on both sides', () => {
+    const { client, server } = transportPair({
+      client: { cipher: ['aes128-gcm@openssh.com'] },
+      server: { cipher: ['chacha20-poly1305@openssh.com'] },
+    });
+    shuttle(client, server);
+    assert.equal(client.closed?.error.code, 'KEY_EXCHANGE_FAILED');
+    assert.match(client.closed!.error.message, /no common client-to-server cipher/);
+    assert.ok(server.closed);
+  });
+});
