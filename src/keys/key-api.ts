@@ -1,0 +1,139 @@
+import { mkdir, open, readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { isKeyAuthorized } from './authorized-keys.js';
+import { loadPrivateKeyFile } from './key-file-cache.js';
+import { checkKnownHosts, formatKnownHostsLine, knownKeyTypesFor } from './known-hosts.js';
+import { keyTypeForSignatureAlgorithm } from './public-key.js';
+import type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './types.js';
+
+/** Where the default key API finds its files (Erlang ssh options user_dir and system_dir). */
+export interface KeyApiContext {
+  userDir: string;
+  systemDir: string;
+}
+
+/** The daemon side of key handling (Erlang's ssh_server_key_api). */
+export interface ServerKeyApi {
+  /** The host private key for a host key algorithm (e.g. 'rsa-sha2-256' → the ssh-rsa key), or undefined. */
+  hostKey(algorithm: SignatureAlgorithm, ctx: KeyApiContext): Promise<PrivateKey | undefined>;
+  /** Whether `key` may authenticate `user`. */
+  isAuthKey(key: PublicKey, user: string, ctx: KeyApiContext): Promise<boolean>;
+}
+
+/** The client side of key handling (Erlang's ssh_client_key_api). */
+export interface ClientKeyApi {
+  /** Whether `key` is the known host key of `host`:`port`. */
+  isHostKey(
+    key: PublicKey,
+    host: string,
+    port: number,
+    algorithm: SignatureAlgorithm,
+    ctx: KeyApiContext,
+  ): Promise<boolean>;
+  /** Records `key` as a host key of `host`:`port`. */
+  addHostKey(host: string, port: number, key: PublicKey, ctx: KeyApiContext): Promise<void>;
+  /** The user's private key for a public key algorithm, or undefined. */
+  userKey(algorithm: SignatureAlgorithm, ctx: KeyApiContext): Promise<PrivateKey | undefined>;
+}
+
+export interface FileKeyApi extends ServerKeyApi, ClientKeyApi {
+  /** The key types known_hosts records for `host`:`port`, in file order (to prefer them in KEXINIT). */
+  knownHostKeyTypes(host: string, port: number, ctx: KeyApiContext): Promise<KeyType[]>;
+}
+
+/** OpenSSH's defaults: ~/.ssh for the user, /etc/ssh for the daemon. */
+export function defaultKeyApiContext(): KeyApiContext {
+  return { userDir: join(homedir(), '.ssh'), systemDir: '/etc/ssh' };
+}
+
+/** The file-name part OpenSSH uses for a key type (ssh_host_<x>_key, id_<x>). */
+function fileStem(type: KeyType): string {
+  return type === 'ssh-ed25519' ? 'ed25519' : type === 'ssh-rsa' ? 'rsa' : 'ecdsa';
+}
+
+/** The key in `dir/name` if it fits the algorithm (an ecdsa file holds one curve only). */
+async function keyForAlgorithm(
+  dir: string,
+  fileName: (stem: string) => string,
+  algorithm: SignatureAlgorithm,
+): Promise<PrivateKey | undefined> {
+  const type = keyTypeForSignatureAlgorithm(algorithm);
+  if (type === undefined) return undefined;
+  const key = await loadPrivateKeyFile(join(dir, fileName(fileStem(type))));
+  return key?.type === type ? key : undefined;
+}
+
+/** A text file's contents, or undefined when it does not exist or cannot be read. */
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Appends one complete line in a single write with O_APPEND, after a newline if the file did
+ * not end with one; creates the file with mode 0600.
+ */
+async function appendLine(path: string, line: string): Promise<void> {
+  const fh = await open(path, 'a+', 0o600);
+  try {
+    const { size } = await fh.stat();
+    let prefix = '';
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await fh.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) prefix = '\n';
+    }
+    const data = Buffer.from(`${prefix}${line}\n`, 'utf8');
+    let written = 0;
+    while (written < data.length) {
+      const { bytesWritten } = await fh.write(data, written, data.length - written);
+      written += bytesWritten;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The default key API, reading OpenSSH files like Erlang's ssh_file: host keys
+ * `systemDir/ssh_host_{ed25519,ecdsa,rsa}_key`; `userDir/authorized_keys` and
+ * `authorized_keys2`; user keys `userDir/id_{ed25519,ecdsa,rsa}`; `userDir/known_hosts`.
+ * Missing, unreadable or encrypted key files count as no key.
+ */
+export const fileKeyApi: FileKeyApi = {
+  hostKey(algorithm, ctx) {
+    return keyForAlgorithm(ctx.systemDir, (stem) => `ssh_host_${stem}_key`, algorithm);
+  },
+
+  async isAuthKey(key, _user, ctx) {
+    for (const name of ['authorized_keys', 'authorized_keys2']) {
+      const text = await readText(join(ctx.userDir, name));
+      if (text !== undefined && isKeyAuthorized(text, key)) return true;
+    }
+    return false;
+  },
+
+  async isHostKey(key, host, port, algorithm, ctx) {
+    if (keyTypeForSignatureAlgorithm(algorithm) !== key.type) return false;
+    const text = await readText(join(ctx.userDir, 'known_hosts'));
+    return text !== undefined && checkKnownHosts(text, host, port, key) === 'match';
+  },
+
+  async addHostKey(host, port, key, ctx) {
+    await mkdir(ctx.userDir, { recursive: true, mode: 0o700 });
+    await appendLine(join(ctx.userDir, 'known_hosts'), formatKnownHostsLine(host, port, key));
+  },
+
+  userKey(algorithm, ctx) {
+    return keyForAlgorithm(ctx.userDir, (stem) => `id_${stem}`, algorithm);
+  },
+
+  async knownHostKeyTypes(host, port, ctx) {
+    const text = await readText(join(ctx.userDir, 'known_hosts'));
+    return text === undefined ? [] : knownKeyTypesFor(text, host, port);
+  },
+};

@@ -1,0 +1,89 @@
+import { generateKeyPairSync } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { SshError } from '../errors.js';
+import { curveForName } from './curves.js';
+import type { EcdsaCurveName } from './curves.js';
+import { badKey, decodeBase64, wrapBase64 } from './encoding.js';
+import { decodeOpenSshPrivateKey, encodeOpenSshPrivateKey, OPENSSH_KEY_MAGIC } from './openssh-private.js';
+import { parseDerPrivateKey, parsePemPrivateKey } from './pem.js';
+import { privateKeyFromKeyObject } from './private-key.js';
+import { RSA_MAX_BITS, RSA_MIN_BITS } from './public-key.js';
+import type { PrivateKey } from './types.js';
+
+const BEGIN_OPENSSH = '-----BEGIN OPENSSH PRIVATE KEY-----';
+const END_OPENSSH = '-----END OPENSSH PRIVATE KEY-----';
+
+/**
+ * Reads a private key file: OpenSSH's `-----BEGIN OPENSSH PRIVATE KEY-----` (PROTOCOL.key, not
+ * encrypted), PEM PKCS#1/PKCS#8/SEC1 (encrypted ones with `passphrase`), or the same as DER.
+ * Anything else, and encrypted OpenSSH keys for now, is SshError 'BAD_KEY'.
+ */
+export function parsePrivateKey(data: string | Buffer, passphrase?: string): PrivateKey {
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const text = buf.toString('latin1');
+  const begin = text.indexOf(BEGIN_OPENSSH);
+  if (begin >= 0) {
+    const end = text.indexOf(END_OPENSSH, begin);
+    if (end < 0) throw badKey(`OpenSSH private key has no "${END_OPENSSH}" line`);
+    const body = text.slice(begin + BEGIN_OPENSSH.length, end).replace(/\s+/g, '');
+    return decodeOpenSshPrivateKey(decodeBase64(body, 'OpenSSH private key'));
+  }
+  if (buf.subarray(0, OPENSSH_KEY_MAGIC.length).equals(OPENSSH_KEY_MAGIC))
+    return decodeOpenSshPrivateKey(buf);
+  if (text.includes('-----BEGIN ')) return parsePemPrivateKey(buf, passphrase);
+  if (buf[0] === 0x30) return parseDerPrivateKey(buf, passphrase);
+  throw badKey('not a private key: expected an OpenSSH or PEM private key');
+}
+
+/**
+ * The key as an unencrypted OpenSSH private key file, as ssh-keygen writes it: armour lines,
+ * base64 wrapped at 70 columns, a final newline.
+ */
+export function formatOpenSshPrivateKey(key: PrivateKey, comment?: string): string {
+  const lines = wrapBase64(encodeOpenSshPrivateKey(key, comment ?? key.comment));
+  return `${BEGIN_OPENSSH}\n${lines.join('\n')}\n${END_OPENSSH}\n`;
+}
+
+export interface GenerateKeyOptions {
+  /** RSA modulus size (default 3072, 1024…16384); for ECDSA 256/384/521 picks the curve. */
+  bits?: number;
+  /** ECDSA curve (default nistp256). */
+  curve?: EcdsaCurveName;
+  comment?: string;
+}
+
+/** A fresh key pair from OpenSSL; defaults follow ssh-keygen (RSA 3072 bits, ECDSA nistp256). */
+export function generatePrivateKey(
+  type: 'ed25519' | 'ecdsa' | 'rsa',
+  opts: GenerateKeyOptions = {},
+): PrivateKey {
+  let keyObject: KeyObject;
+  switch (type) {
+    case 'ed25519':
+      keyObject = generateKeyPairSync('ed25519').privateKey;
+      break;
+    case 'ecdsa': {
+      const name = opts.curve ?? (opts.bits === undefined ? 'nistp256' : `nistp${opts.bits}`);
+      const curve = curveForName(name);
+      if (curve === undefined || (opts.bits !== undefined && name !== `nistp${opts.bits}`)) {
+        throw new SshError('BAD_OPTION', `no ECDSA curve ${name} of ${opts.bits ?? 'default'} bits`);
+      }
+      keyObject = generateKeyPairSync('ec', { namedCurve: curve.nodeCurve }).privateKey;
+      break;
+    }
+    case 'rsa': {
+      const bits = opts.bits ?? 3072;
+      if (!Number.isInteger(bits) || bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
+        throw new SshError(
+          'BAD_OPTION',
+          `RSA key size must be an integer from ${RSA_MIN_BITS} to ${RSA_MAX_BITS}`,
+        );
+      }
+      keyObject = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 0x10001 }).privateKey;
+      break;
+    }
+    default:
+      throw new SshError('BAD_OPTION', `unknown key type ${String(type)}; use ed25519, ecdsa or rsa`);
+  }
+  return privateKeyFromKeyObject(keyObject, opts.comment ?? '');
+}

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { SshReader } from '../wire/reader.js';
+import { SshWriter } from '../wire/writer.js';
+import { curveForKeyType } from './curves.js';
+import { badKey, decodeAs, jwkBytes, leftPad, readUnsignedMpint } from './encoding.js';
+import {
+  ecdsaFromScalar,
+  ed25519FromSeed,
+  privateKeyFromKeyObject,
+  rsaFromComponents,
+} from './private-key.js';
+import type { PrivateKey } from './types.js';
+
+/** PROTOCOL.key: the binary format starts with this magic, NUL included. */
+export const OPENSSH_KEY_MAGIC = Buffer.from('openssh-key-v1\0', 'latin1');
+
+/** The cipher "none" pads the private section to 8-byte blocks (PROTOCOL.key). */
+const BLOCK_SIZE = 8;
+
+/**
+ * Decodes an unencrypted openssh-key-v1 blob (PROTOCOL.key): magic, cipher, kdf, kdf options,
+ * number of keys (1), public key, then the private section: two equal check integers, the key,
+ * its comment and padding 1, 2, 3, …
+ */
+export function decodeOpenSshPrivateKey(buf: Buffer): PrivateKey {
+  return decodeAs('invalid OpenSSH private key', () => {
+    if (!buf.subarray(0, OPENSSH_KEY_MAGIC.length).equals(OPENSSH_KEY_MAGIC)) {
+      throw badKey('not an openssh-key-v1 private key');
+    }
+    const r = new SshReader(buf, OPENSSH_KEY_MAGIC.length);
+    const cipher = r.ascii('cipher name');
+    const kdf = r.ascii('kdf name');
+    const kdfOptions = r.string('kdf options');
+    if (cipher !== 'none') {
+      throw badKey(
+        `encrypted OpenSSH private keys are not supported yet (cipher ${cipher}, kdf ${kdf}); ` +
+          `remove the passphrase with "ssh-keygen -p -N '' -f <file>", or convert the key to PEM ` +
+          `with "ssh-keygen -p -m PEM -f <file>"`,
+      );
+    }
+    if (kdf !== 'none' || kdfOptions.length !== 0) throw badKey(`unencrypted key with kdf "${kdf}"`);
+    const count = r.uint32();
+    if (count !== 1) throw badKey(`the file holds ${count} keys; exactly one is supported`);
+    const publicBlob = r.string('public key');
+    const section = r.string('private section');
+    r.done('OpenSSH private key');
+    if (section.length % BLOCK_SIZE !== 0) throw badKey('private section is not padded to 8-byte blocks');
+
+    const p = new SshReader(section);
+    if (p.uint32() !== p.uint32()) throw badKey('check integers differ: the key is corrupt');
+    const keyObject = readPrivateFields(p);
+    const comment = p.utf8('comment');
+    const padding = p.rest();
+    for (let i = 0; i < padding.length; i++) {
+      if (padding[i] !== ((i + 1) & 0xff)) throw badKey('bad padding after the private key');
+    }
+    const key = privateKeyFromKeyObject(keyObject, comment);
+    if (!key.publicKey.blob.equals(publicBlob)) throw badKey('the public key does not match the private key');
+    return key;
+  });
+}
+
+/** The type-specific private fields (PROTOCOL.key; sshkey.c's sshkey_private_serialize order). */
+function readPrivateFields(p: SshReader): KeyObject {
+  const type = p.ascii('key type');
+  if (type === 'ssh-ed25519') {
+    // string pub (32), string seed || pub (64)
+    const pub = p.string('ed25519 public key');
+    const sk = p.string('ed25519 private key');
+    if (pub.length !== 32 || sk.length !== 64) throw badKey('ed25519 key fields have the wrong length');
+    if (!sk.subarray(32).equals(pub)) throw badKey('ed25519 private key does not end with its public key');
+    return ed25519FromSeed(sk.subarray(0, 32));
+  }
+  if (type === 'ssh-rsa') {
+    const f = (what: string): Buffer => readUnsignedMpint(p, what, false);
+    return rsaFromComponents({ n: f('n'), e: f('e'), d: f('d'), iqmp: f('iqmp'), p: f('p'), q: f('q') });
+  }
+  const curve = curveForKeyType(type);
+  if (curve === undefined) throw badKey(`unsupported private key type "${type.slice(0, 64)}"`);
+  // string curve, string Q, mpint d
+  if (p.ascii('curve name') !== curve.name) throw badKey(`${type} key names another curve`);
+  const q = p.string('ECDSA point');
+  return ecdsaFromScalar(curve, readUnsignedMpint(p, 'ECDSA private scalar', false), q);
+}
+
+/** Encodes a key as unencrypted openssh-key-v1 with a random check integer (PROTOCOL.key). */
+export function encodeOpenSshPrivateKey(key: PrivateKey, comment: string): Buffer {
+  const check = randomBytes(4).readUInt32BE(0);
+  const p = new SshWriter(1024).uint32(check).uint32(check).string(key.type);
+  const jwk = key.keyObject.export({ format: 'jwk' });
+  const curve = curveForKeyType(key.type);
+  if (key.type === 'ssh-ed25519') {
+    const pub = jwkBytes(jwk.x, 'x');
+    p.string(pub).string(Buffer.concat([jwkBytes(jwk.d, 'd'), pub]));
+  } else if (curve !== undefined) {
+    const q = Buffer.concat([
+      Buffer.of(0x04),
+      leftPad(jwkBytes(jwk.x, 'x'), curve.size),
+      leftPad(jwkBytes(jwk.y, 'y'), curve.size),
+    ]);
+    p.string(curve.name).string(q).mpintFromUnsigned(jwkBytes(jwk.d, 'd'));
+  } else {
+    for (const m of ['n', 'e', 'd', 'qi', 'p', 'q'] as const) p.mpintFromUnsigned(jwkBytes(jwk[m], m));
+  }
+  p.string(comment);
+  for (let i = 1; p.length % BLOCK_SIZE !== 0; i++) p.byte(i);
+
+  return new SshWriter(p.length + key.publicKey.blob.length + 64)
+    .raw(OPENSSH_KEY_MAGIC)
+    .string('none')
+    .string('none')
+    .string(Buffer.alloc(0))
+    .uint32(1)
+    .string(key.publicKey.blob)
+    .string(p.finish())
+    .finish();
+}

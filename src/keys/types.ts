@@ -1,0 +1,30 @@
+import type { KeyObject } from 'node:crypto';
+
+/** Public key algorithm names as they appear in key blobs (RFC 4253 §6.6, RFC 5656 §3.1, RFC 8709 §4). */
+export type KeyType =
+  'ssh-ed25519' | 'ecdsa-sha2-nistp256' | 'ecdsa-sha2-nistp384' | 'ecdsa-sha2-nistp521' | 'ssh-rsa';
+
+/** Signature algorithm names (RFC 4253 §6.6, RFC 5656 §3.1.2, RFC 8332 §3, RFC 8709 §6). */
+export type SignatureAlgorithm =
+  | 'ssh-ed25519'
+  | 'ecdsa-sha2-nistp256'
+  | 'ecdsa-sha2-nistp384'
+  | 'ecdsa-sha2-nistp521'
+  | 'rsa-sha2-256'
+  | 'rsa-sha2-512'
+  | 'ssh-rsa';
+
+export interface PublicKey {
+  readonly type: KeyType;
+  /** The RFC 4253 §6.6 wire encoding (canonical: the parsers reject other encodings). */
+  readonly blob: Buffer;
+  readonly keyObject: KeyObject;
+}
+
+export interface PrivateKey {
+  readonly type: KeyType;
+  readonly publicKey: PublicKey;
+  /** A node private KeyObject. */
+  readonly keyObject: KeyObject;
+  readonly comment: string;
+}
