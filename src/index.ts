@@ -1,1 +1,52 @@
-export * from './errors.js';
+/**
+ * Seashell: an SSH client and daemon for Node.js with the API of Erlang/OTP's `ssh` application.
+ * `import * as ssh from 'seashell'`, then `ssh.connect(...)`, `ssh.daemon(...)`.
+ */
+export {
+  close,
+  connect,
+  connectionInfo,
+  daemon,
+  daemonInfo,
+  defaultAlgorithms,
+  start,
+  stop,
+  stopDaemon,
+  stopListener,
+  Daemon,
+  type ConnectionInfoKey,
+} from './ssh.js';
+export type { DaemonInfo } from './daemon.js';
+export { Connection, type ConnectionInfo, type SessionChannelOptions } from './channel/connection.js';
+export { Channel, type PtyOptions, type RequestStatus } from './channel/channel.js';
+export {
+  TIMEOUT,
+  type ChannelMessage,
+  type ChannelUp,
+  type HandlerResult,
+  type InitResult,
+  type ServerChannelHandler,
+} from './channel/behaviour.js';
+export { SshError, DisconnectReason, disconnectReasonName, type SshErrorCode } from './errors.js';
+export type {
+  AcceptCallback,
+  AcceptHosts,
+  ClientOptions,
+  CommonOptions,
+  DaemonOptions,
+  ExecFun,
+  ExecResult,
+  FingerprintHash,
+  HandlerSpec,
+  PwdFun,
+  RekeyLimit,
+} from './options.js';
+export type { AlgorithmSet, AlgorithmsOption, ModifyAlgorithmsOption } from './transport/algorithms.js';
+export type { IdStringOption } from './transport/version.js';
+export type { TerminalMode } from './wire/terminal-modes.js';
+export type { ClientKeyApi, KeyApiContext, ServerKeyApi } from './keys/key-api.js';
+export type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './keys/types.js';
+export { fingerprint } from './keys/fingerprint.js';
+export { parsePrivateKey, formatOpenSshPrivateKey, generatePrivateKey } from './keys/openssh-format.js';
+export { parsePublicKeyLine, formatPublicKeyLine } from './keys/public-key.js';
+export { VERSION } from './version.js';

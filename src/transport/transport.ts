@@ -135,6 +135,11 @@ export class Transport {
     return this.closed;
   }
 
+  /** Our identification line without CR LF. */
+  get identification(): string {
+    return this.config.identification;
+  }
+
   /** True while a key exchange blocks upper-layer sends (they are queued, but bulk data should wait). */
   get sendBlocked(): boolean {
     return this.closed || (this.kex !== undefined && !this.kex.sentNewKeys);

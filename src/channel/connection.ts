@@ -1,0 +1,356 @@
+import type { Socket } from 'node:net';
+import {
+  ConnectionCore,
+  type ConnectionCoreConfig,
+  type ConnectionEvents,
+} from '../connection/connection-core.js';
+import type { ChannelParams, MuxChannel } from '../connection/mux.js';
+import { DisconnectReason, SshError } from '../errors.js';
+import type { PublicKey } from '../keys/types.js';
+import type { Negotiated } from '../transport/negotiate.js';
+import type { ChannelOpen, GlobalRequest } from '../wire/connection-messages.js';
+import type { Debug } from '../wire/transport-messages.js';
+import { Channel } from './channel.js';
+
+/** Stop queueing bulk data once this much waits in user space for the socket. */
+const OUTPUT_HIGH_WATER = 1024 * 1024;
+
+/** Channel window and packet size Seashell advertises by default (OpenSSH: 2 MiB and 32 KiB). */
+export const DEFAULT_WINDOW = 4 * 1024 * 1024;
+export const DEFAULT_MAX_PACKET = 64 * 1024;
+
+export interface SessionChannelOptions {
+  /** Our receive window in bytes (default 4 MiB). */
+  initialWindowSize?: number;
+  /** Largest data packet we accept (default 64 KiB). */
+  maxPacketSize?: number;
+  /** Milliseconds to wait for the open to be confirmed (default Infinity). */
+  timeout?: number;
+}
+
+/** What `ssh.connectionInfo` returns (the seed's connection_info keys, plus the negotiated algorithms). */
+export interface ConnectionInfo {
+  clientVersion: { protocolVersion: [number, number]; versionString: string };
+  serverVersion: { protocolVersion: [number, number]; versionString: string };
+  user: string;
+  peer: { address: string; port: number };
+  sockname: { address: string; port: number };
+  algorithms: Negotiated | undefined;
+  channels: number;
+}
+
+/** Hooks the daemon or the client facade plugs into a connection. */
+export interface ConnectionHooks {
+  verifyHostKey?(connection: Connection, key: PublicKey, algorithm: string): Promise<boolean | string>;
+  isAuthorizedKey?(user: string, key: PublicKey): Promise<boolean>;
+  checkPassword?: ConnectionEvents['checkPassword'];
+  onAuthenticated?(connection: Connection, user: string, method: string): void;
+  onAuthFailure?(connection: Connection, user: string, method: string, why: string): void;
+  onChannelOpen?(
+    connection: Connection,
+    open: ChannelOpen,
+    accept: (params?: Partial<ChannelParams>) => Channel,
+    reject: (reason: number, description: string) => void,
+  ): void;
+  onGlobalRequest?(connection: Connection, request: GlobalRequest): boolean;
+  onDebug?(connection: Connection, message: Debug): void;
+  onBanner?(connection: Connection, message: string): void;
+  onClose?(connection: Connection, error: SshError, byPeer: boolean): void;
+}
+
+function parseVersion(line: string): { protocolVersion: [number, number]; versionString: string } {
+  const m = /^SSH-(\d+)\.(\d+)-/.exec(line);
+  return { protocolVersion: m ? [Number(m[1]), Number(m[2])] : [2, 0], versionString: line };
+}
+
+/**
+ * One SSH connection over one socket, on either side: the I/O edge around a ConnectionCore.
+ * Writes are batched per tick (one writev), TCP_NODELAY is on, and bulk data waits while the
+ * socket is backed up.
+ */
+export class Connection {
+  readonly role: 'client' | 'server';
+  readonly core: ConnectionCore;
+  private readonly channels = new Map<number, Channel>();
+  private flushScheduled = false;
+  private blocked = false;
+  private closed = false;
+  private readonly ready: Promise<void>;
+  private settle!: { resolve: () => void; reject: (e: SshError) => void };
+  /** Timers that end with authentication (negotiation deadlines). */
+  private timers: NodeJS.Timeout[] = [];
+  /** Timers that live as long as the connection (re-key). */
+  private intervals: NodeJS.Timeout[] = [];
+  /** Arbitrary per-connection data for option callbacks (e.g. pwdfun's state). */
+  readonly data = new Map<string, unknown>();
+
+  constructor(
+    readonly socket: Socket,
+    config: ConnectionCoreConfig,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    this.role = config.transport.role;
+    this.ready = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
+    this.ready.catch(() => {}); // observed by whoever awaits `authenticated`
+    this.core = new ConnectionCore(config, this.events());
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.core.receive(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', (e) =>
+      this.lost(new SshError('CONNECTION_LOST', `socket error: ${e.message}`, { cause: e })),
+    );
+    socket.on('close', () => this.lost(new SshError('CONNECTION_LOST', 'the TCP connection closed')));
+    socket.on('end', () => this.lost(new SshError('CONNECTION_LOST', 'the peer closed the TCP connection')));
+  }
+
+  /** Starts the protocol (identification line and KEXINIT). */
+  start(): void {
+    this.core.start();
+  }
+
+  /** Resolves once authentication succeeded; rejects with the reason the connection failed before that. */
+  get authenticated(): Promise<void> {
+    return this.ready;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Ends the connection after `ms` unless it has authenticated by then. */
+  negotiationDeadline(ms: number | undefined, what: string): void {
+    if (ms === undefined || ms === Infinity) return;
+    const t = setTimeout(() => {
+      if (!this.core.isAuthenticated && !this.closed) {
+        this.settle.reject(new SshError('TIMEOUT', `${what} did not complete within ${ms} ms`));
+        this.core.disconnect(DisconnectReason.BY_APPLICATION, `${what} timed out`);
+      }
+    }, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  /** Re-keys every `minutes` (the time half of the seed's rekey_limit); Infinity disables it. */
+  rekeyEvery(minutes: number): void {
+    if (!Number.isFinite(minutes) || minutes <= 0) return;
+    const t = setInterval(() => this.core.transport.rekey(), minutes * 60_000);
+    t.unref();
+    this.intervals.push(t);
+  }
+
+  private events(): ConnectionEvents {
+    return {
+      onOutput: () => this.scheduleFlush(),
+      outputFull: () => this.blocked || this.socket.writableLength >= OUTPUT_HIGH_WATER,
+      verifyHostKey: this.hooks.verifyHostKey
+        ? (key, alg) => {
+            this.hooks.verifyHostKey!(this, key, alg).then(
+              (v) =>
+                this.core.transport.hostKeyVerdict(
+                  v === true,
+                  typeof v === 'string' ? v : 'host key rejected',
+                ),
+              (e: unknown) =>
+                this.core.transport.hostKeyVerdict(false, `host key check failed: ${(e as Error).message}`),
+            );
+          }
+        : undefined,
+      onDebug: (d) => this.hooks.onDebug?.(this, d),
+      onBanner: (m) => this.hooks.onBanner?.(this, m),
+      onAuthenticated: (user, method) => {
+        for (const t of this.timers) clearTimeout(t);
+        this.timers = [];
+        this.hooks.onAuthenticated?.(this, user, method);
+        this.settle.resolve();
+      },
+      onAuthFailure: (user, method, why) => this.hooks.onAuthFailure?.(this, user, method, why),
+      onClose: (error, byPeer) => this.onCoreClose(error, byPeer),
+      onChannelOpen: (open, accept, reject) => {
+        if (!this.hooks.onChannelOpen) {
+          reject(3, `channel type ${open.channelType} is not supported`);
+          return;
+        }
+        this.hooks.onChannelOpen(
+          this,
+          open,
+          (params) => this.adopt(accept({ onData() {}, onEof() {}, onRequest() {}, onClose() {} }, params)),
+          reject,
+        );
+      },
+      onGlobalRequest: (r) => this.hooks.onGlobalRequest?.(this, r) ?? false,
+      isAuthorizedKey: this.hooks.isAuthorizedKey,
+      checkPassword: this.hooks.checkPassword,
+    };
+  }
+
+  private adopt(mc: MuxChannel): Channel {
+    const ch = new Channel(this, this.core.mux, mc);
+    this.channels.set(ch.channelId, ch);
+    return ch;
+  }
+
+  /** Called by a Channel once it is closed. */
+  forgetChannel(id: number): void {
+    this.channels.delete(id);
+  }
+
+  channel(id: number): Channel | undefined {
+    return this.channels.get(id);
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  /** Opens a session channel (RFC 4254 §6.1), the seed's ssh_connection:session_channel. */
+  sessionChannel(options: SessionChannelOptions = {}): Promise<Channel> {
+    if (this.closed) return Promise.reject(new SshError('CLOSED', 'connection is closed'));
+    if (!this.core.isAuthenticated)
+      return Promise.reject(new SshError('CLOSED', 'connection is not authenticated'));
+    return new Promise<Channel>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const mc = this.core.mux.openChannel(
+        'session',
+        Buffer.alloc(0),
+        {
+          onOpenConfirmed: () => {
+            if (timer) clearTimeout(timer);
+            resolve(ch);
+          },
+          onOpenFailed: (e) => {
+            if (timer) clearTimeout(timer);
+            this.channels.delete(mc.localId);
+            reject(e);
+          },
+          onData() {},
+          onEof() {},
+          onRequest() {},
+          onClose() {},
+        },
+        {
+          initialWindow: options.initialWindowSize ?? this.core.mux.defaults.initialWindow,
+          maxPacket: options.maxPacketSize ?? this.core.mux.defaults.maxPacket,
+        },
+      );
+      const ch = this.adopt(mc);
+      const t = options.timeout;
+      if (t !== undefined && t !== Infinity) {
+        timer = setTimeout(() => {
+          reject(new SshError('TIMEOUT', `session channel was not confirmed within ${t} ms`));
+          void ch.close();
+        }, t);
+      }
+    });
+  }
+
+  /** Sends a global request (RFC 4254 §4); with `wantReply` resolves with the peer's answer. */
+  globalRequest(
+    name: string,
+    data = Buffer.alloc(0),
+    wantReply = true,
+  ): Promise<{ ok: boolean; data: Buffer }> {
+    if (!wantReply) {
+      this.core.mux.globalRequest(name, data);
+      return Promise.resolve({ ok: true, data: Buffer.alloc(0) });
+    }
+    return new Promise((resolve) =>
+      this.core.mux.globalRequest(name, data, (ok, d) => resolve({ ok, data: d })),
+    );
+  }
+
+  info(): ConnectionInfo {
+    const t = this.core.transport;
+    const ours = parseVersion(t.identification);
+    const theirs = parseVersion(t.peerIdentification ?? '');
+    const client = this.role === 'client';
+    return {
+      clientVersion: client ? ours : theirs,
+      serverVersion: client ? theirs : ours,
+      user: this.core.user ?? '',
+      peer: { address: this.socket.remoteAddress ?? '', port: this.socket.remotePort ?? 0 },
+      sockname: { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 },
+      algorithms: t.negotiated,
+      channels: this.channels.size,
+    };
+  }
+
+  /** Disconnects (RFC 4253 §11.1, BY_APPLICATION) and resolves when the socket is closed. */
+  close(): Promise<void> {
+    if (this.closed && this.socket.destroyed) return Promise.resolve();
+    const done = new Promise<void>((resolve) => {
+      if (this.socket.destroyed) resolve();
+      else this.socket.once('close', () => resolve());
+    });
+    this.core.disconnect(DisconnectReason.BY_APPLICATION, 'closed by the application');
+    if (!this.closed) this.lost(new SshError('CLOSED', 'connection closed'));
+    return done;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const bufs = this.core.takeOutput();
+    if (bufs.length === 0 || this.socket.destroyed) return;
+    if (bufs.length === 1) this.socket.write(bufs[0]!);
+    else {
+      this.socket.cork();
+      for (const b of bufs) this.socket.write(b);
+      this.socket.uncork();
+    }
+    if (this.socket.writableLength >= OUTPUT_HIGH_WATER) this.blocked = true;
+    if (this.closed) this.finishSocket();
+  }
+
+  private onDrain(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    this.core.resume();
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.intervals) clearInterval(t);
+    this.timers = [];
+    this.intervals = [];
+  }
+
+  private onCoreClose(error: SshError, byPeer: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearTimers();
+    this.settle.reject(error);
+    this.hooks.onClose?.(this, error, byPeer);
+    // Let the DISCONNECT (already queued) go out, then end the socket.
+    this.scheduleFlush();
+    this.finishSocket();
+  }
+
+  private finishSocket(): void {
+    if (this.socket.destroyed) return;
+    if (this.flushScheduled) return; // flush() calls back here
+    this.socket.end();
+    const t = setTimeout(() => this.socket.destroy(), 2000);
+    t.unref();
+    this.socket.once('close', () => clearTimeout(t));
+  }
+
+  /** The socket ended or failed without a DISCONNECT. */
+  private lost(error: SshError): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.clearTimers();
+      this.core.transport.disconnect(DisconnectReason.CONNECTION_LOST, error.message);
+      this.settle.reject(error);
+      this.hooks.onClose?.(this, error, true);
+    }
+    if (!this.socket.destroyed && (error.code === 'CONNECTION_LOST' || error.code === 'CLOSED')) {
+      this.scheduleFlush();
+      this.finishSocket();
+    }
+  }
+}

@@ -1,0 +1,523 @@
+import { SshError, protocolError } from '../errors.js';
+import type { OpenPacket } from '../transport/packet.js';
+import { MAX_PAYLOAD_LENGTH } from '../transport/packet.js';
+import {
+  decodeChannelOpen,
+  decodeChannelOpenConfirmation,
+  decodeChannelOpenFailure,
+  decodeChannelRequest,
+  decodeGlobalRequest,
+  encodeChannelOnly,
+  encodeChannelOpen,
+  encodeChannelOpenConfirmation,
+  encodeChannelOpenFailure,
+  encodeChannelRequest,
+  encodeGlobalRequest,
+  encodeWindowAdjust,
+  type ChannelOpen,
+  type ChannelRequest,
+  type GlobalRequest,
+} from '../wire/connection-messages.js';
+import { ChannelOpenFailure, Msg } from '../wire/numbers.js';
+
+/** Largest window a peer may grant (RFC 4254 §5.2: the window must not exceed 2^32 - 1). */
+const MAX_WINDOW = 0xffffffff;
+
+/** What the mux needs from the transport and the socket edge. */
+export interface MuxLink {
+  send(payload: Buffer): void;
+  openPacket(payloadLength: number): OpenPacket;
+  sealPacket(packet: OpenPacket): void;
+  /** Key exchange in progress or transport closed: hold bulk data. */
+  readonly sendBlocked: boolean;
+  /** The socket is backed up: hold bulk data until `MuxCore.resume` is called. */
+  outputFull(): boolean;
+}
+
+/** Per-channel callbacks, set by whoever owns the channel (channel/ for users, the daemon for sessions). */
+export interface ChannelSink {
+  onOpenConfirmed?(): void;
+  onOpenFailed?(error: SshError): void;
+  onData(data: Buffer, dataType: number): void;
+  onEof(): void;
+  onRequest(request: ChannelRequest): void;
+  /** The peer closed (after our close, or first); the channel is gone from the table. */
+  onClose(error?: SshError): void;
+}
+
+export interface ChannelParams {
+  /** Our receive window (RFC 4254 §5.2), in bytes. */
+  initialWindow: number;
+  /** Largest data payload we accept in one packet. */
+  maxPacket: number;
+}
+
+/** Channel data waiting for window, or a control message (EOF, exit-status, CLOSE) that must follow it. */
+interface QueuedWrite {
+  data: Buffer;
+  offset: number;
+  dataType: number;
+  /** A whole message to send when it reaches the head of the queue; it needs no window. */
+  control?: Buffer;
+  done?: (error?: SshError) => void;
+}
+
+export type ChannelState = 'opening' | 'open' | 'closed';
+
+/** One channel's protocol state: ids, both windows, EOF/CLOSE flags, queued data and pending replies. */
+export class MuxChannel {
+  remoteId = -1;
+  state: ChannelState = 'opening';
+  localWindow: number;
+  private unadjusted = 0;
+  remoteWindow = 0;
+  remoteMaxPacket = 0;
+  sentEof = false;
+  gotEof = false;
+  /** CLOSE was asked for (it may still wait behind queued data). */
+  closing = false;
+  sentClose = false;
+  gotClose = false;
+  readonly outQueue: QueuedWrite[] = [];
+  readonly pendingReplies: ((ok: boolean) => void)[] = [];
+
+  constructor(
+    readonly localId: number,
+    readonly channelType: string,
+    readonly params: ChannelParams,
+    public sink: ChannelSink,
+  ) {
+    this.localWindow = params.initialWindow;
+  }
+
+  /** Bytes queued and not yet sent. */
+  get queuedBytes(): number {
+    let n = 0;
+    for (const w of this.outQueue) if (!w.control) n += w.data.length - w.offset;
+    return n;
+  }
+
+  /** Counts consumed bytes; returns how much window to grant back, once half the window is used. */
+  takeAdjust(n: number): number {
+    this.unadjusted += n;
+    if (this.unadjusted < this.params.initialWindow / 2) return 0;
+    const grant = this.unadjusted;
+    this.unadjusted = 0;
+    return grant;
+  }
+}
+
+export interface MuxHandler {
+  /** A CHANNEL_OPEN from the peer: call `accept` or `reject`, now or later. */
+  onChannelOpen(
+    open: ChannelOpen,
+    accept: (sink: ChannelSink, params?: Partial<ChannelParams>) => MuxChannel,
+    reject: (reason: number, description: string) => void,
+  ): void;
+  /** A global request; the returned verdict is sent when `wantReply` is set (RFC 4254 §4). */
+  onGlobalRequest(request: GlobalRequest): boolean;
+}
+
+/**
+ * The RFC 4254 connection protocol without I/O: the channel table, flow control in both
+ * directions, channel and global requests with their replies in order.
+ */
+export class MuxCore {
+  private readonly channels = new Map<number, MuxChannel>();
+  private nextId = 0;
+  private readonly globalReplies: ((ok: boolean, data: Buffer) => void)[] = [];
+  /** Channels that stopped sending because the socket was full. */
+  private readonly stalled = new Set<MuxChannel>();
+  private closed = false;
+
+  constructor(
+    private readonly link: MuxLink,
+    private readonly handler: MuxHandler,
+    readonly defaults: ChannelParams,
+    private readonly limits: { maxChannels?: number; minRemoteMaxPacket?: number } = {},
+  ) {}
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  channel(localId: number): MuxChannel | undefined {
+    return this.channels.get(localId);
+  }
+
+  private allocateId(): number {
+    while (this.channels.has(this.nextId)) this.nextId = (this.nextId + 1) >>> 0;
+    const id = this.nextId;
+    this.nextId = (this.nextId + 1) >>> 0;
+    return id;
+  }
+
+  openChannel(
+    channelType: string,
+    data: Buffer,
+    sink: ChannelSink,
+    params?: Partial<ChannelParams>,
+  ): MuxChannel {
+    if (this.closed) throw new SshError('CLOSED', 'connection is closed');
+    const ch = new MuxChannel(this.allocateId(), channelType, { ...this.defaults, ...params }, sink);
+    this.channels.set(ch.localId, ch);
+    this.link.send(
+      encodeChannelOpen({
+        channelType,
+        senderChannel: ch.localId,
+        initialWindow: ch.params.initialWindow,
+        maxPacket: ch.params.maxPacket,
+        data,
+      }),
+    );
+    return ch;
+  }
+
+  /** Queues data; `done` runs once all of it has been packetized (or with an error if the channel closes first). */
+  write(ch: MuxChannel, data: Buffer, dataType = 0, done?: (error?: SshError) => void): void {
+    if (ch.state === 'closed' || ch.sentEof || ch.closing) {
+      done?.(new SshError('CLOSED', `channel ${ch.localId} is ${ch.sentEof ? 'at EOF' : 'closed'}`));
+      return;
+    }
+    if (data.length === 0) {
+      done?.();
+      return;
+    }
+    ch.outQueue.push({ data, offset: 0, dataType, done });
+    if (ch.state === 'open') this.flush(ch);
+  }
+
+  private flush(ch: MuxChannel): void {
+    const link = this.link;
+    const limit = Math.min(ch.remoteMaxPacket, MAX_PAYLOAD_LENGTH - 13);
+    while (ch.outQueue.length > 0) {
+      const w = ch.outQueue[0]!;
+      if (w.control) {
+        ch.outQueue.shift();
+        link.send(w.control);
+        w.done?.();
+        continue;
+      }
+      if (ch.remoteWindow === 0) return;
+      if (link.sendBlocked) return; // resumed from onKexDone
+      if (link.outputFull()) {
+        this.stalled.add(ch);
+        return;
+      }
+      const n = Math.min(w.data.length - w.offset, ch.remoteWindow, limit);
+      const header = w.dataType === 0 ? 9 : 13;
+      const p = link.openPacket(header + n);
+      const b = p.buf;
+      let o = p.payloadOffset;
+      b[o] = w.dataType === 0 ? Msg.CHANNEL_DATA : Msg.CHANNEL_EXTENDED_DATA;
+      b.writeUInt32BE(ch.remoteId, o + 1);
+      o += 5;
+      if (w.dataType !== 0) {
+        b.writeUInt32BE(w.dataType, o);
+        o += 4;
+      }
+      b.writeUInt32BE(n, o);
+      w.data.copy(b, o + 4, w.offset, w.offset + n);
+      link.sealPacket(p);
+      ch.remoteWindow -= n;
+      w.offset += n;
+      if (w.offset === w.data.length) {
+        ch.outQueue.shift();
+        w.done?.();
+      }
+    }
+  }
+
+  /** Sends `payload` now, or after the data already queued on the channel so that it cannot overtake it. */
+  private sendOrdered(ch: MuxChannel, payload: Buffer, done?: () => void): void {
+    if (ch.outQueue.length === 0) {
+      this.link.send(payload);
+      done?.();
+      return;
+    }
+    // A control message dropped because the channel died is simply not sent: `done` is for success only.
+    ch.outQueue.push({
+      data: payload,
+      offset: 0,
+      dataType: 0,
+      control: payload,
+      done: done && ((e) => e || done()),
+    });
+  }
+
+  /** Sends what waited for the socket to drain or a key exchange to end. */
+  resume(): void {
+    if (this.closed) return;
+    const waiting = [...this.stalled];
+    this.stalled.clear();
+    for (const ch of waiting) if (ch.state === 'open') this.flush(ch);
+    for (const ch of this.channels.values()) {
+      if (ch.state === 'open' && ch.outQueue.length && !this.stalled.has(ch)) this.flush(ch);
+    }
+  }
+
+  /** The receiver has consumed `n` bytes: grant window back once half of it is used (RFC 4254 §5.2). */
+  consumed(ch: MuxChannel, n: number): void {
+    if (ch.state !== 'open' || ch.gotEof || ch.closing) return;
+    const grant = ch.takeAdjust(n);
+    if (grant > 0) {
+      ch.localWindow += grant;
+      this.link.send(encodeWindowAdjust(ch.remoteId, grant));
+    }
+  }
+
+  sendEof(ch: MuxChannel): void {
+    if (ch.state !== 'open' || ch.sentEof || ch.closing) return;
+    ch.sentEof = true;
+    this.sendOrdered(ch, encodeChannelOnly(Msg.CHANNEL_EOF, ch.remoteId));
+  }
+
+  /** Sends CLOSE (RFC 4254 §5.3) after any queued data; nothing can be written after it. */
+  close(ch: MuxChannel): void {
+    if (ch.state === 'closed' || ch.closing) return;
+    ch.closing = true;
+    if (ch.state === 'opening') return; // sent once the peer confirms the open
+    this.sendOrdered(ch, encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.remoteId), () => {
+      ch.sentClose = true;
+      if (ch.gotClose) this.remove(ch);
+    });
+  }
+
+  /** Sends a channel request; with `onReply`, want-reply is set and the reply comes back in order (RFC 4254 §5.4). */
+  request(ch: MuxChannel, request: ChannelRequest, onReply?: (ok: boolean) => void): void {
+    if (ch.state !== 'open' || ch.closing) {
+      onReply?.(false);
+      return;
+    }
+    if (onReply) ch.pendingReplies.push(onReply);
+    const payload = encodeChannelRequest(ch.remoteId, { ...request, wantReply: onReply !== undefined });
+    // An exit status reports on the data before it, so it must not overtake that data.
+    if (request.type === 'exit-status' || request.type === 'exit-signal') this.sendOrdered(ch, payload);
+    else this.link.send(payload);
+  }
+
+  /** Answers a peer's channel request that had want-reply set. */
+  reply(ch: MuxChannel, ok: boolean): void {
+    if (ch.state !== 'open' || ch.closing) return;
+    this.link.send(encodeChannelOnly(ok ? Msg.CHANNEL_SUCCESS : Msg.CHANNEL_FAILURE, ch.remoteId));
+  }
+
+  globalRequest(name: string, data: Buffer, onReply?: (ok: boolean, data: Buffer) => void): void {
+    if (onReply) this.globalReplies.push(onReply);
+    this.link.send(encodeGlobalRequest(name, onReply !== undefined, data));
+  }
+
+  /** The connection is gone: every channel learns it, every pending write and reply fails. */
+  closeAll(error: SshError): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const ch of [...this.channels.values()]) {
+      this.failQueued(ch, error);
+      for (const r of ch.pendingReplies.splice(0)) r(false);
+      const wasOpening = ch.state === 'opening';
+      ch.state = 'closed';
+      this.channels.delete(ch.localId);
+      if (wasOpening && ch.sink.onOpenFailed) ch.sink.onOpenFailed(error);
+      else ch.sink.onClose(error);
+    }
+    for (const r of this.globalReplies.splice(0)) r(false, Buffer.alloc(0));
+  }
+
+  private failQueued(ch: MuxChannel, error: SshError): void {
+    for (const w of ch.outQueue.splice(0)) w.done?.(error);
+    this.stalled.delete(ch);
+  }
+
+  private remove(ch: MuxChannel): void {
+    ch.state = 'closed';
+    this.channels.delete(ch.localId);
+    this.stalled.delete(ch);
+    for (const r of ch.pendingReplies.splice(0)) r(false);
+    ch.sink.onClose();
+  }
+
+  private lookup(payload: Buffer, what: string): MuxChannel {
+    if (payload.length < 5) throw protocolError(`${what}: message too short`);
+    const id = payload.readUInt32BE(1);
+    const ch = this.channels.get(id);
+    if (!ch || ch.state === 'closed') throw protocolError(`${what} for unknown channel ${id}`);
+    return ch;
+  }
+
+  /** Handles a connection-layer message (numbers 80-127); false for a number RFC 4254 does not define. */
+  handle(payload: Buffer): boolean {
+    const type = payload[0]!;
+    switch (type) {
+      case Msg.CHANNEL_DATA:
+      case Msg.CHANNEL_EXTENDED_DATA:
+        this.onData(payload, type === Msg.CHANNEL_EXTENDED_DATA);
+        break;
+      case Msg.CHANNEL_WINDOW_ADJUST: {
+        const ch = this.lookup(payload, 'WINDOW_ADJUST');
+        if (payload.length !== 9) throw protocolError('WINDOW_ADJUST has the wrong length');
+        const add = payload.readUInt32BE(5);
+        // RFC 4254 §5.2: a window that would pass 2^32 - 1 is a protocol error; like OpenSSH, clamp it.
+        ch.remoteWindow = Math.min(MAX_WINDOW, ch.remoteWindow + add);
+        if (ch.outQueue.length) this.flush(ch);
+        break;
+      }
+      case Msg.CHANNEL_EOF: {
+        const ch = this.lookup(payload, 'CHANNEL_EOF');
+        if (ch.gotEof) return true;
+        ch.gotEof = true;
+        ch.sink.onEof();
+        break;
+      }
+      case Msg.CHANNEL_CLOSE: {
+        const ch = this.lookup(payload, 'CHANNEL_CLOSE');
+        if (ch.gotClose) throw protocolError(`second CHANNEL_CLOSE for channel ${ch.localId}`);
+        ch.gotClose = true;
+        if (!ch.sentClose) {
+          // RFC 4254 §5.3: answer a close with a close; data still queued can no longer go out.
+          this.failQueued(ch, new SshError('CLOSED', `channel ${ch.localId} was closed by the peer`));
+          ch.closing = true;
+          ch.sentClose = true;
+          this.link.send(encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.remoteId));
+        }
+        this.remove(ch);
+        break;
+      }
+      case Msg.CHANNEL_REQUEST: {
+        const { request } = decodeChannelRequest(payload);
+        const ch = this.lookup(payload, 'CHANNEL_REQUEST');
+        if (ch.closing) return true;
+        ch.sink.onRequest(request);
+        break;
+      }
+      case Msg.CHANNEL_SUCCESS:
+      case Msg.CHANNEL_FAILURE: {
+        const ch = this.lookup(payload, 'channel reply');
+        const r = ch.pendingReplies.shift();
+        if (!r) throw protocolError(`channel reply for channel ${ch.localId} without a request`);
+        r(type === Msg.CHANNEL_SUCCESS);
+        break;
+      }
+      case Msg.CHANNEL_OPEN:
+        this.onOpen(decodeChannelOpen(payload));
+        break;
+      case Msg.CHANNEL_OPEN_CONFIRMATION:
+        this.onConfirm(payload);
+        break;
+      case Msg.CHANNEL_OPEN_FAILURE: {
+        const f = decodeChannelOpenFailure(payload);
+        const ch = this.channels.get(f.recipientChannel);
+        if (!ch || ch.state !== 'opening')
+          throw protocolError(`CHANNEL_OPEN_FAILURE for channel ${f.recipientChannel} that is not opening`);
+        this.channels.delete(ch.localId);
+        ch.state = 'closed';
+        const err = new SshError(
+          'CHANNEL_OPEN_FAILED',
+          `the peer refused to open a ${ch.channelType} channel: ${f.description.slice(0, 200) || 'no reason given'} (code ${f.reason})`,
+        );
+        this.failQueued(ch, err);
+        ch.sink.onOpenFailed?.(err);
+        break;
+      }
+      case Msg.GLOBAL_REQUEST: {
+        const req = decodeGlobalRequest(payload);
+        const ok = this.handler.onGlobalRequest(req);
+        if (req.wantReply) this.link.send(Buffer.from([ok ? Msg.REQUEST_SUCCESS : Msg.REQUEST_FAILURE]));
+        break;
+      }
+      case Msg.REQUEST_SUCCESS:
+      case Msg.REQUEST_FAILURE: {
+        const r = this.globalReplies.shift();
+        if (!r) throw protocolError('global request reply without a request');
+        r(type === Msg.REQUEST_SUCCESS, payload.subarray(1));
+        break;
+      }
+      default:
+        return false;
+    }
+    return true;
+  }
+
+  private onData(payload: Buffer, extended: boolean): void {
+    if (payload.length < 9) throw protocolError('CHANNEL_DATA too short');
+    const ch = this.channels.get(payload.readUInt32BE(1));
+    if (!ch || ch.state !== 'open')
+      throw protocolError(`data for channel ${payload.readUInt32BE(1)} that is not open`);
+    let o = 5;
+    let dataType = 0;
+    if (extended) {
+      if (payload.length < 13) throw protocolError('CHANNEL_EXTENDED_DATA too short');
+      dataType = payload.readUInt32BE(5);
+      o = 9;
+    }
+    const len = payload.readUInt32BE(o);
+    if (len !== payload.length - o - 4) throw protocolError('channel data length does not match the packet');
+    if (len > ch.localWindow) {
+      throw protocolError(
+        `channel ${ch.localId}: peer sent ${len} bytes with ${ch.localWindow} bytes of window left`,
+      );
+    }
+    ch.localWindow -= len;
+    // Data after EOF or after our CLOSE is dropped (RFC 4254 §5.3); its window is not given back.
+    if (ch.gotEof || ch.closing) return;
+    ch.sink.onData(payload.subarray(o + 4), dataType);
+  }
+
+  private onOpen(open: ChannelOpen): void {
+    let answered = false;
+    const reject = (reason: number, description: string) => {
+      if (answered) return;
+      answered = true;
+      this.link.send(encodeChannelOpenFailure({ recipientChannel: open.senderChannel, reason, description }));
+    };
+    if (open.maxPacket < (this.limits.minRemoteMaxPacket ?? 0) || open.maxPacket === 0) {
+      reject(
+        ChannelOpenFailure.ADMINISTRATIVELY_PROHIBITED,
+        `maximum packet size ${open.maxPacket} is too small`,
+      );
+      return;
+    }
+    if (this.limits.maxChannels !== undefined && this.channels.size >= this.limits.maxChannels) {
+      reject(ChannelOpenFailure.RESOURCE_SHORTAGE, 'too many channels');
+      return;
+    }
+    const accept = (sink: ChannelSink, params?: Partial<ChannelParams>): MuxChannel => {
+      if (answered) throw new Error('channel open already answered');
+      answered = true;
+      const ch = new MuxChannel(this.allocateId(), open.channelType, { ...this.defaults, ...params }, sink);
+      ch.remoteId = open.senderChannel;
+      ch.remoteWindow = open.initialWindow;
+      ch.remoteMaxPacket = open.maxPacket;
+      ch.state = 'open';
+      this.channels.set(ch.localId, ch);
+      this.link.send(
+        encodeChannelOpenConfirmation({
+          recipientChannel: open.senderChannel,
+          senderChannel: ch.localId,
+          initialWindow: ch.params.initialWindow,
+          maxPacket: ch.params.maxPacket,
+        }),
+      );
+      return ch;
+    };
+    this.handler.onChannelOpen(open, accept, reject);
+  }
+
+  private onConfirm(payload: Buffer): void {
+    const c = decodeChannelOpenConfirmation(payload);
+    const ch = this.channels.get(c.recipientChannel);
+    if (!ch || ch.state !== 'opening')
+      throw protocolError(`confirmation for channel ${c.recipientChannel} that is not opening`);
+    if (c.maxPacket === 0) throw protocolError('channel confirmation with a maximum packet size of 0');
+    ch.remoteId = c.senderChannel;
+    ch.remoteWindow = c.initialWindow;
+    ch.remoteMaxPacket = c.maxPacket;
+    ch.state = 'open';
+    if (ch.closing) {
+      ch.closing = false;
+      this.close(ch);
+      return;
+    }
+    ch.sink.onOpenConfirmed?.();
+    if (ch.outQueue.length) this.flush(ch);
+  }
+}

@@ -1,0 +1,311 @@
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { ServerChannelHandler } from './channel/behaviour.js';
+import type { Connection } from './channel/connection.js';
+import { SshError } from './errors.js';
+import type { ClientKeyApi, ServerKeyApi } from './keys/key-api.js';
+import {
+  resolveAlgorithms,
+  type AlgorithmSet,
+  type AlgorithmsOption,
+  type ModifyAlgorithmsOption,
+} from './transport/algorithms.js';
+import { validateIdString, type IdStringOption } from './transport/version.js';
+
+/** Fingerprint hashes for `silentlyAcceptHosts` (the seed's fp_digest_alg). */
+export type FingerprintHash = 'md5' | 'sha' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
+export type AcceptCallback = (peerName: string, fingerprint: string | string[]) => boolean | Promise<boolean>;
+/** The seed's accept_hosts(): a boolean, a callback, or [hash(es), callback]. */
+export type AcceptHosts = boolean | AcceptCallback | [FingerprintHash | FingerprintHash[], AcceptCallback];
+
+export type ExecResult = { ok: unknown } | { error: unknown };
+/** The seed's exec_fun/1,2,3: told apart by how many parameters the function declares. */
+export type ExecFun =
+  | ((command: string) => ExecResult | Promise<ExecResult>)
+  | ((command: string, user: string) => ExecResult | Promise<ExecResult>)
+  | ((
+      command: string,
+      user: string,
+      clientAddress: { address: string; port: number },
+    ) => ExecResult | Promise<ExecResult>);
+
+/** A channel handler and the arguments its `init` gets (the seed's mod_args()). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type HandlerSpec = ServerChannelHandler<any> | [ServerChannelHandler<any>, unknown[]];
+
+export type PwdFunVerdict = boolean | 'disconnect' | [boolean, unknown];
+export type PwdFun =
+  | ((user: string, password: string) => boolean | Promise<boolean>)
+  | ((
+      user: string,
+      password: string,
+      peer: { address: string; port: number },
+      state: unknown,
+    ) => PwdFunVerdict | Promise<PwdFunVerdict>);
+
+export type RekeyLimit = number | { minutes?: number; bytes?: number };
+
+export interface CommonOptions {
+  /** Directory of known_hosts, id_* keys and authorized_keys (default `~/.ssh`). */
+  userDir?: string;
+  /** The software-version part of our identification line. */
+  idString?: IdStringOption;
+  preferredAlgorithms?: AlgorithmsOption;
+  modifyAlgorithms?: ModifyAlgorithmsOption;
+  /** Comma-separated methods, in order (default "publickey,keyboard-interactive,password"). */
+  authMethods?: string;
+  /** Key handling callbacks (the seed's key_cb); the default reads OpenSSH files. */
+  keyCb?: Partial<ClientKeyApi & ServerKeyApi>;
+  /** Re-key after this many bytes, or {minutes, bytes} (default 1 hour and 1 GiB). */
+  rekeyLimit?: RekeyLimit;
+  /** Called with every SSH_MSG_DEBUG (RFC 4253 §11.3). */
+  sshMsgDebugFun?: (
+    connection: Connection,
+    alwaysDisplay: boolean,
+    message: string,
+    language: string,
+  ) => void;
+  /** Called when the peer disconnects or the connection is lost. */
+  disconnectfun?: (reason: string) => void;
+  profile?: string;
+}
+
+export interface ClientOptions extends CommonOptions {
+  user?: string;
+  password?: string;
+  silentlyAcceptHosts?: AcceptHosts;
+  userInteraction?: boolean;
+  saveAcceptedHost?: boolean;
+  quietMode?: boolean;
+  prefPublicKeyAlgs?: string[];
+  /** TCP connect timeout in ms (default Infinity). */
+  connectTimeout?: number;
+  /** Offer ext-info-c (RFC 8308; default true). */
+  recvExtInfo?: boolean;
+}
+
+export interface DaemonOptions extends CommonOptions {
+  /** Directory of the host keys (default `/etc/ssh`). */
+  systemDir?: string;
+  userPasswords?: [user: string, password: string][];
+  password?: string;
+  pwdfun?: PwdFun;
+  exec?: ExecFun;
+  sshCli?: HandlerSpec | 'noCli';
+  subsystems?: [name: string, spec: HandlerSpec][];
+  /** Offer ext-info-s and send server-sig-algs (RFC 8308; default true). */
+  sendExtInfo?: boolean;
+  /** Milliseconds a client has to log in (default 120000). */
+  negotiationTimeout?: number;
+  maxSessions?: number;
+  maxChannels?: number;
+  minimalRemoteMaxPacketSize?: number;
+  connectfun?: (user: string, peer: { address: string; port: number }, method: string) => void;
+  failfun?: (user: string, peer: { address: string; port: number }, reason: string) => void;
+}
+
+type Check = (value: unknown, name: string) => void;
+
+const fail = (name: string, want: string, value: unknown): never => {
+  const shown = typeof value === 'function' ? 'a function' : (JSON.stringify(value) ?? String(value));
+  throw new SshError('BAD_OPTION', `option ${name} must be ${want}, got ${shown}`);
+};
+
+const isString: Check = (v, n) => void (typeof v === 'string' || fail(n, 'a string', v));
+const isBoolean: Check = (v, n) => void (typeof v === 'boolean' || fail(n, 'a boolean', v));
+const isFunction: Check = (v, n) => void (typeof v === 'function' || fail(n, 'a function', v));
+const isObject: Check = (v, n) => void ((typeof v === 'object' && v !== null) || fail(n, 'an object', v));
+const isArray: Check = (v, n) => void (Array.isArray(v) || fail(n, 'an array', v));
+const isTimeout: Check = (v, n) =>
+  void (
+    v === Infinity ||
+    (typeof v === 'number' && Number.isInteger(v) && v >= 0) ||
+    fail(n, 'a non-negative integer of milliseconds or Infinity', v)
+  );
+const isPositiveInt: Check = (v, n) =>
+  void ((typeof v === 'number' && Number.isInteger(v) && v >= 1) || fail(n, 'a positive integer', v));
+const isIdString: Check = (v) => void validateIdString(v);
+const isAuthMethods: Check = (v, n) => {
+  isString(v, n);
+  const known = ['publickey', 'keyboard-interactive', 'password'];
+  for (const m of (v as string).split(',')) {
+    if (!known.includes(m)) fail(n, `a comma-separated list of ${known.join(', ')}`, v);
+  }
+};
+const isAcceptHosts: Check = (v, n) => {
+  if (typeof v === 'boolean' || typeof v === 'function') return;
+  const hashes = ['md5', 'sha', 'sha224', 'sha256', 'sha384', 'sha512'];
+  if (Array.isArray(v) && v.length === 2 && typeof v[1] === 'function') {
+    const h = v[0];
+    if (
+      (typeof h === 'string' && hashes.includes(h)) ||
+      (Array.isArray(h) && h.every((x) => hashes.includes(x)))
+    )
+      return;
+  }
+  fail(n, 'a boolean, a function (peerName, fingerprint) => boolean, or [hash, function]', v);
+};
+const isRekeyLimit: Check = (v, n) => {
+  const ok = (x: unknown) =>
+    x === undefined || x === Infinity || (typeof x === 'number' && Number.isInteger(x) && x >= 0);
+  if (
+    typeof v === 'number'
+      ? ok(v)
+      : typeof v === 'object' &&
+        v !== null &&
+        ok((v as { bytes?: unknown }).bytes) &&
+        ok((v as { minutes?: unknown }).minutes)
+  )
+    return;
+  fail(n, 'a byte count or { minutes, bytes }', v);
+};
+const isHandlerSpec = (v: unknown, n: string): void => {
+  const isHandler = (h: unknown) =>
+    typeof h === 'object' &&
+    h !== null &&
+    typeof (h as ServerChannelHandler<unknown>).handleSshMsg === 'function';
+  if (isHandler(v) || (Array.isArray(v) && v.length === 2 && isHandler(v[0]) && Array.isArray(v[1]))) return;
+  fail(n, 'a channel handler ({init, handleSshMsg, handleMsg, terminate}) or [handler, args]', v);
+};
+const isSshCli: Check = (v, n) => (v === 'noCli' ? undefined : isHandlerSpec(v, n));
+const isSubsystems: Check = (v, n) => {
+  isArray(v, n);
+  for (const e of v as unknown[]) {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string')
+      fail(n, 'an array of [name, handler]', v);
+    isHandlerSpec((e as unknown[])[1], `${n}[${String((e as unknown[])[0])}]`);
+  }
+};
+const isUserPasswords: Check = (v, n) => {
+  isArray(v, n);
+  for (const e of v as unknown[]) {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'string') {
+      fail(n, 'an array of [user, password] pairs', v);
+    }
+  }
+};
+const isStringArray: Check = (v, n) => {
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) fail(n, 'an array of strings', v);
+};
+const accept: Check = () => {};
+
+const COMMON: Record<string, Check> = {
+  userDir: isString,
+  idString: isIdString,
+  preferredAlgorithms: accept, // checked by resolveAlgorithms
+  modifyAlgorithms: accept,
+  authMethods: isAuthMethods,
+  keyCb: isObject,
+  rekeyLimit: isRekeyLimit,
+  sshMsgDebugFun: isFunction,
+  disconnectfun: isFunction,
+  profile: isString,
+};
+
+const CLIENT: Record<string, Check> = {
+  ...COMMON,
+  user: isString,
+  password: isString,
+  silentlyAcceptHosts: isAcceptHosts,
+  userInteraction: isBoolean,
+  saveAcceptedHost: isBoolean,
+  quietMode: isBoolean,
+  prefPublicKeyAlgs: isStringArray,
+  connectTimeout: isTimeout,
+  recvExtInfo: isBoolean,
+};
+
+const DAEMON: Record<string, Check> = {
+  ...COMMON,
+  systemDir: isString,
+  userPasswords: isUserPasswords,
+  password: isString,
+  pwdfun: isFunction,
+  exec: isFunction,
+  sshCli: isSshCli,
+  subsystems: isSubsystems,
+  sendExtInfo: isBoolean,
+  negotiationTimeout: isTimeout,
+  maxSessions: isPositiveInt,
+  maxChannels: isPositiveInt,
+  minimalRemoteMaxPacketSize: isPositiveInt,
+  connectfun: isFunction,
+  failfun: isFunction,
+};
+
+/** Seed options that Seashell does not build yet: refused by name rather than silently ignored. */
+const NOT_BUILT: Record<string, string> = {
+  shell: 'the REPL shell comes with a later release',
+  parallelLogin: 'logins are always handled in parallel',
+  authMethodKbInteractiveData: 'keyboard-interactive authentication is not built yet',
+  dhGexGroups: 'diffie-hellman-group-exchange is not built yet',
+  dhGexLimits: 'diffie-hellman-group-exchange is not built yet',
+  dsaPassPhrase: 'encrypted user keys are not supported yet',
+  rsaPassPhrase: 'encrypted user keys are not supported yet',
+  ecdsaPassPhrase: 'encrypted user keys are not supported yet',
+  idleTime: 'idle timeouts are not built yet',
+  inet: 'pass an IPv6 address as the host instead',
+  fd: 'pass a connected net.Socket instead',
+  unexpectedfun: 'not built yet',
+};
+
+function validate(kind: string, schema: Record<string, Check>, opts: unknown): void {
+  if (opts === undefined) return;
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw new SshError('BAD_OPTION', `${kind} options must be an object`);
+  }
+  for (const [name, value] of Object.entries(opts)) {
+    if (value === undefined) continue;
+    const check = schema[name];
+    if (!check) {
+      const why = NOT_BUILT[name];
+      throw new SshError(
+        'BAD_OPTION',
+        why ? `option ${name} is not supported yet: ${why}` : `unknown ${kind} option '${name}'`,
+      );
+    }
+    check(value, name);
+  }
+}
+
+export function defaultUser(): string {
+  return process.env.LOGNAME || process.env.USER || process.env.USERNAME || userInfo().username;
+}
+
+export function defaultUserDir(): string {
+  return join(homedir(), '.ssh');
+}
+
+export interface ResolvedCommon {
+  algorithms: AlgorithmSet;
+  userDir: string;
+  authMethodList: string[];
+  rekeyBytes: number;
+  rekeyMinutes: number;
+}
+
+function resolveCommon(o: CommonOptions): ResolvedCommon {
+  const limit = o.rekeyLimit;
+  // The seed: Bytes alone means "or at latest after one hour"; defaults are one hour and 1 GiB.
+  const rekeyBytes = typeof limit === 'number' ? limit : (limit?.bytes ?? 1024 ** 3);
+  const rekeyMinutes = typeof limit === 'number' ? 60 : (limit?.minutes ?? 60);
+  return {
+    algorithms: resolveAlgorithms(o.preferredAlgorithms, o.modifyAlgorithms),
+    userDir: o.userDir ?? defaultUserDir(),
+    authMethodList: (o.authMethods ?? 'publickey,keyboard-interactive,password').split(','),
+    rekeyBytes,
+    rekeyMinutes,
+  };
+}
+
+export function resolveClientOptions(opts: ClientOptions | undefined): ClientOptions & ResolvedCommon {
+  validate('client', CLIENT, opts);
+  const o = opts ?? {};
+  return { ...o, ...resolveCommon(o) };
+}
+
+export function resolveDaemonOptions(opts: DaemonOptions | undefined): DaemonOptions & ResolvedCommon {
+  validate('daemon', DAEMON, opts);
+  const o = opts ?? {};
+  return { ...o, ...resolveCommon(o) };
+}

@@ -1,0 +1,365 @@
+import { readFile } from 'node:fs/promises';
+import { connect as netConnect, isIP, Socket } from 'node:net';
+import { join } from 'node:path';
+import { CLIENT_AUTH_METHODS } from './auth/client.js';
+import { Connection, DEFAULT_MAX_PACKET, DEFAULT_WINDOW, type ConnectionInfo } from './channel/connection.js';
+import { Daemon, type DaemonInfo } from './daemon.js';
+import { SshError } from './errors.js';
+import { fingerprint } from './keys/fingerprint.js';
+import { fileKeyApi, type ClientKeyApi, type KeyApiContext } from './keys/key-api.js';
+import { checkKnownHosts, hostPattern, knownKeyTypesFor } from './keys/known-hosts.js';
+import { isSignatureAlgorithm, keyTypeForSignatureAlgorithm } from './keys/public-key.js';
+import type { PrivateKey, PublicKey, SignatureAlgorithm } from './keys/types.js';
+import {
+  defaultUser,
+  resolveClientOptions,
+  type ClientOptions,
+  type DaemonOptions,
+  type FingerprintHash,
+} from './options.js';
+import { defaultAlgorithms as registryDefaults, type AlgorithmSet } from './transport/algorithms.js';
+import { loadPoly1305 } from './transport/cipher/chacha20-poly1305.js';
+import { identification } from './transport/version.js';
+import { VERSION } from './version.js';
+
+const daemons = new Set<Daemon>();
+const connections = new Set<Connection>();
+
+type ResolvedClient = ReturnType<typeof resolveClientOptions>;
+
+/** Loads libsodium's Poly1305 when chacha20-poly1305 may be negotiated. */
+async function cryptoReady(algorithms: AlgorithmSet): Promise<void> {
+  const lists = [...algorithms.cipher.clientToServer, ...algorithms.cipher.serverToClient];
+  if (lists.includes('chacha20-poly1305@openssh.com')) await loadPoly1305();
+}
+
+/** The user's keys, each with the algorithms (in preference order) it can sign with. */
+async function loadUserKeys(o: ResolvedClient, api: ClientKeyApi, ctx: KeyApiContext) {
+  const prefs = (o.prefPublicKeyAlgs ?? o.algorithms.publicKey).filter(isSignatureAlgorithm);
+  const out: { key: PrivateKey; algorithms: SignatureAlgorithm[] }[] = [];
+  for (const alg of prefs) {
+    const key = await api.userKey(alg, ctx);
+    if (!key) continue;
+    const known = out.find((k) => k.key.publicKey.blob.equals(key.publicKey.blob));
+    if (known) known.algorithms.push(alg);
+    else out.push({ key, algorithms: [alg] });
+  }
+  return out;
+}
+
+async function readKnownHosts(ctx: KeyApiContext): Promise<string> {
+  try {
+    return await readFile(join(ctx.userDir, 'known_hosts'), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function fingerprints(key: PublicKey, spec: FingerprintHash | FingerprintHash[]): string | string[] {
+  return Array.isArray(spec) ? spec.map((h) => fingerprint(key, h)) : fingerprint(key, spec);
+}
+
+/**
+ * The client's host key decision: known_hosts first; an unknown key only if `silentlyAcceptHosts`
+ * says so (then saved unless `saveAcceptedHost` is false). A changed or revoked key is refused
+ * whatever the options say. Returns true, or the reason for refusing.
+ */
+async function hostKeyDecision(
+  o: ResolvedClient,
+  api: ClientKeyApi,
+  ctx: KeyApiContext,
+  host: string,
+  port: number,
+  key: PublicKey,
+  algorithm: string,
+): Promise<true | string> {
+  const where = hostPattern(host, port);
+  const fp = fingerprint(key, 'sha256');
+  const custom = (o.keyCb as Partial<ClientKeyApi> | undefined)?.isHostKey;
+  let status: 'match' | 'mismatch' | 'revoked' | 'unknown';
+  if (custom) {
+    status = (await custom(key, host, port, algorithm as SignatureAlgorithm, ctx)) ? 'match' : 'unknown';
+  } else {
+    status = checkKnownHosts(await readKnownHosts(ctx), host, port, key);
+  }
+  if (status === 'match') return true;
+  if (status === 'revoked')
+    return `the host key of ${where} (${key.type} ${fp}) is marked @revoked in known_hosts`;
+  if (status === 'mismatch') {
+    return (
+      `HOST KEY MISMATCH for ${where}: the server offered ${key.type} ${fp}, which is not the key recorded ` +
+      `in ${join(ctx.userDir, 'known_hosts')}; if the host key really changed, remove the old entry`
+    );
+  }
+  const accept = o.silentlyAcceptHosts;
+  let accepted = false;
+  if (accept === true) accepted = true;
+  else if (typeof accept === 'function') accepted = (await accept(host, fp)) === true;
+  else if (Array.isArray(accept)) accepted = (await accept[1](host, fingerprints(key, accept[0]))) === true;
+  if (!accepted) {
+    return (
+      `the host key of ${where} (${key.type} ${fp}) is not in ${join(ctx.userDir, 'known_hosts')}` +
+      (accept === undefined || accept === false
+        ? '; add it there, or pass silentlyAcceptHosts'
+        : ' and was not accepted')
+    );
+  }
+  if (o.saveAcceptedHost !== false) await api.addHostKey(host, port, key, ctx);
+  return true;
+}
+
+/** OpenSSH's habit: put the host key algorithms known_hosts has keys for first. */
+function preferKnownHostKeyTypes(algorithms: AlgorithmSet, knownTypes: string[]): AlgorithmSet {
+  if (knownTypes.length === 0) return algorithms;
+  const known = algorithms.publicKey.filter((a) =>
+    knownTypes.includes(keyTypeForSignatureAlgorithm(a) ?? ''),
+  );
+  return { ...algorithms, publicKey: [...known, ...algorithms.publicKey.filter((a) => !known.includes(a))] };
+}
+
+function openSocket(host: string, port: number, timeout: number | undefined): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    const socket = netConnect({ host, port, noDelay: true });
+    let timer: NodeJS.Timeout | undefined;
+    if (timeout !== undefined && timeout !== Infinity) {
+      timer = setTimeout(() => {
+        socket.destroy();
+        reject(new SshError('TIMEOUT', `TCP connect to ${host}:${port} timed out after ${timeout} ms`));
+      }, timeout);
+    }
+    socket.once('connect', () => {
+      if (timer) clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(new SshError('SOCKET_ERROR', `cannot connect to ${host}:${port}: ${e.message}`, { cause: e }));
+    });
+  });
+}
+
+/**
+ * Connects to an SSH server and authenticates (the seed's connect/3,4): resolves with the
+ * connection once authentication succeeded. No channel is opened.
+ */
+export function connect(
+  host: string,
+  port: number,
+  options?: ClientOptions,
+  negotiationTimeout?: number,
+): Promise<Connection>;
+/** Runs SSH over an already connected socket (the seed's connect/2,3). */
+export function connect(
+  socket: Socket,
+  options?: ClientOptions,
+  negotiationTimeout?: number,
+): Promise<Connection>;
+export async function connect(
+  a: string | Socket,
+  b?: number | ClientOptions,
+  c?: ClientOptions | number,
+  d?: number,
+): Promise<Connection> {
+  let host: string;
+  let port: number;
+  let socket: Socket | undefined;
+  let options: ClientOptions | undefined;
+  let timeout: number | undefined;
+  if (a instanceof Socket) {
+    socket = a;
+    host = socket.remoteAddress ?? '';
+    port = socket.remotePort ?? 22;
+    options = b as ClientOptions | undefined;
+    timeout = c as number | undefined;
+  } else {
+    if (typeof a !== 'string' || typeof b !== 'number') {
+      throw new SshError(
+        'BAD_OPTION',
+        'connect takes (host, port, options?, timeout?) or (socket, options?, timeout?)',
+      );
+    }
+    host = a === 'loopback' ? '127.0.0.1' : a;
+    port = b;
+    options = c as ClientOptions | undefined;
+    timeout = d;
+  }
+  if (timeout !== undefined && timeout !== Infinity && !(Number.isInteger(timeout) && timeout >= 0)) {
+    throw new SshError('BAD_OPTION', `negotiation timeout must be milliseconds or Infinity, got ${timeout}`);
+  }
+  const o = resolveClientOptions(options);
+  const api: ClientKeyApi = { ...fileKeyApi, ...(o.keyCb as Partial<ClientKeyApi>) };
+  const ctx: KeyApiContext = { userDir: o.userDir, systemDir: '/etc/ssh' };
+  await cryptoReady(o.algorithms);
+  const keys = await loadUserKeys(o, api, ctx);
+  const knownTypes = o.keyCb?.isHostKey ? [] : knownKeyTypesFor(await readKnownHosts(ctx), host, port);
+  const algorithms = preferKnownHostKeyTypes(o.algorithms, knownTypes);
+  socket ??= await openSocket(host, port, o.connectTimeout);
+  const user = o.user ?? defaultUser();
+  const conn = new Connection(
+    socket,
+    {
+      transport: {
+        role: 'client',
+        identification: identification(o.idString, `Seashell_${VERSION}`),
+        algorithms,
+        extInfo: o.recvExtInfo ?? true,
+        rekeyBytes: o.rekeyBytes,
+      },
+      channelDefaults: { initialWindow: DEFAULT_WINDOW, maxPacket: DEFAULT_MAX_PACKET },
+      clientAuth: {
+        user,
+        methods: o.authMethodList.filter((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m)),
+        password: o.password,
+        keys,
+      },
+    },
+    {
+      verifyHostKey: (_c, key, alg) => hostKeyDecision(o, api, ctx, host, port, key, alg),
+      onDebug: (c, m) => o.sshMsgDebugFun?.(c, m.alwaysDisplay, m.message, m.language),
+      onBanner: (_c, m) => {
+        if (!o.quietMode) process.stderr.write(m);
+      },
+      onClose: (c, error, byPeer) => {
+        connections.delete(c);
+        if (byPeer) o.disconnectfun?.(error.message);
+      },
+    },
+  );
+  conn.start();
+  conn.negotiationDeadline(timeout, 'connection negotiation');
+  conn.rekeyEvery(o.rekeyMinutes);
+  try {
+    await conn.authenticated;
+  } catch (e) {
+    socket.destroy();
+    throw e;
+  }
+  connections.add(conn);
+  return conn;
+}
+
+/** Starts a daemon listening on every address (the seed's daemon/1,2); port 0 picks a free port. */
+export function daemon(port: number, options?: DaemonOptions): Promise<Daemon>;
+/** Starts a daemon on an address: an IP, 'loopback' or 'any' (the seed's daemon/3). */
+export function daemon(host: string, port: number, options?: DaemonOptions): Promise<Daemon>;
+/** Serves one already connected socket (the seed's daemon(Socket, Opts)). */
+export function daemon(socket: Socket, options?: DaemonOptions): Promise<Daemon>;
+export async function daemon(
+  a: number | string | Socket,
+  b?: number | DaemonOptions,
+  c?: DaemonOptions,
+): Promise<Daemon> {
+  let d: Daemon;
+  if (a instanceof Socket) d = await Daemon.start(undefined, a, b as DaemonOptions | undefined);
+  else if (typeof a === 'number') d = await Daemon.start(undefined, a, b as DaemonOptions | undefined);
+  else if (typeof a === 'string' && typeof b === 'number') {
+    if (a !== 'any' && a !== 'loopback' && isIP(a) === 0 && a !== 'localhost') {
+      throw new SshError(
+        'BAD_OPTION',
+        `daemon host must be an IP address, 'loopback' or 'any', got ${JSON.stringify(a)}`,
+      );
+    }
+    d = await Daemon.start(a, b, c);
+  } else {
+    throw new SshError(
+      'BAD_OPTION',
+      'daemon takes (port, options?), (host, port, options?) or (socket, options?)',
+    );
+  }
+  daemons.add(d);
+  d.onStopped = () => daemons.delete(d);
+  return d;
+}
+
+/** Closes a connection (the seed's close/1). */
+export function close(connection: Connection): Promise<void> {
+  return connection.close();
+}
+
+export type ConnectionInfoKey = keyof ConnectionInfo;
+
+/** Information about a connection (the seed's connection_info/2): all of it, some keys, or one key's value. */
+export function connectionInfo(connection: Connection): ConnectionInfo;
+export function connectionInfo<K extends ConnectionInfoKey>(
+  connection: Connection,
+  keys: K[],
+): Pick<ConnectionInfo, K>;
+export function connectionInfo<K extends ConnectionInfoKey>(
+  connection: Connection,
+  key: K,
+): ConnectionInfo[K];
+export function connectionInfo(
+  connection: Connection,
+  keys?: ConnectionInfoKey | ConnectionInfoKey[],
+): unknown {
+  const all = connection.info();
+  if (keys === undefined) return all;
+  if (typeof keys === 'string') {
+    if (!(keys in all)) throw new SshError('BAD_OPTION', `unknown connection info key '${keys}'`);
+    return all[keys];
+  }
+  const out: Partial<ConnectionInfo> = {};
+  for (const k of keys) {
+    if (!(k in all)) throw new SshError('BAD_OPTION', `unknown connection info key '${k}'`);
+    (out as Record<string, unknown>)[k] = all[k];
+  }
+  return out;
+}
+
+/** The daemon's address, port and profile (the seed's daemon_info/1). */
+export async function daemonInfo(d: Daemon): Promise<DaemonInfo> {
+  return d.info();
+}
+
+/** Every algorithm Seashell negotiates, in default order (the seed's default_algorithms/0). */
+export function defaultAlgorithms(): AlgorithmSet {
+  return registryDefaults();
+}
+
+function findDaemons(address: string, port: number, profile?: string): Daemon[] {
+  const norm = (a: string) => (a === 'any' ? '' : a === 'loopback' || a === 'localhost' ? '127.0.0.1' : a);
+  const wildcard = (ip: string) => ip === '::' || ip === '0.0.0.0' || ip === '';
+  const found = [...daemons].filter((d) => {
+    const i = d.info();
+    const addressMatches =
+      norm(address) === '' ? wildcard(i.ip) : i.ip === norm(address) || i.ip === `::ffff:${norm(address)}`;
+    return addressMatches && i.port === port && (profile === undefined || i.profile === profile);
+  });
+  if (found.length === 0) {
+    throw new SshError(
+      'NOT_FOUND',
+      `no daemon on ${address}:${port}${profile ? ` with profile ${profile}` : ''}`,
+    );
+  }
+  return found;
+}
+
+/** Stops a daemon and all its connections (the seed's stop_daemon/1,2,3). */
+export function stopDaemon(d: Daemon): Promise<void>;
+export function stopDaemon(address: string, port: number, profile?: string): Promise<void>;
+export async function stopDaemon(a: Daemon | string, port?: number, profile?: string): Promise<void> {
+  const list = a instanceof Daemon ? [a] : findDaemons(a, port ?? -1, profile);
+  await Promise.all(list.map((d) => d.stop()));
+}
+
+/** Stops a daemon's listener; its connections stay up (the seed's stop_listener/1,2,3). */
+export function stopListener(d: Daemon): Promise<void>;
+export function stopListener(address: string, port: number, profile?: string): Promise<void>;
+export async function stopListener(a: Daemon | string, port?: number, profile?: string): Promise<void> {
+  const list = a instanceof Daemon ? [a] : findDaemons(a, port ?? -1, profile);
+  await Promise.all(list.map((d) => d.stopListener()));
+}
+
+/** Prepares the crypto that needs loading (the seed's start/0,1; there is no application to start in Node). */
+export async function start(): Promise<void> {
+  await loadPoly1305();
+}
+
+/** Stops every daemon and closes every client connection of this process (the seed's stop/0). */
+export async function stop(): Promise<void> {
+  await Promise.all([...daemons].map((d) => d.stop()));
+  await Promise.all([...connections].map((c) => c.close()));
+}
+
+export { Daemon };
