@@ -106,11 +106,12 @@ export class ConnectionCore {
         onBanner: (m) => events.onBanner?.(m),
         onSuccess: (method) => this.onAuthenticated(config.clientAuth!.user, method),
         onExhausted: (error) => {
+          // Set first: disconnect() reports the close synchronously, and this is the reason to report.
+          this.closeError = error;
           transport.disconnect(
             DisconnectReason.NO_MORE_AUTH_METHODS_AVAILABLE,
             'no more authentication methods to try',
           );
-          this.closeError = error;
         },
       });
     } else {
