@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as ssh from '../../src/index.js';
@@ -149,6 +149,40 @@ interopSuite('the Seashell client against OpenSSH sshd', () => {
       }
     });
   }
+
+  test('re-keying mid-transfer, started by the client (rekeyLimit) and by sshd (RekeyLimit)', async () => {
+    const lines = [await readFile(join(userDirs.ed25519!, 'id_ed25519.pub'), 'utf8')];
+    for (const [who, extraConfig, opts] of [
+      ['client', [], { rekeyLimit: 2 * MiB }],
+      ['sshd', ['RekeyLimit 1M'], {}],
+    ] as const) {
+      const rekeying = await startSshd({
+        authorizedKeys: lines.join(''),
+        logLevel: 'DEBUG1',
+        extraConfig: [...extraConfig],
+      });
+      try {
+        const userDir = join(dir, `rekey-${who}`);
+        await mkdir(userDir, { recursive: true });
+        await copyFile(join(userDirs.ed25519!, 'id_ed25519'), join(userDir, 'id_ed25519'));
+        await writeFile(join(userDir, 'known_hosts'), rekeying.knownHostsLine());
+        const conn = await ssh.connect(rekeying.host, rekeying.port, {
+          user: rekeying.user,
+          userDir,
+          ...opts,
+        });
+        try {
+          await catRoundTrip(conn, 16 * MiB);
+        } finally {
+          await ssh.close(conn);
+        }
+        const newkeys = rekeying.logs().match(/SSH2_MSG_NEWKEYS received/g) ?? [];
+        assert.ok(newkeys.length >= 3, `${who}: sshd saw ${newkeys.length} NEWKEYS, expected re-keys`);
+      } finally {
+        await rekeying.stop();
+      }
+    }
+  });
 
   test('an unknown host key is refused with HOST_KEY_NOT_VERIFIED', async () => {
     const empty = join(dir, 'no-known-hosts');

@@ -27,12 +27,15 @@ interopSuite("OpenSSH's ssh against the Seashell daemon", (openssh: OpenSsh) => 
   let catDaemon: ssh.Daemon;
   let evalArgs: string[];
   let catArgs: string[];
+  let argsFor: (d: ssh.Daemon) => Promise<string[]>;
+  let systemDir: string;
+  let userDir: string;
   const logins: string[] = [];
 
   before(async () => {
     dir = await makeTempDir('ssh-to-daemon-');
-    const systemDir = join(dir, 'system');
-    const userDir = join(dir, 'user');
+    systemDir = join(dir, 'system');
+    userDir = join(dir, 'user');
     await mkdir(userDir);
     const hostLines = await writeHostKeys(systemDir);
     const key = await sshKeygen('ed25519', join(dir, 'id_ed25519'));
@@ -44,14 +47,14 @@ interopSuite("OpenSSH's ssh against the Seashell daemon", (openssh: OpenSsh) => 
       sshCli: catCli,
       connectfun: (user) => logins.push(user),
     });
-    const args = async (d: ssh.Daemon) => {
+    argsFor = async (d: ssh.Daemon) => {
       const { port } = await ssh.daemonInfo(d);
       const knownHostsFile = join(dir, `known_hosts_${port}`);
       await writeFile(knownHostsFile, formatKnownHosts('127.0.0.1', port, hostLines));
       return sshBaseArgs({ port, identityFile: key.privateKey, knownHostsFile, user: 'tester' });
     };
-    evalArgs = await args(evalDaemon);
-    catArgs = await args(catDaemon);
+    evalArgs = await argsFor(evalDaemon);
+    catArgs = await argsFor(catDaemon);
   });
 
   after(async () => {
@@ -112,6 +115,40 @@ interopSuite("OpenSSH's ssh against the Seashell daemon", (openssh: OpenSsh) => 
       assert.equal(r.stdoutSha256, source.sha256());
     });
   }
+
+  test('re-keying in the middle of a transfer, started by ssh (RekeyLimit=1M) and by the daemon', async () => {
+    const source = randomSource(16 * MiB);
+    const r = await runSshHashed(
+      ['-o', 'RekeyLimit=1M', '-o', 'LogLevel=DEBUG1', ...catArgs, '127.0.0.1', 'cat'],
+      {
+        input: source.stream,
+        timeoutMs: 120_000,
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdoutSha256, source.sha256());
+    assert.ok((r.stderr.match(/SSH2_MSG_NEWKEYS received/g) ?? []).length >= 3, 'ssh re-keyed several times');
+
+    const rekeying = await ssh.daemon('127.0.0.1', 0, {
+      systemDir,
+      userDir,
+      sshCli: catCli,
+      rekeyLimit: 2 * MiB,
+    });
+    try {
+      const source2 = randomSource(16 * MiB);
+      const args = ['-o', 'LogLevel=DEBUG1', ...(await argsFor(rekeying)), '127.0.0.1', 'cat'];
+      const r2 = await runSshHashed(args, { input: source2.stream, timeoutMs: 120_000 });
+      assert.equal(r2.code, 0, r2.stderr);
+      assert.equal(r2.stdoutSha256, source2.sha256());
+      assert.ok(
+        (r2.stderr.match(/SSH2_MSG_NEWKEYS received/g) ?? []).length >= 3,
+        'the daemon re-keyed several times',
+      );
+    } finally {
+      await rekeying.stop();
+    }
+  });
 
   test('8 channels at once over one connection through ssh connection multiplexing', async () => {
     const control = join(dir, 'ctl');
