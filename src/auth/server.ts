@@ -116,8 +116,9 @@ export class ServerAuth {
           : undefined;
     (verdict ?? Promise.resolve(undefined))
       .catch((e: unknown) => {
-        this.link.onFailure(req.user, req.method, `internal error: ${(e as Error)?.message ?? e}`);
-        return false as const;
+        // A key store or password check that fails is a failed attempt: the client must hear
+        // USERAUTH_FAILURE (and the attempt counts), or it would wait for an answer forever.
+        this.fail(req.user, req.method, `internal error: ${(e as Error)?.message ?? e}`);
       })
       .then(() => {
         this.busy = false;
