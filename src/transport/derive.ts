@@ -29,5 +29,9 @@ export function deriveKey(
     parts.push(next);
     have += next.length;
   }
-  return Buffer.concat(parts).subarray(0, length);
+  // Keys live as long as the connection: a slice of Node's shared 8 KiB pool would pin a whole slab.
+  const out = Buffer.allocUnsafeSlow(length);
+  let at = 0;
+  for (const p of parts) at += p.copy(out, at, 0, Math.min(p.length, length - at));
+  return out;
 }

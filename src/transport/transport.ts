@@ -97,7 +97,8 @@ export class Transport {
   private readonly handler: TransportHandler;
   private readonly framer = new PacketFramer();
   private readonly deframer = new PacketDeframer();
-  private readonly versionReader: VersionReader;
+  /** Until the peer's identification line is read; dropped after so it holds no buffer. */
+  private versionReader: VersionReader | undefined;
   private out: Buffer[] = [];
   private deferred: Buffer[] = [];
   private kex: KexState | undefined;
@@ -158,7 +159,7 @@ export class Transport {
       if (this.peerIdentification === undefined) {
         let r;
         try {
-          r = this.versionReader.push(chunk);
+          r = this.versionReader!.push(chunk);
         } catch (e) {
           // Before the identification exchange completes the peer cannot read packets (RFC 4253 §4.2).
           if (this.role === 'server')
@@ -167,6 +168,7 @@ export class Transport {
           return;
         }
         if (!r) return;
+        this.versionReader = undefined;
         this.peerIdentification = r.line;
         chunk = r.rest;
       }

@@ -13,7 +13,9 @@ const TAG = 16;
 class GcmNonce {
   private readonly iv: Buffer;
   constructor(initial: Buffer) {
-    this.iv = Buffer.from(initial.subarray(0, 12));
+    // Not from the shared pool: a long-lived 12-byte slice would pin an 8 KiB slab per connection.
+    this.iv = Buffer.allocUnsafeSlow(12);
+    initial.copy(this.iv, 0, 0, 12);
   }
   current(): Buffer {
     return this.iv;
