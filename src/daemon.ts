@@ -54,6 +54,8 @@ export class Daemon {
   private readonly connections = new Set<Connection>();
   private server: Server | undefined;
   private listening = false;
+  /** Resolves once the listening server has closed and every socket it accepted has ended. */
+  private serverClosed: Promise<void> | undefined;
   private readonly subsystems: Map<string, HandlerSpec>;
   private readonly keyApi: ServerKeyApi;
   private readonly ctx: KeyApiContext;
@@ -137,14 +139,17 @@ export class Daemon {
     const server = this.server;
     if (!server || !this.listening) return Promise.resolve();
     this.listening = false;
-    return new Promise<void>((resolve) => server.close(() => resolve()));
+    // close() stops accepting at once, but its callback only runs once every accepted socket has
+    // ended: waiting for it here would hang for as long as the live connections last.
+    this.serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    return Promise.resolve();
   }
 
   /** Stops listening and closes every connection (the seed's stop_daemon). */
   async stop(): Promise<void> {
-    const closing = this.stopListener();
+    await this.stopListener();
     await Promise.all([...this.connections].map((c) => c.close()));
-    await closing;
+    await this.serverClosed;
     this.onStopped?.();
   }
 
