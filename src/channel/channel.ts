@@ -96,6 +96,19 @@ class ChannelReadable extends Readable {
     this.push(data);
   }
   override _read(): void {
+    this.creditConsumed();
+  }
+  /**
+   * Node calls `_read` only while no read is pending, and one that pushes nothing stays pending
+   * until the next push, which never comes once the window is used up. So consumption is counted
+   * on every read (flowing mode, pipes and async iteration all go through here).
+   */
+  override read(size?: number): unknown {
+    const chunk: unknown = super.read(size);
+    this.creditConsumed();
+    return chunk;
+  }
+  private creditConsumed(): void {
     const consumed = this.pushedBytes - this.readableLength - this.creditedBytes;
     if (consumed > 0) {
       this.creditedBytes += consumed;
