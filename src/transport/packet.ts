@@ -156,17 +156,21 @@ export class PacketDeframer {
     } else {
       out = Buffer.allocUnsafe(n);
       let off = 0;
+      // Whole chunks used up are dropped with one splice at the end: a shift() per chunk is
+      // quadratic when a peer dribbles a large packet in tiny segments (minutes of CPU for 256 KiB).
+      let used = 0;
       while (off < n) {
-        const c = this.chunks[0]!;
+        const c = this.chunks[used]!;
         const k = Math.min(n - off, c.length - this.head);
         c.copy(out, off, this.head, this.head + k);
         off += k;
         this.head += k;
         if (this.head === c.length) {
-          this.chunks.shift();
+          used++;
           this.head = 0;
         }
       }
+      this.chunks.splice(0, used);
     }
     this.buffered -= n;
     return out;
