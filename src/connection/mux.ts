@@ -341,6 +341,9 @@ export class MuxCore {
     const id = payload.readUInt32BE(1);
     const ch = this.channels.get(id);
     if (!ch || ch.state === 'closed') throw protocolError(`${what} for unknown channel ${id}`);
+    // The peer's confirmation comes before anything else it sends on a channel we opened.
+    if (ch.state === 'opening')
+      throw protocolError(`${what} for channel ${id} before its open was confirmed`);
     return ch;
   }
 
