@@ -1,0 +1,785 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  MuxCore,
+  type ChannelParams,
+  type ChannelSink,
+  type MuxChannel,
+  type MuxHandler,
+  type MuxLink,
+} from '../../src/connection/mux.js';
+import { SshError } from '../../src/errors.js';
+import { MAX_PAYLOAD_LENGTH, PacketFramer, type OpenPacket } from '../../src/transport/packet.js';
+import {
+  decodeChannelOpen,
+  decodeChannelOpenFailure,
+  decodeChannelRequest,
+  encodeChannelOnly,
+  encodeChannelOpen,
+  encodeChannelOpenConfirmation,
+  encodeChannelOpenFailure,
+  encodeChannelRequest,
+  encodeGlobalRequest,
+  encodeWindowAdjust,
+  type ChannelOpen,
+  type ChannelRequest,
+  type GlobalRequest,
+} from '../../src/wire/connection-messages.js';
+import { ChannelOpenFailure, Msg } from '../../src/wire/numbers.js';
+import { SshWriter } from '../../src/wire/writer.js';
+
+/** A MuxLink that records every payload, whether sent whole or built in place as a data packet. */
+class FakeLink implements MuxLink {
+  readonly sent: Buffer[] = [];
+  /** Payloads that went through openPacket/sealPacket (channel data). */
+  readonly sealed: Buffer[] = [];
+  blocked = false;
+  full = false;
+  private readonly framer = new PacketFramer();
+
+  get sendBlocked(): boolean {
+    return this.blocked;
+  }
+  send(payload: Buffer): void {
+    this.sent.push(Buffer.from(payload));
+  }
+  openPacket(payloadLength: number): OpenPacket {
+    return this.framer.open(payloadLength);
+  }
+  sealPacket(p: OpenPacket): void {
+    const payload = Buffer.from(p.buf.subarray(p.payloadOffset, p.payloadOffset + p.payloadLength));
+    this.sent.push(payload);
+    this.sealed.push(payload);
+  }
+  outputFull(): boolean {
+    return this.full;
+  }
+  /** Everything sent so far, and forget it. */
+  take(): Buffer[] {
+    return this.sent.splice(0);
+  }
+}
+
+/** What a channel's owner saw. */
+class RecordingSink implements ChannelSink {
+  readonly events: string[] = [];
+  readonly data: Buffer[] = [];
+  readonly requests: ChannelRequest[] = [];
+  openFailed: SshError | undefined;
+  closeError: SshError | undefined;
+  onOpenConfirmed(): void {
+    this.events.push('confirmed');
+  }
+  onOpenFailed(error: SshError): void {
+    this.openFailed = error;
+    this.events.push('openFailed');
+  }
+  onData(data: Buffer, dataType: number): void {
+    this.data.push(Buffer.from(data));
+    this.events.push(`data:${dataType}:${data.length}`);
+  }
+  onEof(): void {
+    this.events.push('eof');
+  }
+  onRequest(request: ChannelRequest): void {
+    this.requests.push(request);
+    this.events.push(`request:${request.type}`);
+  }
+  onClose(error?: SshError): void {
+    this.closeError = error;
+    this.events.push('close');
+  }
+}
+
+interface Setup {
+  link: FakeLink;
+  mux: MuxCore;
+  opens: ChannelOpen[];
+  globals: GlobalRequest[];
+  handler: { onChannelOpen: MuxHandler['onChannelOpen']; globalVerdict: boolean };
+}
+
+function setup(
+  defaults: ChannelParams = { initialWindow: 1000, maxPacket: 500 },
+  limits: { maxChannels?: number; minRemoteMaxPacket?: number } = {},
+): Setup {
+  const link = new FakeLink();
+  const opens: ChannelOpen[] = [];
+  const globals: GlobalRequest[] = [];
+  const handler = {
+    globalVerdict: false,
+    onChannelOpen: ((open, _accept, reject) => {
+      opens.push(open);
+      reject(ChannelOpenFailure.ADMINISTRATIVELY_PROHIBITED, 'no');
+    }) as MuxHandler['onChannelOpen'],
+  };
+  const mux = new MuxCore(
+    link,
+    {
+      onChannelOpen: (open, accept, reject) => handler.onChannelOpen(open, accept, reject),
+      onGlobalRequest: (r) => {
+        globals.push(r);
+        return handler.globalVerdict;
+      },
+    },
+    defaults,
+    limits,
+  );
+  return { link, mux, opens, globals, handler };
+}
+
+const PEER_ID = 77;
+
+/** Opens a channel from our side and confirms it as the peer would. */
+function openConfirmed(
+  s: Setup,
+  peer: { window: number; maxPacket: number },
+  params?: Partial<ChannelParams>,
+): { ch: MuxChannel; sink: RecordingSink } {
+  const sink = new RecordingSink();
+  const ch = s.mux.openChannel('session', Buffer.alloc(0), sink, params);
+  const open = decodeChannelOpen(s.link.take()[0]!);
+  assert.equal(open.channelType, 'session');
+  assert.equal(open.senderChannel, ch.localId);
+  s.mux.handle(
+    encodeChannelOpenConfirmation({
+      recipientChannel: ch.localId,
+      senderChannel: PEER_ID,
+      initialWindow: peer.window,
+      maxPacket: peer.maxPacket,
+    }),
+  );
+  assert.equal(ch.state, 'open');
+  assert.deepEqual(sink.events, ['confirmed']);
+  return { ch, sink };
+}
+
+interface Decoded {
+  type: number;
+  recipient?: number;
+  data?: Buffer;
+  dataType?: number;
+  bytes?: number;
+  request?: ChannelRequest;
+}
+
+function decode(p: Buffer): Decoded {
+  const type = p[0]!;
+  switch (type) {
+    case Msg.CHANNEL_DATA: {
+      const len = p.readUInt32BE(5);
+      assert.equal(len, p.length - 9, 'data length field matches the packet');
+      return { type, recipient: p.readUInt32BE(1), data: p.subarray(9) };
+    }
+    case Msg.CHANNEL_EXTENDED_DATA: {
+      const len = p.readUInt32BE(9);
+      assert.equal(len, p.length - 13);
+      return { type, recipient: p.readUInt32BE(1), dataType: p.readUInt32BE(5), data: p.subarray(13) };
+    }
+    case Msg.CHANNEL_WINDOW_ADJUST:
+      return { type, recipient: p.readUInt32BE(1), bytes: p.readUInt32BE(5) };
+    case Msg.CHANNEL_REQUEST: {
+      const { recipient, request } = decodeChannelRequest(p);
+      return { type, recipient, request };
+    }
+    default:
+      return p.length >= 5 ? { type, recipient: p.readUInt32BE(1) } : { type };
+  }
+}
+
+/** A compact trace of what was sent: `data:300`, `eof`, `exit-status`, `close`, ... */
+function trace(payloads: Buffer[]): string[] {
+  return payloads.map((p) => {
+    const d = decode(p);
+    switch (d.type) {
+      case Msg.CHANNEL_DATA:
+        return `data:${d.data!.length}`;
+      case Msg.CHANNEL_EXTENDED_DATA:
+        return `ext${d.dataType}:${d.data!.length}`;
+      case Msg.CHANNEL_EOF:
+        return 'eof';
+      case Msg.CHANNEL_CLOSE:
+        return 'close';
+      case Msg.CHANNEL_WINDOW_ADJUST:
+        return `adjust:${d.bytes}`;
+      case Msg.CHANNEL_REQUEST:
+        return d.request!.type === 'other' ? d.request!.name : d.request!.type;
+      case Msg.CHANNEL_SUCCESS:
+        return 'success';
+      case Msg.CHANNEL_FAILURE:
+        return 'failure';
+      default:
+        return `msg${d.type}`;
+    }
+  });
+}
+
+function peerData(recipient: number, data: Buffer, dataType = 0): Buffer {
+  const w = new SshWriter()
+    .byte(dataType === 0 ? Msg.CHANNEL_DATA : Msg.CHANNEL_EXTENDED_DATA)
+    .uint32(recipient);
+  if (dataType !== 0) w.uint32(dataType);
+  return w.string(data).finish();
+}
+
+function bytes(n: number, seed = 1): Buffer {
+  return Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+}
+
+function isProtocolError(re?: RegExp) {
+  return (e: unknown) => e instanceof SshError && e.code === 'PROTOCOL_ERROR' && (!re || re.test(e.message));
+}
+
+describe('MuxCore send side: flow control (RFC 4254 §5.2)', () => {
+  test("never more than the peer's window or maximum packet; resumes on WINDOW_ADJUST", () => {
+    const s = setup();
+    const { ch } = openConfirmed(s, { window: 1000, maxPacket: 300 });
+    const input = bytes(2500);
+    let done = false;
+    s.mux.write(ch, input, 0, (e) => {
+      assert.equal(e, undefined);
+      done = true;
+    });
+    assert.deepEqual(trace(s.link.sent), ['data:300', 'data:300', 'data:300', 'data:100']);
+    assert.equal(ch.remoteWindow, 0);
+    assert.equal(done, false, 'not done while data waits for window');
+    assert.equal(ch.queuedBytes, 1500);
+
+    s.mux.handle(encodeWindowAdjust(ch.localId, 700));
+    assert.deepEqual(trace(s.link.sent.slice(4)), ['data:300', 'data:300', 'data:100']);
+    assert.equal(done, false);
+
+    s.mux.handle(encodeWindowAdjust(ch.localId, 100_000));
+    assert.deepEqual(trace(s.link.sent.slice(7)), ['data:300', 'data:300', 'data:200']);
+    assert.equal(done, true);
+    assert.equal(ch.remoteWindow, 100_000 - 800);
+
+    const sent = s.link.take().map(decode);
+    assert.ok(sent.every((d) => d.recipient === PEER_ID));
+    assert.deepEqual(Buffer.concat(sent.map((d) => d.data!)), input, 'the bytes arrive whole and in order');
+    assert.ok(sent.every((d) => d.data!.length <= 300));
+  });
+
+  test('data written before the open is confirmed waits for the confirmation', () => {
+    const s = setup();
+    const sink = new RecordingSink();
+    const ch = s.mux.openChannel('session', Buffer.alloc(0), sink);
+    s.link.take();
+    s.mux.write(ch, bytes(50));
+    assert.deepEqual(s.link.sent, []);
+    s.mux.handle(
+      encodeChannelOpenConfirmation({
+        recipientChannel: ch.localId,
+        senderChannel: 5,
+        initialWindow: 20,
+        maxPacket: 1000,
+      }),
+    );
+    assert.deepEqual(trace(s.link.take()), ['data:20']);
+  });
+
+  test('extended data (stderr) shares the window and keeps its type', () => {
+    const s = setup();
+    const { ch } = openConfirmed(s, { window: 100, maxPacket: 64 });
+    s.mux.write(ch, bytes(80), 0);
+    s.mux.write(ch, bytes(80), 1);
+    assert.deepEqual(trace(s.link.take()), ['data:64', 'data:16', 'ext1:20']);
+    s.mux.handle(encodeWindowAdjust(ch.localId, 1000));
+    assert.deepEqual(trace(s.link.take()), ['ext1:60']);
+  });
+
+  test("a peer's huge maximum packet is capped so a data packet always fits our packet limit", () => {
+    const s = setup();
+    const { ch } = openConfirmed(s, { window: 0xffffffff, maxPacket: 0xffffffff });
+    s.mux.write(ch, Buffer.alloc(MAX_PAYLOAD_LENGTH * 2));
+    const sizes = s.link.take().map((p) => p.length);
+    assert.ok(sizes.length >= 3);
+    assert.ok(
+      sizes.every((n) => n <= MAX_PAYLOAD_LENGTH),
+      `payload sizes ${sizes.join(',')}`,
+    );
+  });
+
+  test('a window adjust beyond 2^32 - 1 is clamped', () => {
+    const s = setup();
+    const { ch } = openConfirmed(s, { window: 0xfffffff0, maxPacket: 1000 });
+    s.mux.handle(encodeWindowAdjust(ch.localId, 0x100));
+    assert.equal(ch.remoteWindow, 0xffffffff);
+  });
+
+  test('a full output holds data until resume(); so does a key exchange', () => {
+    const s = setup();
+    const { ch } = openConfirmed(s, { window: 10_000, maxPacket: 1000 });
+    s.link.full = true;
+    let done = false;
+    s.mux.write(ch, bytes(2500), 0, () => (done = true));
+    assert.deepEqual(s.link.sent, []);
+    s.mux.sendEof(ch);
+    assert.deepEqual(s.link.sent, [], 'EOF waits behind the data');
+    s.link.full = false;
+    s.mux.resume();
+    assert.deepEqual(trace(s.link.take()), ['data:1000', 'data:1000', 'data:500', 'eof']);
+    assert.equal(done, true);
+  });
+
+  test('a key exchange in progress holds data packets until resume()', () => {
+    const s = setup();
+    const { ch } = openConfirmed(s, { window: 10_000, maxPacket: 1000 });
+    s.link.blocked = true;
+    s.mux.write(ch, bytes(10));
+    s.mux.close(ch);
+    assert.deepEqual(s.link.sent, [], 'no data packet while the transport is re-keying');
+    s.link.blocked = false;
+    s.mux.resume();
+    assert.deepEqual(trace(s.link.take()), ['data:10', 'close']);
+  });
+
+  test('output that fills up midway stops, and resume() sends the rest in order', () => {
+    const s = setup();
+    const { ch } = openConfirmed(s, { window: 10_000, maxPacket: 100 });
+    let calls = 0;
+    s.link.outputFull = () => ++calls > 2;
+    s.mux.write(ch, bytes(450));
+    assert.deepEqual(trace(s.link.sent), ['data:100', 'data:100']);
+    s.link.outputFull = () => false;
+    s.mux.resume();
+    assert.deepEqual(trace(s.link.sent), ['data:100', 'data:100', 'data:100', 'data:100', 'data:50']);
+    assert.deepEqual(Buffer.concat(s.link.take().map((p) => decode(p).data!)), bytes(450));
+  });
+});
+
+describe('MuxCore receive side', () => {
+  test('data within our window is delivered; one byte beyond it is a protocol error', () => {
+    const s = setup({ initialWindow: 1000, maxPacket: 500 });
+    const { ch, sink } = openConfirmed(s, { window: 0, maxPacket: 100 });
+    s.mux.handle(peerData(ch.localId, bytes(500)));
+    s.mux.handle(peerData(ch.localId, bytes(500), 1));
+    assert.equal(ch.localWindow, 0);
+    assert.deepEqual(sink.events.slice(1), ['data:0:500', 'data:1:500']);
+    assert.throws(
+      () => s.mux.handle(peerData(ch.localId, bytes(1))),
+      isProtocolError(/peer sent 1 bytes with 0 bytes of window left/),
+    );
+  });
+
+  test('a window adjust is sent once half the window has been consumed', () => {
+    const s = setup({ initialWindow: 1000, maxPacket: 500 });
+    const { ch } = openConfirmed(s, { window: 0, maxPacket: 100 });
+    s.mux.handle(peerData(ch.localId, bytes(300)));
+    s.mux.consumed(ch, 300);
+    assert.deepEqual(s.link.sent, [], 'no adjust below half the window');
+    s.mux.handle(peerData(ch.localId, bytes(300)));
+    s.mux.consumed(ch, 199);
+    assert.deepEqual(s.link.sent, []);
+    s.mux.consumed(ch, 101);
+    assert.deepEqual(trace(s.link.take()), ['adjust:600']);
+    assert.equal(ch.localWindow, 1000);
+  });
+
+  test('the adjust goes to the peer’s channel id', () => {
+    const s = setup({ initialWindow: 100, maxPacket: 100 });
+    const { ch } = openConfirmed(s, { window: 0, maxPacket: 100 });
+    s.mux.handle(peerData(ch.localId, bytes(60)));
+    s.mux.consumed(ch, 60);
+    const [adj] = s.link.take().map(decode);
+    assert.deepEqual(adj, { type: Msg.CHANNEL_WINDOW_ADJUST, recipient: PEER_ID, bytes: 60 });
+  });
+
+  test('data whose length field disagrees with the packet, or for an unknown channel, is refused', () => {
+    const s = setup();
+    const { ch } = openConfirmed(s, { window: 0, maxPacket: 100 });
+    const bad = peerData(ch.localId, bytes(10));
+    bad.writeUInt32BE(11, 5);
+    assert.throws(() => s.mux.handle(bad), isProtocolError(/length does not match/));
+    assert.throws(() => s.mux.handle(peerData(999, bytes(1))), isProtocolError(/not open/));
+    assert.throws(() => s.mux.handle(Buffer.from([Msg.CHANNEL_DATA, 0, 0])), isProtocolError());
+    assert.throws(() => s.mux.handle(encodeWindowAdjust(12345, 1)), isProtocolError(/unknown channel 12345/));
+  });
+
+  test('messages for a channel whose open is not confirmed yet are protocol errors', () => {
+    const s = setup();
+    const sink = new RecordingSink();
+    const ch = s.mux.openChannel('session', Buffer.alloc(0), sink);
+    s.mux.write(ch, bytes(10));
+    s.link.take();
+    const messages = [
+      encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.localId),
+      encodeChannelOnly(Msg.CHANNEL_EOF, ch.localId),
+      encodeWindowAdjust(ch.localId, 100),
+      encodeChannelRequest(ch.localId, { type: 'exit-status', wantReply: false, status: 0 }),
+      peerData(ch.localId, bytes(1)),
+    ];
+    for (const m of messages) {
+      assert.throws(() => s.mux.handle(m), isProtocolError(), `message ${m[0]}`);
+    }
+    assert.deepEqual(sink.events, [], 'nothing reached the channel');
+    assert.deepEqual(s.link.sent, [], 'nothing was sent for it');
+  });
+
+  test('data after the peer’s EOF is dropped, not delivered', () => {
+    const s = setup();
+    const { ch, sink } = openConfirmed(s, { window: 0, maxPacket: 100 });
+    s.mux.handle(peerData(ch.localId, bytes(5)));
+    s.mux.handle(encodeChannelOnly(Msg.CHANNEL_EOF, ch.localId));
+    s.mux.handle(encodeChannelOnly(Msg.CHANNEL_EOF, ch.localId));
+    s.mux.handle(peerData(ch.localId, bytes(5)));
+    assert.deepEqual(sink.events.slice(1), ['data:0:5', 'eof']);
+  });
+});
+
+describe('MuxCore ordering of EOF, exit status and CLOSE', () => {
+  test('EOF, exit-status and CLOSE wait behind pending data and keep their order', () => {
+    const s = setup();
+    const { ch, sink } = openConfirmed(s, { window: 500, maxPacket: 1000 });
+    s.mux.write(ch, bytes(1200));
+    s.mux.sendEof(ch);
+    s.mux.request(ch, { type: 'exit-status', wantReply: false, status: 3 });
+    s.mux.request(ch, {
+      type: 'exit-signal',
+      wantReply: false,
+      signal: 'TERM',
+      coreDumped: false,
+      errorMessage: '',
+      language: '',
+    });
+    s.mux.close(ch);
+    assert.deepEqual(trace(s.link.take()), ['data:500']);
+    s.mux.handle(encodeWindowAdjust(ch.localId, 400));
+    assert.deepEqual(trace(s.link.take()), ['data:400']);
+    s.mux.handle(encodeWindowAdjust(ch.localId, 400));
+    assert.deepEqual(trace(s.link.take()), ['data:300', 'eof', 'exit-status', 'exit-signal', 'close']);
+    assert.equal(ch.sentClose, true);
+    assert.equal(ch.state, 'open', 'still in the table until the peer answers the CLOSE');
+    s.mux.handle(encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.localId));
+    assert.deepEqual(s.link.sent, [], 'an answered CLOSE is not answered again');
+    assert.equal(ch.state, 'closed');
+    assert.equal(s.mux.channel(ch.localId), undefined);
+    assert.deepEqual(sink.events.slice(-1), ['close']);
+  });
+
+  test('with nothing queued, EOF and CLOSE go out at once; a status request is sent right away', () => {
+    const s = setup();
+    const { ch } = openConfirmed(s, { window: 500, maxPacket: 1000 });
+    s.mux.request(ch, { type: 'exit-status', wantReply: false, status: 0 });
+    s.mux.sendEof(ch);
+    s.mux.sendEof(ch);
+    s.mux.close(ch);
+    s.mux.close(ch);
+    assert.deepEqual(trace(s.link.take()), ['exit-status', 'eof', 'close']);
+  });
+
+  test('writes after EOF or CLOSE are refused with CLOSED', () => {
+    const s = setup();
+    const { ch } = openConfirmed(s, { window: 500, maxPacket: 1000 });
+    s.mux.sendEof(ch);
+    const errors: (SshError | undefined)[] = [];
+    s.mux.write(ch, bytes(1), 0, (e) => errors.push(e));
+    s.mux.close(ch);
+    s.mux.write(ch, bytes(1), 0, (e) => errors.push(e));
+    assert.equal(errors.length, 2);
+    assert.ok(errors.every((e) => e instanceof SshError && e.code === 'CLOSED'));
+    assert.deepEqual(trace(s.link.take()), ['eof', 'close']);
+  });
+
+  test('a CLOSE asked for while the open is pending is sent once the open is confirmed', () => {
+    const s = setup();
+    const sink = new RecordingSink();
+    const ch = s.mux.openChannel('session', Buffer.alloc(0), sink);
+    s.link.take();
+    s.mux.close(ch);
+    assert.deepEqual(s.link.sent, []);
+    s.mux.handle(
+      encodeChannelOpenConfirmation({
+        recipientChannel: ch.localId,
+        senderChannel: 9,
+        initialWindow: 10,
+        maxPacket: 10,
+      }),
+    );
+    assert.deepEqual(s.link.take().map(decode), [{ type: Msg.CHANNEL_CLOSE, recipient: 9 }]);
+    assert.ok(!sink.events.includes('confirmed'));
+  });
+});
+
+describe('MuxCore: CLOSE from the peer', () => {
+  test('is answered with CLOSE; queued data is dropped and its writer told', () => {
+    const s = setup();
+    const { ch, sink } = openConfirmed(s, { window: 10, maxPacket: 1000 });
+    let error: SshError | undefined;
+    s.mux.write(ch, bytes(100), 0, (e) => (error = e));
+    s.link.take();
+    s.mux.handle(encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.localId));
+    assert.deepEqual(s.link.take().map(decode), [{ type: Msg.CHANNEL_CLOSE, recipient: PEER_ID }]);
+    assert.equal(error?.code, 'CLOSED');
+    assert.equal(ch.state, 'closed');
+    assert.deepEqual(sink.events.slice(-1), ['close']);
+    assert.equal(s.mux.channelCount, 0);
+    // The channel is gone: anything more for it is a protocol error.
+    assert.throws(() => s.mux.handle(encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.localId)), isProtocolError());
+  });
+
+  test('pending request replies fail when the channel closes', () => {
+    const s = setup();
+    const { ch } = openConfirmed(s, { window: 10, maxPacket: 1000 });
+    const replies: boolean[] = [];
+    s.mux.request(ch, { type: 'shell', wantReply: true }, (ok) => replies.push(ok));
+    s.mux.handle(encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.localId));
+    assert.deepEqual(replies, [false]);
+  });
+});
+
+describe('MuxCore: requests and replies', () => {
+  test('channel requests get their replies in order (RFC 4254 §5.4)', () => {
+    const s = setup();
+    const { ch } = openConfirmed(s, { window: 10, maxPacket: 1000 });
+    const replies: string[] = [];
+    s.mux.request(ch, { type: 'env', wantReply: true, name: 'A', value: '1' }, (ok) =>
+      replies.push(`env:${ok}`),
+    );
+    s.mux.request(ch, { type: 'signal', wantReply: false, signal: 'INT' });
+    s.mux.request(ch, { type: 'exec', wantReply: true, command: 'x' }, (ok) => replies.push(`exec:${ok}`));
+    const sent = s.link.take().map(decode);
+    assert.deepEqual(
+      sent.map((d) => [d.request!.type, d.request!.wantReply, d.recipient]),
+      [
+        ['env', true, PEER_ID],
+        ['signal', false, PEER_ID],
+        ['exec', true, PEER_ID],
+      ],
+    );
+    s.mux.handle(encodeChannelOnly(Msg.CHANNEL_FAILURE, ch.localId));
+    s.mux.handle(encodeChannelOnly(Msg.CHANNEL_SUCCESS, ch.localId));
+    assert.deepEqual(replies, ['env:false', 'exec:true']);
+    assert.throws(
+      () => s.mux.handle(encodeChannelOnly(Msg.CHANNEL_SUCCESS, ch.localId)),
+      isProtocolError(/without a request/),
+    );
+  });
+
+  test("the peer's channel requests reach the sink in order and are answered", () => {
+    const s = setup();
+    const { ch, sink } = openConfirmed(s, { window: 10, maxPacket: 1000 });
+    s.mux.handle(
+      encodeChannelRequest(ch.localId, {
+        type: 'pty-req',
+        wantReply: true,
+        terminal: 'vt100',
+        cols: 80,
+        rows: 24,
+        width: 0,
+        height: 0,
+        modes: Buffer.from([0]),
+      }),
+    );
+    s.mux.handle(encodeChannelRequest(ch.localId, { type: 'exec', wantReply: true, command: 'ls' }));
+    assert.deepEqual(
+      sink.requests.map((r) => r.type),
+      ['pty-req', 'exec'],
+    );
+    s.mux.reply(ch, true);
+    s.mux.reply(ch, false);
+    assert.deepEqual(trace(s.link.take()), ['success', 'failure']);
+  });
+
+  test('a request for a channel we are closing is not delivered', () => {
+    const s = setup();
+    const { ch, sink } = openConfirmed(s, { window: 10, maxPacket: 1000 });
+    s.mux.close(ch);
+    s.mux.handle(encodeChannelRequest(ch.localId, { type: 'exec', wantReply: true, command: 'ls' }));
+    assert.deepEqual(sink.requests, []);
+    const replies: boolean[] = [];
+    s.mux.request(ch, { type: 'shell', wantReply: true }, (ok) => replies.push(ok));
+    assert.deepEqual(replies, [false], 'no request goes out on a closing channel');
+  });
+
+  test('global requests are answered with failure by default, and only when a reply is wanted', () => {
+    const s = setup();
+    s.mux.handle(encodeGlobalRequest('tcpip-forward', true, new SshWriter().string('').uint32(0).finish()));
+    s.mux.handle(encodeGlobalRequest('keepalive@openssh.com', false));
+    assert.deepEqual(
+      s.globals.map((g) => g.name),
+      ['tcpip-forward', 'keepalive@openssh.com'],
+    );
+    assert.deepEqual(s.link.take(), [Buffer.from([Msg.REQUEST_FAILURE])]);
+    s.handler.globalVerdict = true;
+    s.mux.handle(encodeGlobalRequest('ok@example.com', true));
+    assert.deepEqual(s.link.take(), [Buffer.from([Msg.REQUEST_SUCCESS])]);
+  });
+
+  test('our global requests get their replies in order, with response data', () => {
+    const s = setup();
+    const got: [boolean, string][] = [];
+    s.mux.globalRequest('a', Buffer.alloc(0), (ok, data) => got.push([ok, data.toString('hex')]));
+    s.mux.globalRequest('b', Buffer.alloc(0));
+    s.mux.globalRequest('c', Buffer.alloc(0), (ok, data) => got.push([ok, data.toString('hex')]));
+    assert.equal(s.link.take().length, 3);
+    s.mux.handle(Buffer.from([Msg.REQUEST_SUCCESS, 0, 0, 0x1f, 0x90]));
+    s.mux.handle(Buffer.from([Msg.REQUEST_FAILURE]));
+    assert.deepEqual(got, [
+      [true, '00001f90'],
+      [false, ''],
+    ]);
+    assert.throws(() => s.mux.handle(Buffer.from([Msg.REQUEST_SUCCESS])), isProtocolError());
+  });
+});
+
+describe('MuxCore: opening channels', () => {
+  test('an open failure is reported to the sink with the reason', () => {
+    const s = setup();
+    const sink = new RecordingSink();
+    const ch = s.mux.openChannel('direct-tcpip', Buffer.alloc(0), sink);
+    s.link.take();
+    let writeError: SshError | undefined;
+    s.mux.write(ch, bytes(3), 0, (e) => (writeError = e));
+    s.mux.handle(
+      encodeChannelOpenFailure({
+        recipientChannel: ch.localId,
+        reason: ChannelOpenFailure.CONNECT_FAILED,
+        description: 'connection refused',
+      }),
+    );
+    assert.equal(sink.openFailed?.code, 'CHANNEL_OPEN_FAILED');
+    assert.match(sink.openFailed!.message, /direct-tcpip.*connection refused \(code 2\)/);
+    assert.equal(writeError?.code, 'CHANNEL_OPEN_FAILED');
+    assert.equal(ch.state, 'closed');
+    assert.equal(s.mux.channelCount, 0);
+    assert.throws(
+      () =>
+        s.mux.handle(encodeChannelOpenFailure({ recipientChannel: ch.localId, reason: 1, description: '' })),
+      isProtocolError(),
+    );
+  });
+
+  test('a confirmation for a channel that is not opening, or with max packet 0, is refused', () => {
+    const s = setup();
+    assert.throws(
+      () =>
+        s.mux.handle(
+          encodeChannelOpenConfirmation({
+            recipientChannel: 3,
+            senderChannel: 1,
+            initialWindow: 1,
+            maxPacket: 1,
+          }),
+        ),
+      isProtocolError(),
+    );
+    const ch = s.mux.openChannel('session', Buffer.alloc(0), new RecordingSink());
+    assert.throws(
+      () =>
+        s.mux.handle(
+          encodeChannelOpenConfirmation({
+            recipientChannel: ch.localId,
+            senderChannel: 1,
+            initialWindow: 1,
+            maxPacket: 0,
+          }),
+        ),
+      isProtocolError(),
+    );
+  });
+
+  test("the peer's open is accepted with our window and packet size", () => {
+    const s = setup({ initialWindow: 4096, maxPacket: 1024 });
+    const sink = new RecordingSink();
+    let accepted: MuxChannel | undefined;
+    s.handler.onChannelOpen = (_open, accept) => {
+      accepted = accept(sink, { initialWindow: 8192 });
+    };
+    s.mux.handle(
+      encodeChannelOpen({
+        channelType: 'session',
+        senderChannel: 42,
+        initialWindow: 300,
+        maxPacket: 100,
+        data: Buffer.alloc(0),
+      }),
+    );
+    assert.ok(accepted);
+    const [conf] = s.link.take();
+    assert.equal(conf![0], Msg.CHANNEL_OPEN_CONFIRMATION);
+    assert.deepEqual(
+      [conf!.readUInt32BE(1), conf!.readUInt32BE(5), conf!.readUInt32BE(9), conf!.readUInt32BE(13)],
+      [42, accepted.localId, 8192, 1024],
+    );
+    s.mux.write(accepted, bytes(500));
+    assert.deepEqual(trace(s.link.sent), ['data:100', 'data:100', 'data:100']);
+    assert.equal(decode(s.link.sent[0]!).recipient, 42);
+  });
+
+  test('a rejected open is answered with OPEN_FAILURE', () => {
+    const s = setup();
+    s.mux.handle(
+      encodeChannelOpen({
+        channelType: 'x11',
+        senderChannel: 8,
+        initialWindow: 1,
+        maxPacket: 1,
+        data: Buffer.alloc(0),
+      }),
+    );
+    assert.equal(s.opens.length, 1);
+    const f = decodeChannelOpenFailure(s.link.take()[0]!);
+    assert.deepEqual(f, {
+      recipientChannel: 8,
+      reason: ChannelOpenFailure.ADMINISTRATIVELY_PROHIBITED,
+      description: 'no',
+    });
+  });
+
+  test('maxChannels and minRemoteMaxPacket refuse opens before the handler sees them', () => {
+    const s = setup(undefined, { maxChannels: 1, minRemoteMaxPacket: 512 });
+    s.handler.onChannelOpen = (_o, accept) => void accept(new RecordingSink());
+    const open = (id: number, maxPacket: number) =>
+      s.mux.handle(
+        encodeChannelOpen({
+          channelType: 'session',
+          senderChannel: id,
+          initialWindow: 1,
+          maxPacket,
+          data: Buffer.alloc(0),
+        }),
+      );
+    open(1, 100);
+    assert.deepEqual(
+      decodeChannelOpenFailure(s.link.take()[0]!).reason,
+      ChannelOpenFailure.ADMINISTRATIVELY_PROHIBITED,
+    );
+    open(2, 512);
+    assert.equal(s.link.take()[0]![0], Msg.CHANNEL_OPEN_CONFIRMATION);
+    open(3, 512);
+    const f = decodeChannelOpenFailure(s.link.take()[0]!);
+    assert.equal(f.reason, ChannelOpenFailure.RESOURCE_SHORTAGE);
+    assert.equal(f.recipientChannel, 3);
+  });
+});
+
+describe('MuxCore: message numbers and shutdown', () => {
+  test('numbers RFC 4254 does not define return false; known ones return true', () => {
+    const s = setup();
+    for (const n of [83, 89, 101, 110, 127])
+      assert.equal(s.mux.handle(Buffer.from([n, 0, 0, 0, 0])), false, `message ${n}`);
+    assert.equal(s.mux.handle(encodeGlobalRequest('x', false)), true);
+  });
+
+  test('closeAll fails queued writes and pending replies and tells every channel', () => {
+    const s = setup();
+    const a = openConfirmed(s, { window: 0, maxPacket: 100 });
+    const bSink = new RecordingSink();
+    s.mux.openChannel('session', Buffer.alloc(0), bSink);
+    const results: string[] = [];
+    s.mux.write(a.ch, bytes(10), 0, (e) => results.push(`write:${e?.code}`));
+    s.mux.request(a.ch, { type: 'shell', wantReply: true }, (ok) => results.push(`reply:${ok}`));
+    s.mux.globalRequest('g', Buffer.alloc(0), (ok) => results.push(`global:${ok}`));
+    const error = new SshError('CLOSED', 'gone');
+    s.mux.closeAll(error);
+    assert.deepEqual(results, ['write:CLOSED', 'reply:false', 'global:false']);
+    assert.equal(a.sink.closeError, error);
+    assert.equal(bSink.openFailed, error, 'a channel still opening hears it as an open failure');
+    assert.equal(s.mux.channelCount, 0);
+    assert.throws(
+      () => s.mux.openChannel('session', Buffer.alloc(0), new RecordingSink()),
+      (e: unknown) => (e as SshError).code === 'CLOSED',
+    );
+  });
+});
