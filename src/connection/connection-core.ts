@@ -67,6 +67,14 @@ export class ConnectionCore {
     const role = config.transport.role;
     this.transport = new Transport(config.transport, {
       onMessage: (payload, seq) => this.onMessage(payload, seq),
+      onScatteredMessage: (pieces) => {
+        const type = pieces[0]![0];
+        // Channel data before authentication takes the joined path, which refuses it.
+        if (!this.authenticated || (type !== Msg.CHANNEL_DATA && type !== Msg.CHANNEL_EXTENDED_DATA))
+          return false;
+        this.mux.handleData(pieces);
+        return true;
+      },
       onKexDone: (first) => this.onKexDone(first),
       verifyHostKey: events.verifyHostKey ? (k, a) => events.verifyHostKey!(k, a) : undefined,
       onExtInfo: (ext) => {
@@ -82,7 +90,7 @@ export class ConnectionCore {
     this.mux = new MuxCore(
       {
         send: (p) => transport.send(p),
-        openPacket: (n) => transport.openPacket(n),
+        openPacket: (n, body) => transport.openPacket(n, body),
         sealPacket: (p) => transport.sealPacket(p),
         get sendBlocked() {
           return transport.sendBlocked;

@@ -26,7 +26,8 @@ const MAX_WINDOW = 0xffffffff;
 /** What the mux needs from the transport and the socket edge. */
 export interface MuxLink {
   send(payload: Buffer): void;
-  openPacket(payloadLength: number): OpenPacket;
+  /** A packet whose first `headLength` payload bytes we write; `body` follows them untouched. */
+  openPacket(headLength: number, body: Buffer): OpenPacket;
   sealPacket(packet: OpenPacket): void;
   /** Key exchange in progress or transport closed: hold bulk data. */
   readonly sendBlocked: boolean;
@@ -206,7 +207,8 @@ export class MuxCore {
       }
       const n = Math.min(w.data.length - w.offset, ch.remoteWindow, limit);
       const header = w.dataType === 0 ? 9 : 13;
-      const p = link.openPacket(header + n);
+      // The data itself is the packet's body: the cipher reads it in place, nothing copies it.
+      const p = link.openPacket(header, w.data.subarray(w.offset, w.offset + n));
       const b = p.buf;
       let o = p.payloadOffset;
       b[o] = w.dataType === 0 ? Msg.CHANNEL_DATA : Msg.CHANNEL_EXTENDED_DATA;
@@ -217,7 +219,6 @@ export class MuxCore {
         o += 4;
       }
       b.writeUInt32BE(n, o);
-      w.data.copy(b, o + 4, w.offset, w.offset + n);
       link.sealPacket(p);
       ch.remoteWindow -= n;
       w.offset += n;
@@ -441,19 +442,33 @@ export class MuxCore {
   }
 
   private onData(payload: Buffer, extended: boolean): void {
-    if (payload.length < 9) throw protocolError('CHANNEL_DATA too short');
-    const ch = this.channels.get(payload.readUInt32BE(1));
-    if (!ch || ch.state !== 'open')
-      throw protocolError(`data for channel ${payload.readUInt32BE(1)} that is not open`);
-    let o = 5;
-    let dataType = 0;
-    if (extended) {
-      if (payload.length < 13) throw protocolError('CHANNEL_EXTENDED_DATA too short');
-      dataType = payload.readUInt32BE(5);
-      o = 9;
+    this.handleData([payload], extended);
+  }
+
+  /**
+   * CHANNEL_DATA / CHANNEL_EXTENDED_DATA (RFC 4254 §5.2) whose payload may come in pieces (as it
+   * spanned socket chunks); the data reaches the sink as those pieces, uncopied.
+   */
+  handleData(pieces: Buffer[], extended = pieces[0]![0] === Msg.CHANNEL_EXTENDED_DATA): void {
+    const header = extended ? 13 : 9;
+    if (pieces[0]!.length < header && pieces.length > 1) {
+      // The header itself is split (rare): join just enough pieces to read it.
+      let k = 1;
+      let have = pieces[0]!.length;
+      while (have < header && k < pieces.length) have += pieces[k++]!.length;
+      pieces = [Buffer.concat(pieces.slice(0, k)), ...pieces.slice(k)];
     }
-    const len = payload.readUInt32BE(o);
-    if (len !== payload.length - o - 4) throw protocolError('channel data length does not match the packet');
+    const first = pieces[0]!;
+    if (first.length < header)
+      throw protocolError(`${extended ? 'CHANNEL_EXTENDED_DATA' : 'CHANNEL_DATA'} too short`);
+    const id = first.readUInt32BE(1);
+    const ch = this.channels.get(id);
+    if (!ch || ch.state !== 'open') throw protocolError(`data for channel ${id} that is not open`);
+    const dataType = extended ? first.readUInt32BE(5) : 0;
+    const len = first.readUInt32BE(header - 4);
+    let total = -header;
+    for (const p of pieces) total += p.length;
+    if (len !== total) throw protocolError('channel data length does not match the packet');
     if (len > ch.localWindow) {
       throw protocolError(
         `channel ${ch.localId}: peer sent ${len} bytes with ${ch.localWindow} bytes of window left`,
@@ -462,7 +477,11 @@ export class MuxCore {
     ch.localWindow -= len;
     // Data after EOF or after our CLOSE is dropped (RFC 4254 §5.3); its window is not given back.
     if (ch.gotEof || ch.closing) return;
-    ch.sink.onData(payload.subarray(o + 4), dataType);
+    if (first.length > header) ch.sink.onData(first.subarray(header), dataType);
+    for (let i = 1; i < pieces.length; i++) {
+      if (ch.state !== 'open') return; // the sink closed the channel
+      ch.sink.onData(pieces[i]!, dataType);
+    }
   }
 
   private onOpen(open: ChannelOpen): void {

@@ -1,6 +1,6 @@
 import { protocolError } from '../errors.js';
 import { NoneOpener, NoneSealer } from './cipher/none.js';
-import type { PacketOpener, PacketSealer } from './cipher/types.js';
+import { EMPTY, type PacketOpener, type PacketSealer } from './cipher/types.js';
 import { fillPadding } from './random.js';
 
 /** RFC 4253 §6.1 requires 35000; like OpenSSH we accept up to 256 KiB and reject longer before allocating. */
@@ -8,17 +8,22 @@ export const MAX_PACKET_LENGTH = 256 * 1024;
 /** Largest payload we put in one packet: the limit less length, padding and the largest MAC. */
 export const MAX_PAYLOAD_LENGTH = MAX_PACKET_LENGTH - 1 - 255 - 64;
 
-/** An outgoing packet under construction: write the payload at `payloadOffset`, then `PacketFramer.seal` it. */
+/**
+ * An outgoing packet under construction: the first `headLength` payload bytes are written into
+ * `buf` at `payloadOffset`; `body` (the rest of the payload, e.g. channel data) stays where the
+ * caller has it and is encrypted from there.
+ */
 export interface OpenPacket {
   readonly buf: Buffer;
   readonly payloadOffset: number;
-  readonly payloadLength: number;
+  readonly headLength: number;
+  readonly body: Buffer;
 }
 
 /**
  * Builds outgoing packets (RFC 4253 §6): length, padding to the cipher's block size (at least 4
- * random bytes), and the cipher's protection, in one buffer so one socket write carries the
- * whole packet. Payloads can be written straight into the packet, so channel data is copied once.
+ * random bytes), and the cipher's protection. A packet goes out as `[head, body, tail]` (one
+ * buffer when there is no body) in one batched write: channel data is never copied into it.
  */
 export class PacketFramer {
   private sealer: PacketSealer = new NoneSealer();
@@ -32,37 +37,42 @@ export class PacketFramer {
     this.bytesSinceKeys = 0;
   }
 
-  open(payloadLength: number): OpenPacket {
+  open(headLength: number, body: Buffer = EMPTY): OpenPacket {
     const s = this.sealer;
+    const payloadLength = headLength + body.length;
     const aligned = (s.lengthIsAad ? 1 : 5) + payloadLength;
     let padding = s.blockSize - (aligned % s.blockSize);
     if (padding < 4) padding += s.blockSize;
-    const packetLength = 1 + payloadLength + padding;
-    const buf = Buffer.allocUnsafe(4 + packetLength + s.macLength);
-    buf.writeUInt32BE(packetLength, 0);
+    const buf = Buffer.allocUnsafe(5 + headLength + padding + s.macLength);
+    buf.writeUInt32BE(1 + payloadLength + padding, 0);
     buf[4] = padding;
-    fillPadding(buf, 5 + payloadLength, 4 + packetLength);
-    return { buf, payloadOffset: 5, payloadLength };
+    fillPadding(buf, 5 + headLength, 5 + headLength + padding);
+    return { buf, payloadOffset: 5, headLength, body };
   }
 
-  seal(packet: OpenPacket): Buffer {
-    this.sealer.seal(packet.buf, this.seq);
+  /** Seals a packet from `open`; returns the buffers to write, in order. */
+  seal(p: OpenPacket): Buffer[] {
+    const split = 5 + p.headLength;
+    const head = p.buf.subarray(0, split);
+    const tail = p.buf.subarray(split);
+    const body = this.sealer.seal(head, p.body, tail, this.seq);
     this.seq = (this.seq + 1) >>> 0;
-    this.bytesSinceKeys += packet.buf.length;
-    return packet.buf;
+    this.bytesSinceKeys += p.buf.length + body.length;
+    return body.length ? [head, body, tail] : [p.buf];
   }
 
+  /** A whole small message as one sealed buffer (it has no separate body). */
   frame(payload: Buffer): Buffer {
     const p = this.open(payload.length);
     payload.copy(p.buf, p.payloadOffset);
-    return this.seal(p);
+    return this.seal(p)[0]!;
   }
 }
 
 /**
- * Reassembles incoming packets from arbitrary socket chunks. A packet that lies inside one chunk
- * is opened in place; one that spans chunks is gathered into a buffer of exactly its size, which
- * is allocated only after its length has passed the bounds check.
+ * Reassembles incoming packets from arbitrary socket chunks without gathering them: a packet is
+ * opened where it lies, as views of the chunks it spans (only a split length field or MAC, a
+ * few bytes, is copied). Its length is checked against the bound before anything else happens.
  */
 export class PacketDeframer {
   private opener: PacketOpener = new NoneOpener();
@@ -74,6 +84,7 @@ export class PacketDeframer {
   private buffered = 0;
   /** Size of the packet being waited for (length + body + MAC), or -1 while its length is unknown. */
   private pending = -1;
+  private pendingLength = 0;
 
   setOpener(opener: PacketOpener): void {
     this.opener = opener;
@@ -91,29 +102,41 @@ export class PacketDeframer {
   }
 
   /**
-   * The next packet's `padding_length || payload || padding`, decrypted and verified, or
-   * undefined when more bytes are needed. Throws an SshError on a bad length or MAC.
+   * The next packet's payload, decrypted and verified, as one or more pieces; undefined when
+   * more bytes are needed. Throws an SshError on a bad length, padding or MAC.
    */
-  next(): Buffer | undefined {
+  next(): Buffer[] | undefined {
     const o = this.opener;
     if (this.pending < 0) {
       if (this.buffered < o.firstBlockSize) return undefined;
-      const first = this.peek(o.firstBlockSize);
-      const len = o.packetLength(first, this.seq);
+      const len = o.packetLength(this.peek(o.firstBlockSize), this.seq);
       this.checkLength(len, o);
+      this.pendingLength = len;
       this.pending = 4 + len + o.macLength;
     }
     if (this.buffered < this.pending) return undefined;
-    const whole = this.take(this.pending);
+    const len = this.pendingLength;
+    const whole = this.pending;
     this.pending = -1;
-    const body = o.open(whole, this.seq);
-    this.seq = (this.seq + 1) >>> 0;
-    this.bytesSinceKeys += whole.length;
-    const padding = body[0]!;
-    if (padding < 4 || padding + 1 >= body.length) {
-      throw protocolError(`bad padding length ${padding} in a packet of ${body.length} bytes`);
+    let body: Buffer[];
+    let lengthField: Buffer;
+    let mac: Buffer;
+    const c0 = this.chunks[0]!;
+    if (c0.length - this.head >= whole) {
+      const at = this.head;
+      lengthField = c0.subarray(at, at + 4);
+      body = [c0.subarray(at + 4, at + 4 + len)];
+      mac = c0.subarray(at + 4 + len, at + whole);
+      this.consume(whole);
+    } else {
+      lengthField = join(this.take(4));
+      body = this.take(len);
+      mac = join(this.take(o.macLength));
     }
-    return body;
+    const plain = o.open(lengthField, body, mac, this.seq);
+    this.seq = (this.seq + 1) >>> 0;
+    this.bytesSinceKeys += whole;
+    return payloadOf(plain, len);
   }
 
   private checkLength(len: number, o: PacketOpener): void {
@@ -143,41 +166,64 @@ export class PacketDeframer {
     return out;
   }
 
-  private take(n: number): Buffer {
-    const c0 = this.chunks[0]!;
-    let out: Buffer;
-    if (c0.length - this.head >= n) {
-      out = c0.subarray(this.head, this.head + n);
-      this.head += n;
-      if (this.head === c0.length) {
-        this.chunks.shift();
-        this.head = 0;
-      }
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let off = 0;
-      // Whole chunks used up are dropped with one splice at the end: a shift() per chunk is
-      // quadratic when a peer dribbles a large packet in tiny segments (minutes of CPU for 256 KiB).
-      let used = 0;
-      while (off < n) {
-        const c = this.chunks[used]!;
-        const k = Math.min(n - off, c.length - this.head);
-        c.copy(out, off, this.head, this.head + k);
-        off += k;
-        this.head += k;
-        if (this.head === c.length) {
-          used++;
-          this.head = 0;
-        }
-      }
-      this.chunks.splice(0, used);
-    }
+  /** Drops `n` bytes from the front; whole chunks leave with one splice (not a shift each). */
+  private consume(n: number): void {
     this.buffered -= n;
-    return out;
+    let drop = 0;
+    let pos = this.head + n;
+    while (drop < this.chunks.length && pos >= this.chunks[drop]!.length) {
+      pos -= this.chunks[drop]!.length;
+      drop++;
+    }
+    if (drop) this.chunks.splice(0, drop);
+    this.head = pos;
+  }
+
+  /** Takes `n` bytes from the front as views of the chunks they lie in. */
+  private take(n: number): Buffer[] {
+    const views: Buffer[] = [];
+    let left = n;
+    let i = 0;
+    let pos = this.head;
+    while (left > 0) {
+      const c = this.chunks[i]!;
+      const k = Math.min(left, c.length - pos);
+      views.push(c.subarray(pos, pos + k));
+      left -= k;
+      pos += k;
+      if (pos === c.length) {
+        i++;
+        pos = 0;
+      }
+    }
+    this.consume(n);
+    return views;
   }
 }
 
-/** The payload of a body returned by `PacketDeframer.next` (a view). */
-export function payloadOf(body: Buffer): Buffer {
-  return body.subarray(1, body.length - body[0]!);
+function join(views: Buffer[]): Buffer {
+  return views.length === 1 ? views[0]! : Buffer.concat(views);
+}
+
+/**
+ * Trims `padding_length || payload || padding` (in pieces, `len` bytes in all) to the payload's
+ * pieces, after checking the padding length (RFC 4253 §6: at least 4, leaving a payload).
+ */
+export function payloadOf(body: readonly Buffer[], len: number): Buffer[] {
+  const first = body.find((b) => b.length > 0);
+  const padding = first ? first[0]! : 0;
+  if (padding < 4 || padding + 1 >= len) {
+    throw protocolError(`bad padding length ${padding} in a packet of ${len} bytes`);
+  }
+  const end = len - padding;
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const b of body) {
+    const from = Math.max(1, at);
+    const to = Math.min(end, at + b.length);
+    if (to > from) out.push(b.subarray(from - at, to - at));
+    at += b.length;
+    if (at >= end) break;
+  }
+  return out;
 }

@@ -35,7 +35,7 @@ import type { PacketOpener, PacketSealer } from './cipher/types.js';
 import { deriveKey } from './derive.js';
 import type { KexMethod, KexMethodSpec } from './kex/types.js';
 import { guessWasWrong, negotiate, type Negotiated } from './negotiate.js';
-import { PacketDeframer, PacketFramer, payloadOf, type OpenPacket } from './packet.js';
+import { PacketDeframer, PacketFramer, type OpenPacket } from './packet.js';
 import { VersionReader } from './version.js';
 
 export type Role = 'client' | 'server';
@@ -59,6 +59,12 @@ export interface TransportConfig {
 export interface TransportHandler {
   /** A message for the layers above (numbers 5-6 and 50 and up), with its sequence number. */
   onMessage(payload: Buffer, seq: number): void;
+  /**
+   * A message whose payload arrived in several pieces (it spanned socket chunks). Return true
+   * when it was handled as pieces (channel data is); false makes the transport join them and
+   * call `onMessage`. Called after the same checks as `onMessage`.
+   */
+  onScatteredMessage?(pieces: Buffer[], seq: number): boolean;
   /** A key exchange finished; `first` is true once per connection, when the session id is set. */
   onKexDone(first: boolean): void;
   /** Client, first key exchange: decide on the server's host key, then call `hostKeyVerdict`. */
@@ -184,10 +190,10 @@ export class Transport {
     this.pumping = true;
     try {
       while (this.pauses === 0 && !this.closed) {
-        const body = this.deframer.next();
-        if (!body) break;
+        const pieces = this.deframer.next();
+        if (!pieces) break;
         this.lastSeq = (this.deframer.seq - 1) >>> 0;
-        this.dispatch(payloadOf(body));
+        this.dispatch(pieces);
       }
     } finally {
       this.pumping = false;
@@ -223,9 +229,12 @@ export class Transport {
     this.maybeRekey();
   }
 
-  /** Channel data fast path: a packet with room for `payloadLength` bytes, to be filled and passed to `sealPacket`. */
-  openPacket(payloadLength: number): OpenPacket {
-    return this.framer.open(payloadLength);
+  /**
+   * Channel data fast path: a packet whose first `headLength` payload bytes the caller writes
+   * into `buf` at `payloadOffset`, followed by `body` as it is; then pass it to `sealPacket`.
+   */
+  openPacket(headLength: number, body?: Buffer): OpenPacket {
+    return this.framer.open(headLength, body);
   }
 
   /** Seals and queues a packet from `openPacket`. Only call while `sendBlocked` is false. */
@@ -274,9 +283,11 @@ export class Transport {
     this.resumeInput();
   }
 
-  private emit(buf: Buffer): void {
-    this.out.push(buf);
-    if (this.out.length === 1) this.handler.onOutput();
+  private emit(bufs: Buffer | Buffer[]): void {
+    const wasEmpty = this.out.length === 0;
+    if (Array.isArray(bufs)) for (const b of bufs) this.out.push(b);
+    else this.out.push(bufs);
+    if (wasEmpty) this.handler.onOutput();
   }
 
   private sendDisconnect(reason: number, description: string): void {
@@ -308,10 +319,12 @@ export class Transport {
     this.handler.onClose(err, byPeer);
   }
 
-  private dispatch(payload: Buffer): void {
-    const type = payload[0]!;
+  private dispatch(pieces: Buffer[]): void {
+    const type = pieces[0]![0]!;
+    const whole = pieces.length === 1 ? pieces[0]! : undefined;
+    const payload = (): Buffer => whole ?? Buffer.concat(pieces);
     if (type === Msg.DISCONNECT) {
-      const d = decodeDisconnect(payload);
+      const d = decodeDisconnect(payload());
       this.finish(
         new SshError(
           'DISCONNECTED',
@@ -324,7 +337,7 @@ export class Transport {
     }
     const inKex = this.kex?.theirs !== undefined && !this.kex.gotNewKeys;
     if (type >= 20 && type <= 49) {
-      this.handleKexMessage(type, payload);
+      this.handleKexMessage(type, payload());
       return;
     }
     if (!this.recvKeyed || inKex) {
@@ -342,17 +355,19 @@ export class Transport {
       case Msg.UNIMPLEMENTED:
         return;
       case Msg.DEBUG:
-        this.handler.onDebug?.(decodeDebug(payload));
+        this.handler.onDebug?.(decodeDebug(payload()));
         return;
       case Msg.EXT_INFO:
-        this.handler.onExtInfo?.(decodeExtInfo(payload));
+        this.handler.onExtInfo?.(decodeExtInfo(payload()));
         return;
     }
     if (type >= 5 && type <= 19 && type !== Msg.SERVICE_REQUEST && type !== Msg.SERVICE_ACCEPT) {
       this.sendUnimplemented(this.lastSeq);
       return;
     }
-    this.handler.onMessage(payload, this.lastSeq);
+    // Upper layers may take a payload that spans socket chunks as it lies (channel data does).
+    if (!whole && this.handler.onScatteredMessage?.(pieces, this.lastSeq)) return;
+    this.handler.onMessage(payload(), this.lastSeq);
   }
 
   // ---- key exchange -------------------------------------------------------------------------

@@ -43,11 +43,11 @@ class FakeLink implements MuxLink {
   send(payload: Buffer): void {
     this.sent.push(Buffer.from(payload));
   }
-  openPacket(payloadLength: number): OpenPacket {
-    return this.framer.open(payloadLength);
+  openPacket(headLength: number, body: Buffer): OpenPacket {
+    return this.framer.open(headLength, body);
   }
   sealPacket(p: OpenPacket): void {
-    const payload = Buffer.from(p.buf.subarray(p.payloadOffset, p.payloadOffset + p.payloadLength));
+    const payload = Buffer.concat([p.buf.subarray(p.payloadOffset, p.payloadOffset + p.headLength), p.body]);
     this.sent.push(payload);
     this.sealed.push(payload);
   }

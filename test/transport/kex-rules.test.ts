@@ -12,7 +12,7 @@ import {
 } from '../../src/transport/algorithms.js';
 import { loadPoly1305 } from '../../src/transport/cipher/chacha20-poly1305.js';
 import { guessWasWrong, negotiate } from '../../src/transport/negotiate.js';
-import { PacketDeframer, PacketFramer, payloadOf } from '../../src/transport/packet.js';
+import { PacketDeframer, PacketFramer } from '../../src/transport/packet.js';
 import { Transport, type TransportHandler } from '../../src/transport/transport.js';
 import { Msg } from '../../src/wire/numbers.js';
 import {
@@ -100,8 +100,8 @@ function plainPackets(output: Buffer[]): { ident: string; payloads: Buffer[] } {
   const d = new PacketDeframer();
   d.push(all.subarray(nl + 1));
   const payloads: Buffer[] = [];
-  for (let body = d.next(); body; body = d.next()) {
-    const p = Buffer.from(payloadOf(body));
+  for (let pieces = d.next(); pieces; pieces = d.next()) {
+    const p = Buffer.concat(pieces);
     payloads.push(p);
     if (p[0] === Msg.NEWKEYS) break; // what follows is encrypted
   }

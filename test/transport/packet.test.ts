@@ -15,7 +15,7 @@ import {
   hmacSha512Etm,
   type MacSpec,
 } from '../../src/transport/mac.js';
-import { MAX_PACKET_LENGTH, PacketDeframer, PacketFramer, payloadOf } from '../../src/transport/packet.js';
+import { MAX_PACKET_LENGTH, PacketDeframer, PacketFramer } from '../../src/transport/packet.js';
 import { SshWriter } from '../../src/wire/writer.js';
 
 before(async () => {
@@ -71,6 +71,26 @@ const SUITE_NAMES = [
 
 function isCode(code: string) {
   return (e: unknown) => e instanceof SshError && e.code === code;
+}
+
+/** The deframer yields a payload in pieces (as it lay in the chunks); the tests compare it whole. */
+function payloadOf(pieces: Buffer[]): Buffer {
+  return Buffer.concat(pieces);
+}
+
+/** Seals a whole plaintext packet (`length || padding_length || payload || padding` + MAC room) in place. */
+function sealWhole(sealer: PacketSealer, packet: Buffer, seq: number): void {
+  const payloadLength = packet.readUInt32BE(0) - packet[4]! - 1;
+  const split = 5 + payloadLength;
+  sealer.seal(packet.subarray(0, split), Buffer.alloc(0), packet.subarray(split), seq);
+}
+
+/** Opens a whole sealed packet; returns `padding_length || payload || padding`. */
+function openWhole(opener: PacketOpener, wire: Buffer, seq: number): Buffer {
+  const macStart = wire.length - opener.macLength;
+  return Buffer.concat(
+    opener.open(wire.subarray(0, 4), [wire.subarray(4, macStart)], wire.subarray(macStart), seq),
+  );
 }
 
 function payloadOfLength(n: number, seed = 0): Buffer {
@@ -471,14 +491,14 @@ describe('chacha20-poly1305@openssh.com known answers (PROTOCOL.chacha20poly1305
       const expected = reference(key, seq, plain);
       const sealer = chacha20Poly1305.sealer(key, Buffer.alloc(0));
       const packet = Buffer.concat([plain, Buffer.alloc(16)]);
-      sealer.seal(packet, seq);
+      sealWhole(sealer, packet, seq);
       assert.equal(packet.toString('hex'), expected.toString('hex'));
 
       const opener = chacha20Poly1305.opener(key, Buffer.alloc(0));
       assert.equal(opener.packetLength(expected.subarray(0, 4), seq), plain.readUInt32BE(0));
-      assert.deepEqual(opener.open(Buffer.from(expected), seq), plain.subarray(4));
+      assert.deepEqual(openWhole(opener, Buffer.from(expected), seq), plain.subarray(4));
       // The same bytes under another sequence number do not authenticate.
-      assert.throws(() => opener.open(Buffer.from(expected), (seq + 1) >>> 0), isCode('MAC_ERROR'));
+      assert.throws(() => openWhole(opener, Buffer.from(expected), (seq + 1) >>> 0), isCode('MAC_ERROR'));
     });
   }
 
@@ -486,7 +506,7 @@ describe('chacha20-poly1305@openssh.com known answers (PROTOCOL.chacha20poly1305
     const plain = plainPacket(payloadOfLength(40));
     const swapped = Buffer.concat([key.subarray(32), key.subarray(0, 32)]);
     const packet = Buffer.concat([plain, Buffer.alloc(16)]);
-    chacha20Poly1305.sealer(key, Buffer.alloc(0)).seal(packet, 1);
+    sealWhole(chacha20Poly1305.sealer(key, Buffer.alloc(0)), packet, 1);
     assert.notEqual(packet.toString('hex'), reference(swapped, 1, plain).toString('hex'));
     assert.equal(packet.toString('hex'), reference(key, 1, plain).toString('hex'));
   });
@@ -537,4 +557,51 @@ describe('key derivation (RFC 4253 §7.2)', () => {
     assert.deepEqual(rekey, sha('sha256', K, H, 'A', sessionId).subarray(0, 16));
     assert.deepEqual(deriveKey('sha256', K, H, 'A', sessionId, 0), Buffer.alloc(0));
   });
+});
+
+describe('channel data travels in pieces: sealed from the caller buffer, opened where it lies', () => {
+  for (const name of SUITE_NAMES) {
+    test(`${name}: a packet with a separate body survives any chunking and leaves the body untouched`, () => {
+      const s = suites().find((x) => x.name === name)!;
+      const framer = new PacketFramer();
+      framer.setSealer(s.sealer());
+      const deframer = new PacketDeframer();
+      deframer.setOpener(s.opener());
+      const messages: Buffer[] = [];
+      const wire: Buffer[] = [];
+      for (const [headLength, bodyLength] of [
+        [9, 40_000],
+        [13, 1],
+        [9, 0],
+        [200, 70_001],
+      ] as const) {
+        const head = randomBytes(headLength);
+        const body = randomBytes(bodyLength);
+        const bodyCopy = Buffer.from(body);
+        const p = framer.open(headLength, body);
+        head.copy(p.buf, p.payloadOffset);
+        const out = framer.seal(p);
+        assert.deepEqual(body, bodyCopy, 'the caller data is not modified');
+        if (bodyLength > 0) assert.equal(out.length, 3);
+        wire.push(...out);
+        messages.push(Buffer.concat([head, body]));
+      }
+      const all = Buffer.concat(wire);
+      assert.equal(all.indexOf(messages[0]!.subarray(100, 140)), -1, 'the body went out encrypted');
+      const got: Buffer[] = [];
+      let pieced = 0;
+      let off = 0;
+      for (let i = 0; off < all.length; i++) {
+        const n = Math.min([1, 7, 4096, 65536, 3][i % 5]!, all.length - off);
+        deframer.push(all.subarray(off, off + n));
+        off += n;
+        for (let pieces = deframer.next(); pieces; pieces = deframer.next()) {
+          if (pieces.length > 1) pieced++;
+          got.push(Buffer.concat(pieces));
+        }
+      }
+      assert.deepEqual(got, messages);
+      assert.ok(pieced > 0, 'some packets were opened as several pieces');
+    });
+  }
 });

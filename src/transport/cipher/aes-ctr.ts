@@ -8,7 +8,7 @@ import {
 } from 'node:crypto';
 import { DisconnectReason, protocolError } from '../../errors.js';
 import type { MacSpec } from '../mac.js';
-import type { CipherSpec, PacketOpener, PacketSealer } from './types.js';
+import { streamThrough, type CipherSpec, type PacketOpener, type PacketSealer } from './types.js';
 
 /**
  * aes{128,192,256}-ctr (RFC 4344) with an HMAC (RFC 6668, or OpenSSH's -etm variants). CTR keeps
@@ -16,14 +16,16 @@ import type { CipherSpec, PacketOpener, PacketSealer } from './types.js';
  */
 const BLOCK = 16;
 
-function seqBytes(seq: number): Buffer {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(seq >>> 0, 0);
-  return b;
+function macOf(mac: MacSpec, key: Buffer, seq: number, parts: readonly Buffer[]): Buffer {
+  const seqBytes = Buffer.allocUnsafe(4);
+  seqBytes.writeUInt32BE(seq >>> 0, 0);
+  const h = createHmac(mac.hash, key).update(seqBytes);
+  for (const p of parts) if (p.length) h.update(p);
+  return h.digest();
 }
 
-function macOf(mac: MacSpec, key: Buffer, seq: number, data: Buffer): Buffer {
-  return createHmac(mac.hash, key).update(seqBytes(seq)).update(data).digest();
+function macError() {
+  return protocolError('message authentication failed (HMAC mismatch)', DisconnectReason.MAC_ERROR);
 }
 
 class CtrSealer implements PacketSealer {
@@ -42,15 +44,21 @@ class CtrSealer implements PacketSealer {
     this.lengthIsAad = mac.etm;
     this.macLength = mac.macLength;
   }
-  seal(packet: Buffer, seq: number): void {
-    const end = packet.length - this.macLength;
+  seal(head: Buffer, body: Buffer, tail: Buffer, seq: number): Buffer {
+    const padEnd = tail.length - this.macLength;
+    const pad = tail.subarray(0, padEnd);
+    const update = (b: Buffer) => this.cipher.update(b);
+    let out: Buffer;
+    let m: Buffer;
     if (this.mac.etm) {
-      this.cipher.update(packet.subarray(4, end)).copy(packet, 4);
-      macOf(this.mac, this.macKey, seq, packet.subarray(0, end)).copy(packet, end);
+      out = streamThrough(update, head, 4, body, tail, padEnd);
+      m = macOf(this.mac, this.macKey, seq, [head, out, pad]);
     } else {
-      macOf(this.mac, this.macKey, seq, packet.subarray(0, end)).copy(packet, end);
-      this.cipher.update(packet.subarray(0, end)).copy(packet, 0);
+      m = macOf(this.mac, this.macKey, seq, [head, body, pad]);
+      out = streamThrough(update, head, 0, body, tail, padEnd);
     }
+    m.copy(tail, padEnd);
+    return out;
   }
 }
 
@@ -79,26 +87,28 @@ class CtrOpener implements PacketOpener {
     this.firstPlain = this.decipher.update(first.subarray(0, BLOCK));
     return this.firstPlain.readUInt32BE(0);
   }
-  open(whole: Buffer, seq: number): Buffer {
-    const end = whole.length - this.macLength;
-    const got = whole.subarray(end);
+  open(length: Buffer, body: readonly Buffer[], mac: Buffer, seq: number): Buffer[] {
     if (this.mac.etm) {
-      const want = macOf(this.mac, this.macKey, seq, whole.subarray(0, end));
-      if (!timingSafeEqual(want, got)) throw macError();
-      return this.decipher.update(whole.subarray(4, end));
+      if (!timingSafeEqual(macOf(this.mac, this.macKey, seq, [length, ...body]), mac)) throw macError();
+      return body.map((b) => this.decipher.update(b));
     }
-    const plain = Buffer.allocUnsafe(end);
-    this.firstPlain!.copy(plain, 0);
-    this.decipher.update(whole.subarray(BLOCK, end)).copy(plain, BLOCK);
+    // Encrypt-and-MAC: the first BLOCK - 4 body bytes were decrypted with the length; skip them.
+    const first = this.firstPlain!;
     this.firstPlain = undefined;
-    const want = macOf(this.mac, this.macKey, seq, plain);
-    if (!timingSafeEqual(want, got)) throw macError();
-    return plain.subarray(4);
+    const plain: Buffer[] = [first.subarray(4)];
+    let skip = BLOCK - 4;
+    for (const b of body) {
+      if (skip >= b.length) {
+        skip -= b.length;
+        continue;
+      }
+      plain.push(this.decipher.update(skip ? b.subarray(skip) : b));
+      skip = 0;
+    }
+    if (!timingSafeEqual(macOf(this.mac, this.macKey, seq, [first.subarray(0, 4), ...plain]), mac))
+      throw macError();
+    return plain;
   }
-}
-
-function macError() {
-  return protocolError('message authentication failed (HMAC mismatch)', DisconnectReason.MAC_ERROR);
 }
 
 function ctr(name: string, algorithm: string, keyLength: number): CipherSpec {

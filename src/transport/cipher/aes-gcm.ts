@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, type CipherGCMTypes } from 'node:crypto';
 import { DisconnectReason, protocolError } from '../../errors.js';
-import type { CipherSpec, PacketOpener, PacketSealer } from './types.js';
+import { streamThrough, type CipherSpec, type PacketOpener, type PacketSealer } from './types.js';
 
 /**
  * aes128-gcm@openssh.com / aes256-gcm@openssh.com (RFC 5647 as OpenSSH's PROTOCOL §1.6 amends it):
@@ -42,15 +42,15 @@ class GcmSealer implements PacketSealer {
   ) {
     this.nonce = new GcmNonce(iv);
   }
-  seal(packet: Buffer): void {
-    const bodyEnd = packet.length - TAG;
+  seal(head: Buffer, body: Buffer, tail: Buffer): Buffer {
     const c = createCipheriv(this.algorithm, this.key, this.nonce.current());
-    c.setAAD(packet.subarray(0, 4));
-    const ct = c.update(packet.subarray(4, bodyEnd));
+    c.setAAD(head.subarray(0, 4));
+    const padEnd = tail.length - TAG;
+    const out = streamThrough((b) => c.update(b), head, 4, body, tail, padEnd);
     c.final();
-    ct.copy(packet, 4);
-    c.getAuthTag().copy(packet, bodyEnd);
+    c.getAuthTag().copy(tail, padEnd);
     this.nonce.advance();
+    return out;
   }
 }
 
@@ -70,12 +70,11 @@ class GcmOpener implements PacketOpener {
   packetLength(first: Buffer): number {
     return first.readUInt32BE(0);
   }
-  open(whole: Buffer): Buffer {
-    const bodyEnd = whole.length - TAG;
+  open(length: Buffer, body: readonly Buffer[], mac: Buffer): Buffer[] {
     const d = createDecipheriv(this.algorithm, this.key, this.nonce.current());
-    d.setAAD(whole.subarray(0, 4));
-    d.setAuthTag(whole.subarray(bodyEnd));
-    const plain = d.update(whole.subarray(4, bodyEnd));
+    d.setAAD(length);
+    d.setAuthTag(mac);
+    const plain = body.map((b) => d.update(b));
     try {
       d.final();
     } catch {

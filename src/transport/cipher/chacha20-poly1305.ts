@@ -1,6 +1,6 @@
-import { createCipheriv } from 'node:crypto';
+import { createCipheriv, timingSafeEqual } from 'node:crypto';
 import { DisconnectReason, protocolError } from '../../errors.js';
-import type { CipherSpec, PacketOpener, PacketSealer } from './types.js';
+import { streamThrough, type CipherSpec, type PacketOpener, type PacketSealer } from './types.js';
 
 /**
  * chacha20-poly1305@openssh.com, as OpenSSH's PROTOCOL.chacha20poly1305 defines it: the 64-byte
@@ -12,7 +12,9 @@ import type { CipherSpec, PacketOpener, PacketSealer } from './types.js';
 
 interface Poly1305 {
   crypto_onetimeauth(message: Uint8Array, key: Uint8Array): Uint8Array;
-  crypto_onetimeauth_verify(tag: Uint8Array, message: Uint8Array, key: Uint8Array): boolean;
+  crypto_onetimeauth_init(key: Uint8Array): number;
+  crypto_onetimeauth_update(state: number, chunk: Uint8Array): void;
+  crypto_onetimeauth_final(state: number): Uint8Array;
 }
 
 let poly: Poly1305 | undefined;
@@ -23,7 +25,7 @@ export function loadPoly1305(): Promise<void> {
   loading ??= import('libsodium-wrappers-sumo').then(async (mod) => {
     const sodium = mod.default;
     await sodium.ready;
-    poly = sodium;
+    poly = sodium as unknown as Poly1305;
   });
   return loading;
 }
@@ -47,6 +49,20 @@ function iv(seq: number): Buffer {
   return v;
 }
 
+/** `a` and `b` lie back to back in one allocation, so one view covers both. */
+function joined(a: Buffer, b: Buffer): Buffer | undefined {
+  if (a.buffer !== b.buffer || a.byteOffset + a.length !== b.byteOffset) return undefined;
+  return Buffer.from(a.buffer, a.byteOffset, a.length + b.length);
+}
+
+/** Poly1305 over consecutive parts: one call when they are contiguous, the streaming API when not. */
+function tagOf(p: Poly1305, key: Buffer, parts: Buffer[]): Uint8Array {
+  if (parts.length === 1) return p.crypto_onetimeauth(parts[0]!, key);
+  const state = p.crypto_onetimeauth_init(key);
+  for (const part of parts) if (part.length) p.crypto_onetimeauth_update(state, part);
+  return p.crypto_onetimeauth_final(state);
+}
+
 class ChaChaSealer implements PacketSealer {
   readonly blockSize = 8;
   readonly lengthIsAad = true;
@@ -56,14 +72,17 @@ class ChaChaSealer implements PacketSealer {
     private readonly mainKey: Buffer,
     private readonly headerKey: Buffer,
   ) {}
-  seal(packet: Buffer, seq: number): void {
-    const bodyEnd = packet.length - TAG;
+  seal(head: Buffer, body: Buffer, tail: Buffer, seq: number): Buffer {
     const nonce = iv(seq);
-    createCipheriv('chacha20', this.headerKey, nonce).update(packet.subarray(0, 4)).copy(packet, 0);
+    createCipheriv('chacha20', this.headerKey, nonce).update(head.subarray(0, 4)).copy(head, 0);
     const main = createCipheriv('chacha20', this.mainKey, nonce);
     const polyKey = main.update(ZERO_BLOCK).subarray(0, 32);
-    main.update(packet.subarray(4, bodyEnd)).copy(packet, 4);
-    packet.set(this.poly.crypto_onetimeauth(packet.subarray(0, bodyEnd), polyKey), bodyEnd);
+    const padEnd = tail.length - TAG;
+    const out = streamThrough((b) => main.update(b), head, 4, body, tail, padEnd);
+    const pad = tail.subarray(0, padEnd);
+    const contiguous = out.length === 0 ? joined(head, pad) : undefined;
+    tail.set(tagOf(this.poly, polyKey, contiguous ? [contiguous] : [head, out, pad]), padEnd);
+    return out;
   }
 }
 
@@ -80,17 +99,18 @@ class ChaChaOpener implements PacketOpener {
   packetLength(first: Buffer, seq: number): number {
     return createCipheriv('chacha20', this.headerKey, iv(seq)).update(first.subarray(0, 4)).readUInt32BE(0);
   }
-  open(whole: Buffer, seq: number): Buffer {
-    const bodyEnd = whole.length - TAG;
+  open(length: Buffer, body: readonly Buffer[], mac: Buffer, seq: number): Buffer[] {
     const main = createCipheriv('chacha20', this.mainKey, iv(seq));
     const polyKey = main.update(ZERO_BLOCK).subarray(0, 32);
-    if (!this.poly.crypto_onetimeauth_verify(whole.subarray(bodyEnd), whole.subarray(0, bodyEnd), polyKey)) {
+    const contiguous = body.length === 1 ? joined(length, body[0]!) : undefined;
+    const tag = tagOf(this.poly, polyKey, contiguous ? [contiguous] : [length, ...body]);
+    if (!timingSafeEqual(tag, mac)) {
       throw protocolError(
         'message authentication failed (poly1305 tag mismatch)',
         DisconnectReason.MAC_ERROR,
       );
     }
-    return main.update(whole.subarray(4, bodyEnd));
+    return body.map((b) => main.update(b));
   }
 }
 

@@ -1,11 +1,14 @@
-import type { PacketOpener, PacketSealer } from './types.js';
+import { EMPTY, type PacketOpener, type PacketSealer } from './types.js';
 
 /** The `none` cipher of the first key exchange: framing only, 8-byte alignment, no MAC (RFC 4253 §6). */
 export class NoneSealer implements PacketSealer {
   readonly blockSize = 8;
   readonly lengthIsAad = false;
   readonly macLength = 0;
-  seal(): void {}
+  seal(_head: Buffer, body: Buffer): Buffer {
+    // A copy: the socket may still hold it after the caller's buffer is reused.
+    return body.length ? Buffer.from(body) : EMPTY;
+  }
 }
 
 export class NoneOpener implements PacketOpener {
@@ -16,7 +19,7 @@ export class NoneOpener implements PacketOpener {
   packetLength(first: Buffer): number {
     return first.readUInt32BE(0);
   }
-  open(whole: Buffer): Buffer {
-    return whole.subarray(4);
+  open(_length: Buffer, body: readonly Buffer[]): Buffer[] {
+    return [...body];
   }
 }
