@@ -10,11 +10,43 @@ import { streamThrough, type CipherSpec, type PacketOpener, type PacketSealer } 
  * which is exactly that variant. Node has no raw Poly1305, so it comes from libsodium (WebAssembly).
  */
 
-interface Poly1305 {
-  crypto_onetimeauth(message: Uint8Array, key: Uint8Array): Uint8Array;
-  crypto_onetimeauth_init(key: Uint8Array): number;
-  crypto_onetimeauth_update(state: number, chunk: Uint8Array): void;
-  crypto_onetimeauth_final(state: number): Uint8Array;
+/**
+ * libsodium's Emscripten module, called directly: one scratch area in WebAssembly memory holds the
+ * key, the message and the tag, so a packet costs one copy in and a call, with no malloc/free and
+ * no wrapper per call (measured about a quarter faster than the wrapper's crypto_onetimeauth).
+ */
+interface SodiumModule {
+  _crypto_onetimeauth(out: number, input: number, lengthLow: number, lengthHigh: number, key: number): number;
+  _malloc(size: number): number;
+  HEAPU8: Uint8Array;
+}
+
+/** Room for the largest packet the transport accepts (256 KiB) with its length field, and more. */
+const SCRATCH_SIZE = 256 * 1024 + 1024;
+
+class Poly1305 {
+  private readonly message: number;
+  private readonly key: number;
+  private readonly tag: number;
+  constructor(private readonly lib: SodiumModule) {
+    this.message = lib._malloc(SCRATCH_SIZE + 48);
+    if (!this.message) throw new Error('libsodium: cannot allocate the Poly1305 scratch area');
+    this.key = this.message + SCRATCH_SIZE;
+    this.tag = this.key + 32;
+  }
+  /** The Poly1305 tag of the concatenation of `parts` under a one-time `key`. */
+  compute(key: Buffer, parts: readonly Buffer[]): Buffer {
+    const heap = this.lib.HEAPU8; // re-read: the WebAssembly memory may have grown
+    let at = this.message;
+    for (const p of parts) {
+      if (at + p.length > this.message + SCRATCH_SIZE) throw new Error('chacha20-poly1305: packet too large');
+      heap.set(p, at);
+      at += p.length;
+    }
+    heap.set(key, this.key);
+    this.lib._crypto_onetimeauth(this.tag, this.message, at - this.message, 0, this.key);
+    return Buffer.from(heap.subarray(this.tag, this.tag + 16));
+  }
 }
 
 let poly: Poly1305 | undefined;
@@ -25,7 +57,7 @@ export function loadPoly1305(): Promise<void> {
   loading ??= import('libsodium-wrappers-sumo').then(async (mod) => {
     const sodium = mod.default;
     await sodium.ready;
-    poly = sodium as unknown as Poly1305;
+    poly = new Poly1305((sodium as unknown as { libsodium: SodiumModule }).libsodium);
   });
   return loading;
 }
@@ -49,20 +81,6 @@ function iv(seq: number): Buffer {
   return v;
 }
 
-/** `a` and `b` lie back to back in one allocation, so one view covers both. */
-function joined(a: Buffer, b: Buffer): Buffer | undefined {
-  if (a.buffer !== b.buffer || a.byteOffset + a.length !== b.byteOffset) return undefined;
-  return Buffer.from(a.buffer, a.byteOffset, a.length + b.length);
-}
-
-/** Poly1305 over consecutive parts: one call when they are contiguous, the streaming API when not. */
-function tagOf(p: Poly1305, key: Buffer, parts: Buffer[]): Uint8Array {
-  if (parts.length === 1) return p.crypto_onetimeauth(parts[0]!, key);
-  const state = p.crypto_onetimeauth_init(key);
-  for (const part of parts) if (part.length) p.crypto_onetimeauth_update(state, part);
-  return p.crypto_onetimeauth_final(state);
-}
-
 class ChaChaSealer implements PacketSealer {
   readonly blockSize = 8;
   readonly lengthIsAad = true;
@@ -79,9 +97,7 @@ class ChaChaSealer implements PacketSealer {
     const polyKey = main.update(ZERO_BLOCK).subarray(0, 32);
     const padEnd = tail.length - TAG;
     const out = streamThrough((b) => main.update(b), head, 4, body, tail, padEnd);
-    const pad = tail.subarray(0, padEnd);
-    const contiguous = out.length === 0 ? joined(head, pad) : undefined;
-    tail.set(tagOf(this.poly, polyKey, contiguous ? [contiguous] : [head, out, pad]), padEnd);
+    this.poly.compute(polyKey, [head, out, tail.subarray(0, padEnd)]).copy(tail, padEnd);
     return out;
   }
 }
@@ -102,9 +118,7 @@ class ChaChaOpener implements PacketOpener {
   open(length: Buffer, body: readonly Buffer[], mac: Buffer, seq: number): Buffer[] {
     const main = createCipheriv('chacha20', this.mainKey, iv(seq));
     const polyKey = main.update(ZERO_BLOCK).subarray(0, 32);
-    const contiguous = body.length === 1 ? joined(length, body[0]!) : undefined;
-    const tag = tagOf(this.poly, polyKey, contiguous ? [contiguous] : [length, ...body]);
-    if (!timingSafeEqual(tag, mac)) {
+    if (!timingSafeEqual(this.poly.compute(polyKey, [length, ...body]), mac)) {
       throw protocolError(
         'message authentication failed (poly1305 tag mismatch)',
         DisconnectReason.MAC_ERROR,
