@@ -317,14 +317,26 @@ export function defaultAlgorithms(): AlgorithmSet {
   return registryDefaults();
 }
 
+/**
+ * Whether a daemon listening on `listening` (what Node reports: '0.0.0.0', '::', an IP) is the one
+ * `address` names in stopDaemon/stopListener: 'any', '0.0.0.0' and '::' name the wildcard listener,
+ * 'loopback' and 'localhost' mean 127.0.0.1, and an IPv4 address also matches its IPv6-mapped form.
+ */
+export function listenAddressMatches(address: string, listening: string): boolean {
+  const wildcard = (a: string) => a === 'any' || a === '0.0.0.0' || a === '::' || a === '';
+  if (wildcard(address)) return wildcard(listening);
+  const want = address === 'loopback' || address === 'localhost' ? '127.0.0.1' : address;
+  return listening === want || listening === `::ffff:${want}`;
+}
+
 function findDaemons(address: string, port: number, profile?: string): Daemon[] {
-  const norm = (a: string) => (a === 'any' ? '' : a === 'loopback' || a === 'localhost' ? '127.0.0.1' : a);
-  const wildcard = (ip: string) => ip === '::' || ip === '0.0.0.0' || ip === '';
   const found = [...daemons].filter((d) => {
     const i = d.info();
-    const addressMatches =
-      norm(address) === '' ? wildcard(i.ip) : i.ip === norm(address) || i.ip === `::ffff:${norm(address)}`;
-    return addressMatches && i.port === port && (profile === undefined || i.profile === profile);
+    return (
+      listenAddressMatches(address, i.ip) &&
+      i.port === port &&
+      (profile === undefined || i.profile === profile)
+    );
   });
   if (found.length === 0) {
     throw new SshError(

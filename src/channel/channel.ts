@@ -67,10 +67,18 @@ export function requestToMessage(channelId: number, r: ChannelRequest): ChannelM
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number | undefined, what: string): Promise<T> {
+function withTimeout<T>(
+  p: Promise<T>,
+  ms: number | undefined,
+  what: string,
+  onTimeout?: () => void,
+): Promise<T> {
   if (ms === undefined || ms === Infinity) return p;
   return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new SshError('TIMEOUT', `${what} timed out after ${ms} ms`)), ms);
+    const t = setTimeout(() => {
+      onTimeout?.();
+      reject(new SshError('TIMEOUT', `${what} timed out after ${ms} ms`));
+    }, ms);
     p.then(
       (v) => {
         clearTimeout(t);
@@ -306,10 +314,14 @@ export class Channel implements AsyncIterable<ChannelMessage> {
   ): Promise<void> {
     const buf =
       typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data);
-    const p = new Promise<void>((resolve, reject) =>
-      this.mux.write(this.mc, buf, options.dataType ?? 0, (e) => (e ? reject(e) : resolve())),
-    );
-    return withTimeout(p, options.timeout, 'send');
+    let done: ((e?: SshError) => void) | undefined;
+    const p = new Promise<void>((resolve, reject) => {
+      done = (e) => (e ? reject(e) : resolve());
+      this.mux.write(this.mc, buf, options.dataType ?? 0, done);
+    });
+    // On a timeout the unsent rest is withdrawn: the caller was told it failed, and a later
+    // sendEof()/close() must not wait behind it for window that may never come.
+    return withTimeout(p, options.timeout, 'send', () => this.mux.withdraw(this.mc, done!));
   }
 
   /** Sends EOF after any queued data (RFC 4254 §5.3). */

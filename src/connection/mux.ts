@@ -188,6 +188,20 @@ export class MuxCore {
     if (ch.state === 'open') this.flush(ch);
   }
 
+  /**
+   * Withdraws what is still queued of a write whose `done` is `done` (its caller gave up, e.g. on
+   * a timeout): bytes already sent stay sent, the rest is dropped, and nothing queued behind it
+   * (EOF, CLOSE) waits for it any more. Returns the number of bytes withdrawn.
+   */
+  withdraw(ch: MuxChannel, done: (error?: SshError) => void): number {
+    const i = ch.outQueue.findIndex((w) => w.done === done);
+    if (i < 0) return 0;
+    const [w] = ch.outQueue.splice(i, 1);
+    const left = w!.data.length - w!.offset;
+    if (ch.state === 'open' && ch.outQueue.length) this.flush(ch);
+    return left;
+  }
+
   private flush(ch: MuxChannel): void {
     const link = this.link;
     const limit = Math.min(ch.remoteMaxPacket, MAX_PAYLOAD_LENGTH - 13);
