@@ -56,15 +56,25 @@ export class ClientAuth {
   private passwordTried = false;
   private done = false;
   private readonly tried: string[] = [];
-  private allowed: string[] = [];
+  /** The server's methods, once a USERAUTH_FAILURE told them; before that every method may be tried. */
+  private allowed: string[] | undefined;
 
   constructor(
     private readonly config: ClientAuthConfig,
     private readonly link: ClientAuthLink,
   ) {}
 
+  /**
+   * Asks for ssh-userauth and, without waiting for SERVICE_ACCEPT (the server handles messages in
+   * order, RFC 4253 §10), sends the first authentication request: a round trip saved. It goes
+   * out after the rest of the received chunk is processed, which normally holds the server's
+   * EXT_INFO (server-sig-algs decides the RSA signature algorithm).
+   */
   start(): void {
     this.link.send(encodeServiceRequest(USERAUTH_SERVICE));
+    queueMicrotask(() => {
+      if (!this.done && !this.attempt) this.next();
+    });
   }
 
   /** Handles SERVICE_ACCEPT and messages 50-79. */
@@ -76,8 +86,6 @@ export class ClientAuth {
       if (name !== USERAUTH_SERVICE || this.serviceAccepted)
         throw protocolError(`unexpected SERVICE_ACCEPT for ${name}`);
       this.serviceAccepted = true;
-      this.attempt = { method: 'none' };
-      this.link.send(encodeUserauthNone(this.config.user, CONNECTION_SERVICE));
       return;
     }
     if (!this.serviceAccepted)
@@ -142,7 +150,7 @@ export class ClientAuth {
 
   private next(): void {
     for (const method of this.config.methods) {
-      if (!this.allowed.includes(method)) continue;
+      if (this.allowed && !this.allowed.includes(method)) continue;
       if (method === 'publickey') {
         const pick = this.nextPublicKey();
         if (pick) {
@@ -166,11 +174,18 @@ export class ClientAuth {
         return;
       }
     }
+    if (!this.attempt) {
+      // Nothing of ours to offer: the `none` request (RFC 4252 §5.2) may still succeed, and
+      // otherwise tells which methods the server takes.
+      this.attempt = { method: 'none' };
+      this.link.send(encodeUserauthNone(this.config.user, CONNECTION_SERVICE));
+      return;
+    }
     this.done = true;
     this.link.onExhausted(
       new SshError(
         'AUTH_FAILED',
-        `authentication failed for user '${this.config.user}': server accepts ${this.allowed.join(', ') || 'nothing'}; ` +
+        `authentication failed for user '${this.config.user}': server accepts ${this.allowed?.join(', ') || 'nothing'}; ` +
           `tried ${this.tried.join(', ') || 'nothing (no usable key or password)'}`,
         { reason: DisconnectReason.NO_MORE_AUTH_METHODS_AVAILABLE },
       ),

@@ -116,6 +116,9 @@ export class AuthPair {
         this.server.handle(toServer);
         continue;
       }
+      // Idle only once pending microtasks (the client's pipelined first request) have run too.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.toClient.length || this.toServer.length || this.paused > 0) continue;
       return;
     }
     throw new Error('the authentication exchange did not settle');
