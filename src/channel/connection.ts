@@ -295,14 +295,16 @@ export class Connection {
   private flush(): void {
     this.flushScheduled = false;
     const bufs = this.core.takeOutput();
-    if (bufs.length === 0 || this.socket.destroyed) return;
-    if (bufs.length === 1) this.socket.write(bufs[0]!);
-    else {
-      this.socket.cork();
-      for (const b of bufs) this.socket.write(b);
-      this.socket.uncork();
+    if (bufs.length > 0 && !this.socket.destroyed) {
+      if (bufs.length === 1) this.socket.write(bufs[0]!);
+      else {
+        this.socket.cork();
+        for (const b of bufs) this.socket.write(b);
+        this.socket.uncork();
+      }
+      if (this.socket.writableLength >= OUTPUT_HIGH_WATER) this.blocked = true;
     }
-    if (this.socket.writableLength >= OUTPUT_HIGH_WATER) this.blocked = true;
+    // Also with nothing to write: after the peer's DISCONNECT there is no reply, but the socket must still end.
     if (this.closed) this.finishSocket();
   }
 
