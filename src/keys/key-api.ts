@@ -1,8 +1,8 @@
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { isKeyAuthorized } from './authorized-keys.js';
-import { loadPrivateKeyFile } from './key-file-cache.js';
+import { parseAuthorizedKeys, parseKeyOptions } from './authorized-keys.js';
+import { loadParsedFile, loadPrivateKeyFile } from './key-file-cache.js';
 import { checkKnownHosts, formatKnownHostsLine, knownKeyTypesFor } from './known-hosts.js';
 import { keyTypeForSignatureAlgorithm } from './public-key.js';
 import type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './types.js';
@@ -64,6 +64,26 @@ async function keyForAlgorithm(
   return key?.type === type ? key : undefined;
 }
 
+/**
+ * The key blobs an authorized_keys file authorizes (base64, as written), parsed once per version
+ * of the file. `cert-authority` lines only trust certificate signers, so they authorize no key.
+ */
+function authorizedBlobs(path: string): Promise<Set<string> | undefined> {
+  return loadParsedFile(path, 'authorized-keys', (data) => {
+    const blobs = new Set<string>();
+    for (const e of parseAuthorizedKeys(data.toString('utf8'))) {
+      let certAuthority: boolean;
+      try {
+        certAuthority = parseKeyOptions(e.options).some((o) => o.name.toLowerCase() === 'cert-authority');
+      } catch {
+        continue; // options we cannot read: that line authorizes nothing
+      }
+      if (!certAuthority) blobs.add(e.key.blob.toString('base64'));
+    }
+    return blobs;
+  });
+}
+
 /** A text file's contents, or undefined when it does not exist or cannot be read. */
 async function readText(path: string): Promise<string | undefined> {
   try {
@@ -110,9 +130,9 @@ export const fileKeyApi: FileKeyApi = {
   },
 
   async isAuthKey(key, _user, ctx) {
+    const blob = key.blob.toString('base64');
     for (const name of ['authorized_keys', 'authorized_keys2']) {
-      const text = await readText(join(ctx.userDir, name));
-      if (text !== undefined && isKeyAuthorized(text, key)) return true;
+      if ((await authorizedBlobs(join(ctx.userDir, name)))?.has(blob)) return true;
     }
     return false;
   },

@@ -4,33 +4,46 @@ import type { PrivateKey } from './types.js';
 
 interface Cached {
   readonly stamp: string;
-  readonly key: PrivateKey | undefined;
+  readonly value: unknown;
 }
 
 const cache = new Map<string, Cached>();
 
 /**
- * Reads a private key file, or undefined if it is missing, unreadable, encrypted or not a key.
- * Results are kept per path and reused while the file's inode, size, mtime and ctime stay the
- * same, so a daemon does not re-read and re-parse its host keys for every connection.
+ * A file read and parsed once and reused while its device, inode, size, mtime and ctime stay the
+ * same (one stat per use instead of open/read/parse): host keys per connection, authorized_keys
+ * per authentication request. Undefined when the file is missing or unreadable; a file `parse`
+ * throws on is cached as undefined until it changes.
  */
-export async function loadPrivateKeyFile(path: string): Promise<PrivateKey | undefined> {
+export async function loadParsedFile<T>(
+  path: string,
+  kind: string,
+  parse: (data: Buffer) => T,
+): Promise<T | undefined> {
   let stamp: string;
   try {
     const st = await stat(path, { bigint: true });
-    stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    stamp = `${kind}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
   } catch {
     cache.delete(path);
     return undefined;
   }
   const hit = cache.get(path);
-  if (hit !== undefined && hit.stamp === stamp) return hit.key;
-  let key: PrivateKey | undefined;
+  if (hit !== undefined && hit.stamp === stamp) return hit.value as T | undefined;
+  let value: T | undefined;
   try {
-    key = parsePrivateKey(await readFile(path));
+    value = parse(await readFile(path));
   } catch {
-    key = undefined;
+    value = undefined;
   }
-  cache.set(path, { stamp, key });
-  return key;
+  cache.set(path, { stamp, value });
+  return value;
+}
+
+/**
+ * Reads a private key file, or undefined if it is missing, unreadable, encrypted or not a key;
+ * parsed once per version of the file, so a daemon does not re-read its host keys per connection.
+ */
+export function loadPrivateKeyFile(path: string): Promise<PrivateKey | undefined> {
+  return loadParsedFile(path, 'private-key', (data) => parsePrivateKey(data));
 }
