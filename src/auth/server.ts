@@ -52,6 +52,7 @@ export class ServerAuth {
   private failures = 0;
   private authenticated = false;
   private busy = false;
+  private noneSeen = false;
 
   constructor(
     private readonly config: ServerAuthConfig,
@@ -92,13 +93,16 @@ export class ServerAuth {
       );
       return;
     }
-    if (
-      !this.config.methods.includes(req.method === 'other' ? req.name : req.method) ||
-      req.method === 'none'
-    ) {
-      if (req.method !== 'none')
-        this.fail(req.user, req.method === 'other' ? req.name : req.method, 'method not offered');
+    if (req.method === 'none') {
+      // The first `none` asks for the method list (RFC 4252 §5.2) and is free; as in OpenSSH,
+      // any later one counts as a failure, so `none` cannot be looped until the login timeout.
+      if (this.noneSeen) this.fail(req.user, 'none', 'none is not a method here');
       else this.sendFailure();
+      this.noneSeen = true;
+      return;
+    }
+    if (!this.config.methods.includes(req.method === 'other' ? req.name : req.method)) {
+      this.fail(req.user, req.method === 'other' ? req.name : req.method, 'method not offered');
       return;
     }
     this.decide(req);

@@ -96,11 +96,9 @@ export class Connection {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.core.receive(chunk));
     socket.on('drain', () => this.onDrain());
-    socket.on('error', (e) =>
-      this.lost(new SshError('CONNECTION_LOST', `socket error: ${e.message}`, { cause: e })),
-    );
-    socket.on('close', () => this.lost(new SshError('CONNECTION_LOST', 'the TCP connection closed')));
-    socket.on('end', () => this.lost(new SshError('CONNECTION_LOST', 'the peer closed the TCP connection')));
+    socket.on('error', (e) => this.lost('CONNECTION_LOST', `socket error: ${e.message}`, e));
+    socket.on('close', () => this.lost('CONNECTION_LOST', 'the TCP connection closed'));
+    socket.on('end', () => this.lost('CONNECTION_LOST', 'the peer closed the TCP connection'));
   }
 
   /** Starts the protocol (identification line and KEXINIT). */
@@ -282,7 +280,7 @@ export class Connection {
       else this.socket.once('close', () => resolve());
     });
     this.core.disconnect(DisconnectReason.BY_APPLICATION, 'closed by the application');
-    if (!this.closed) this.lost(new SshError('CLOSED', 'connection closed'));
+    if (!this.closed) this.lost('CLOSED', 'connection closed');
     return done;
   }
 
@@ -341,16 +339,17 @@ export class Connection {
     this.socket.once('close', () => clearTimeout(t));
   }
 
-  /** The socket ended or failed without a DISCONNECT. */
-  private lost(error: SshError): void {
+  /** The socket ended or failed without a DISCONNECT (the error is built only if it is news). */
+  private lost(code: 'CONNECTION_LOST' | 'CLOSED', message: string, cause?: Error): void {
     if (!this.closed) {
+      const error = new SshError(code, message, cause ? { cause } : undefined);
       this.closed = true;
       this.clearTimers();
-      this.core.transport.disconnect(DisconnectReason.CONNECTION_LOST, error.message);
+      this.core.transport.disconnect(DisconnectReason.CONNECTION_LOST, message);
       this.settle.reject(error);
       this.hooks.onClose?.(this, error, true);
     }
-    if (!this.socket.destroyed && (error.code === 'CONNECTION_LOST' || error.code === 'CLOSED')) {
+    if (!this.socket.destroyed) {
       this.scheduleFlush();
       this.finishSocket();
     }

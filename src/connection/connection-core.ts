@@ -203,7 +203,7 @@ export class ConnectionCore {
     const err = this.closeError ?? error;
     this.closeError = err;
     this.mux.closeAll(
-      new SshError('CLOSED', `connection closed: ${err.message}`, { reason: err.reason, cause: err }),
+      () => new SshError('CLOSED', `connection closed: ${err.message}`, { reason: err.reason, cause: err }),
     );
     this.events.onClose(err, byPeer);
   }

@@ -323,9 +323,11 @@ export class MuxCore {
   }
 
   /** The connection is gone: every channel learns it, every pending write and reply fails. */
-  closeAll(error: SshError): void {
+  closeAll(reason: () => SshError): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.channels.size === 0 && this.globalReplies.length === 0) return;
+    const error = reason();
     for (const ch of [...this.channels.values()]) {
       this.failQueued(ch, error);
       for (const r of ch.pendingReplies.splice(0)) r(false);

@@ -10,6 +10,7 @@ import {
   decodeUserauthFailure,
   decodeUserauthRequest,
   encodeUserauthBanner,
+  encodeUserauthNone,
   encodeUserauthPassword,
   encodeUserauthPkOk,
   encodeUserauthPublickey,
@@ -481,5 +482,23 @@ describe('ClientAuth: banner and protocol checks', () => {
     );
     assert.throws(() => pk.client.handle(Buffer.from([55])), isProtocolError);
     assert.throws(() => pk.client.handle(encodeServiceAccept('ssh-userauth')), isProtocolError);
+  });
+});
+
+describe('ServerAuth: the none method', () => {
+  test('the first none is answered for free; later ones count as failures up to the limit', () => {
+    const pair = new AuthPair(clientConfig(), serverConfig());
+    pair.server.handle(encodeServiceRequest('ssh-userauth'));
+    for (let i = 0; i < MAX_AUTH_FAILURES + 3 && !pair.disconnected; i++) {
+      pair.server.handle(encodeUserauthNone('alice', 'ssh-connection'));
+    }
+    assert.equal(pair.serverFailures.length, MAX_AUTH_FAILURES, 'every none after the first failed');
+    assert.ok(pair.serverFailures.every((f) => f.method === 'none'));
+    assert.equal(pair.disconnected?.reason, DisconnectReason.NO_MORE_AUTH_METHODS_AVAILABLE);
+    assert.equal(
+      pair.serverSent.filter((p) => p[0] === 51).length,
+      MAX_AUTH_FAILURES,
+      'the free none and five more are answered',
+    );
   });
 });

@@ -772,7 +772,7 @@ describe('MuxCore: message numbers and shutdown', () => {
     s.mux.request(a.ch, { type: 'shell', wantReply: true }, (ok) => results.push(`reply:${ok}`));
     s.mux.globalRequest('g', Buffer.alloc(0), (ok) => results.push(`global:${ok}`));
     const error = new SshError('CLOSED', 'gone');
-    s.mux.closeAll(error);
+    s.mux.closeAll(() => error);
     assert.deepEqual(results, ['write:CLOSED', 'reply:false', 'global:false']);
     assert.equal(a.sink.closeError, error);
     assert.equal(bSink.openFailed, error, 'a channel still opening hears it as an open failure');
