@@ -19,15 +19,15 @@ export type AcceptCallback = (peerName: string, fingerprint: string | string[]) 
 export type AcceptHosts = boolean | AcceptCallback | [FingerprintHash | FingerprintHash[], AcceptCallback];
 
 export type ExecResult = { ok: unknown } | { error: unknown };
-/** The seed's exec_fun/1,2,3: told apart by how many parameters the function declares. */
-export type ExecFun =
-  | ((command: string) => ExecResult | Promise<ExecResult>)
-  | ((command: string, user: string) => ExecResult | Promise<ExecResult>)
-  | ((
-      command: string,
-      user: string,
-      clientAddress: { address: string; port: number },
-    ) => ExecResult | Promise<ExecResult>);
+/**
+ * The seed's exec_fun/1,2,3. A function declaring one, two or three parameters is called with
+ * that many (command; command and user; command, user and client address).
+ */
+export type ExecFun = (
+  command: string,
+  user: string,
+  clientAddress: { address: string; port: number },
+) => ExecResult | Promise<ExecResult>;
 
 /** A channel handler and the arguments its `init` gets (the seed's mod_args()). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

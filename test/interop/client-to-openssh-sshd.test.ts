@@ -184,6 +184,41 @@ interopSuite('the Seashell client against OpenSSH sshd', () => {
     }
   });
 
+  test("sshd's SSH_MSG_DEBUG messages reach sshMsgDebugFun", async () => {
+    // sshd reports an authorized_keys entry's restrictions to the client as DEBUG messages.
+    const line = await readFile(join(userDirs.ed25519!, 'id_ed25519.pub'), 'utf8');
+    const restricted = await startSshd({ authorizedKeys: `no-port-forwarding,no-agent-forwarding ${line}` });
+    try {
+      const userDir = join(dir, 'debug');
+      await mkdir(userDir, { recursive: true });
+      await copyFile(join(userDirs.ed25519!, 'id_ed25519'), join(userDir, 'id_ed25519'));
+      await writeFile(join(userDir, 'known_hosts'), restricted.knownHostsLine());
+      const seen: { connection: ssh.Connection; always: boolean; message: string }[] = [];
+      const conn = await ssh.connect(restricted.host, restricted.port, {
+        user: restricted.user,
+        userDir,
+        sshMsgDebugFun: (connection, always, message) => seen.push({ connection, always, message }),
+      });
+      try {
+        const ch = await conn.sessionChannel();
+        await ch.exec('true');
+        await collect(ch);
+      } finally {
+        await ssh.close(conn);
+      }
+      // OpenSSH 9 lists the options the key keeps: forwarding is no longer among them.
+      const notes = seen.map((d) => d.message);
+      assert.ok(
+        notes.some((m) => /authorized_keys:1: key options: .*pty/.test(m)),
+        JSON.stringify(notes),
+      );
+      assert.ok(!notes.some((m) => /key options: .*port-forwarding/.test(m)), JSON.stringify(notes));
+      assert.ok(seen.every((d) => d.connection === conn));
+    } finally {
+      await restricted.stop();
+    }
+  });
+
   test('an unknown host key is refused with HOST_KEY_NOT_VERIFIED', async () => {
     const empty = join(dir, 'no-known-hosts');
     await mkdir(empty, { recursive: true });
