@@ -1,7 +1,18 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { SERVER_AUTH_METHODS, type PasswordVerdict } from './auth/server.js';
-import { Connection, DEFAULT_MAX_PACKET, DEFAULT_WINDOW } from './channel/connection.js';
+import type { Channel } from './channel/channel.js';
+import {
+  Connection,
+  DEFAULT_MAX_PACKET,
+  DEFAULT_WINDOW,
+  type ConnectionHooks,
+} from './channel/connection.js';
+import type { ConnectionCoreConfig } from './connection/connection-core.js';
+import type { ChannelParams } from './connection/mux.js';
+import type { PublicKey } from './keys/types.js';
+import type { ChannelOpen } from './wire/connection-messages.js';
+import type { Debug } from './wire/transport-messages.js';
 import { attachSession } from './cli/session.js';
 import { DisconnectReason, SshError } from './errors.js';
 import { fileKeyApi, type KeyApiContext, type ServerKeyApi } from './keys/key-api.js';
@@ -12,6 +23,10 @@ import { loadPoly1305 } from './transport/cipher/chacha20-poly1305.js';
 import { identification } from './transport/version.js';
 import { ChannelOpenFailure } from './wire/numbers.js';
 import { VERSION } from './version.js';
+
+function peerOf(c: Connection): { address: string; port: number } {
+  return { address: c.socket.remoteAddress ?? '', port: c.socket.remotePort ?? 0 };
+}
 
 export interface DaemonInfo {
   ip: string;
@@ -50,7 +65,7 @@ async function loadHostKeys(
 }
 
 /** A running daemon (the seed's daemon_ref): a listener, or one pre-connected socket, and its connections. */
-export class Daemon {
+export class Daemon implements ConnectionHooks {
   private readonly connections = new Set<Connection>();
   private server: Server | undefined;
   private listening = false;
@@ -62,17 +77,40 @@ export class Daemon {
   readonly profile: string;
   ip = '';
   port = 0;
+  private readonly coreConfig: ConnectionCoreConfig;
   /** Called when the daemon has stopped (the facade's registry listens). */
   onStopped: (() => void) | undefined;
 
   private constructor(
     private readonly o: Resolved,
-    private readonly hostKeys: Map<string, PrivateKey>,
+    hostKeys: Map<string, PrivateKey>,
   ) {
     this.profile = o.profile ?? 'default';
     this.subsystems = new Map(o.subsystems ?? []);
     this.keyApi = { ...fileKeyApi, ...(o.keyCb as Partial<ServerKeyApi>) };
     this.ctx = { userDir: o.userDir, systemDir: o.systemDir ?? '/etc/ssh' };
+    const usePassword = o.pwdfun !== undefined || o.password !== undefined || o.userPasswords !== undefined;
+    this.coreConfig = {
+      transport: {
+        role: 'server',
+        identification: identification(o.idString, `Seashell_${VERSION}`),
+        algorithms: o.algorithms,
+        hostKeys,
+        extInfo: o.sendExtInfo ?? true,
+        serverSigAlgs: o.algorithms.publicKey,
+        rekeyBytes: o.rekeyBytes,
+        rekeyMs: o.rekeyMinutes * 60_000,
+      },
+      channelDefaults: { initialWindow: DEFAULT_WINDOW, maxPacket: DEFAULT_MAX_PACKET },
+      serverAuth: {
+        methods: o.authMethodList.filter(
+          (m) => (SERVER_AUTH_METHODS as readonly string[]).includes(m) && (m !== 'password' || usePassword),
+        ),
+        publicKeyAlgorithms: o.algorithms.publicKey,
+      },
+      maxChannels: o.maxChannels,
+      minRemoteMaxPacket: o.minimalRemoteMaxPacketSize,
+    };
   }
 
   static async start(
@@ -155,58 +193,16 @@ export class Daemon {
 
   private accept(socket: Socket): void {
     const o = this.o;
-    const peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    const usePassword = o.pwdfun !== undefined || o.password !== undefined || o.userPasswords !== undefined;
-    const methods = o.authMethodList.filter(
-      (m) => (SERVER_AUTH_METHODS as readonly string[]).includes(m) && (m !== 'password' || usePassword),
-    );
-    const conn: Connection = new Connection(
-      socket,
-      {
-        transport: {
-          role: 'server',
-          identification: identification(o.idString, `Seashell_${VERSION}`),
-          algorithms: o.algorithms,
-          hostKeys: this.hostKeys,
-          extInfo: o.sendExtInfo ?? true,
-          serverSigAlgs: o.algorithms.publicKey,
-          rekeyBytes: o.rekeyBytes,
-        },
-        channelDefaults: { initialWindow: DEFAULT_WINDOW, maxPacket: DEFAULT_MAX_PACKET },
-        serverAuth: { methods, publicKeyAlgorithms: o.algorithms.publicKey },
-        maxChannels: o.maxChannels,
-        minRemoteMaxPacket: o.minimalRemoteMaxPacketSize,
-      },
-      {
-        isAuthorizedKey: (user, key) => this.keyApi.isAuthKey(key, user, this.ctx),
-        checkPassword: (user, password): Promise<PasswordVerdict> =>
-          this.checkPassword(conn, user, password, peer),
-        onAuthenticated: (_c, user, method) => o.connectfun?.(user, peer, method),
-        onAuthFailure: (_c, user, _method, why) => o.failfun?.(user, peer, why),
-        onChannelOpen: (c, open, accept, reject) => {
-          if (open.channelType !== 'session') {
-            reject(
-              ChannelOpenFailure.UNKNOWN_CHANNEL_TYPE,
-              `channel type ${open.channelType.slice(0, 64)} is not supported`,
-            );
-            return;
+    // The daemon is every connection's hooks object, and the configuration is shared: an idle
+    // connection then holds no closures or copies of its own (only a random idString differs).
+    const config =
+      typeof o.idString === 'object' || o.idString === 'random'
+        ? {
+            ...this.coreConfig,
+            transport: { ...this.coreConfig.transport, identification: identification(o.idString, '') },
           }
-          const ch = accept();
-          attachSession(ch, {
-            sshCli: o.sshCli,
-            subsystems: this.subsystems,
-            exec: o.exec,
-            user: c.core.user ?? '',
-            peer,
-          });
-        },
-        onDebug: (c, d) => o.sshMsgDebugFun?.(c, d.alwaysDisplay, d.message, d.language),
-        onClose: (c, error, byPeer) => {
-          this.connections.delete(c);
-          if (byPeer) o.disconnectfun?.(error.message);
-        },
-      },
-    );
+        : this.coreConfig;
+    const conn = new Connection(socket, config, this);
     this.connections.add(conn);
     conn.start();
     if (o.maxSessions !== undefined && this.connections.size > o.maxSessions) {
@@ -217,10 +213,65 @@ export class Daemon {
       return;
     }
     conn.negotiationDeadline(o.negotiationTimeout ?? 120_000, 'login');
-    conn.rekeyEvery(o.rekeyMinutes);
   }
 
-  private async checkPassword(
+  // ---- ConnectionHooks (internal): one object serves every connection of the daemon ---------
+
+  /** @internal */
+  isAuthorizedKey(_c: Connection, user: string, key: PublicKey): Promise<boolean> {
+    return this.keyApi.isAuthKey(key, user, this.ctx);
+  }
+
+  /** @internal */
+  onAuthenticated(c: Connection, user: string, method: string): void {
+    this.o.connectfun?.(user, peerOf(c), method);
+  }
+
+  /** @internal */
+  onAuthFailure(c: Connection, user: string, _method: string, why: string): void {
+    this.o.failfun?.(user, peerOf(c), why);
+  }
+
+  /** @internal */
+  onChannelOpen(
+    c: Connection,
+    open: ChannelOpen,
+    accept: (params?: Partial<ChannelParams>) => Channel,
+    reject: (reason: number, description: string) => void,
+  ): void {
+    if (open.channelType !== 'session') {
+      reject(
+        ChannelOpenFailure.UNKNOWN_CHANNEL_TYPE,
+        `channel type ${open.channelType.slice(0, 64)} is not supported`,
+      );
+      return;
+    }
+    attachSession(accept(), {
+      sshCli: this.o.sshCli,
+      subsystems: this.subsystems,
+      exec: this.o.exec,
+      user: c.core.user ?? '',
+      peer: peerOf(c),
+    });
+  }
+
+  /** @internal */
+  onDebug(c: Connection, d: Debug): void {
+    this.o.sshMsgDebugFun?.(c, d.alwaysDisplay, d.message, d.language);
+  }
+
+  /** @internal */
+  onClose(c: Connection, error: SshError, byPeer: boolean): void {
+    this.connections.delete(c);
+    if (byPeer) this.o.disconnectfun?.(error.message);
+  }
+
+  /** @internal */
+  checkPassword(c: Connection, user: string, password: string): Promise<PasswordVerdict> {
+    return this.verifyPassword(c, user, password, peerOf(c));
+  }
+
+  private async verifyPassword(
     conn: Connection,
     user: string,
     password: string,

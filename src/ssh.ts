@@ -205,6 +205,7 @@ export async function connect(
         algorithms,
         extInfo: o.recvExtInfo ?? true,
         rekeyBytes: o.rekeyBytes,
+        rekeyMs: o.rekeyMinutes * 60_000,
       },
       channelDefaults: { initialWindow: DEFAULT_WINDOW, maxPacket: DEFAULT_MAX_PACKET },
       clientAuth: {
@@ -228,7 +229,6 @@ export async function connect(
   );
   conn.start();
   conn.negotiationDeadline(timeout, 'connection negotiation');
-  conn.rekeyEvery(o.rekeyMinutes);
   try {
     await conn.authenticated;
   } catch (e) {

@@ -4,7 +4,8 @@ import {
   type ConnectionCoreConfig,
   type ConnectionEvents,
 } from '../connection/connection-core.js';
-import type { ChannelParams, MuxChannel } from '../connection/mux.js';
+import type { ChannelParams, ChannelSink, MuxChannel } from '../connection/mux.js';
+import type { PasswordVerdict } from '../auth/server.js';
 import { DisconnectReason, SshError } from '../errors.js';
 import type { PublicKey } from '../keys/types.js';
 import type { Negotiated } from '../transport/negotiate.js';
@@ -42,8 +43,8 @@ export interface ConnectionInfo {
 /** Hooks the daemon or the client facade plugs into a connection. */
 export interface ConnectionHooks {
   verifyHostKey?(connection: Connection, key: PublicKey, algorithm: string): Promise<boolean | string>;
-  isAuthorizedKey?(user: string, key: PublicKey): Promise<boolean>;
-  checkPassword?: ConnectionEvents['checkPassword'];
+  isAuthorizedKey?(connection: Connection, user: string, key: PublicKey): Promise<boolean>;
+  checkPassword?(connection: Connection, user: string, password: string): Promise<PasswordVerdict>;
   onAuthenticated?(connection: Connection, user: string, method: string): void;
   onAuthFailure?(connection: Connection, user: string, method: string, why: string): void;
   onChannelOpen?(
@@ -58,6 +59,9 @@ export interface ConnectionHooks {
   onClose?(connection: Connection, error: SshError, byPeer: boolean): void;
 }
 
+/** The sink a channel has until its Channel object takes over (it replaces it at once). */
+const NO_SINK: ChannelSink = { onData() {}, onEof() {}, onRequest() {}, onClose() {} };
+
 function parseVersion(line: string): { protocolVersion: [number, number]; versionString: string } {
   const m = /^SSH-(\d+)\.(\d+)-/.exec(line);
   return { protocolVersion: m ? [Number(m[1]), Number(m[2])] : [2, 0], versionString: line };
@@ -68,21 +72,19 @@ function parseVersion(line: string): { protocolVersion: [number, number]; versio
  * Writes are batched per tick (one writev), TCP_NODELAY is on, and bulk data waits while the
  * socket is backed up.
  */
-export class Connection {
+export class Connection implements ConnectionEvents {
   readonly role: 'client' | 'server';
   readonly core: ConnectionCore;
   private readonly channels = new Map<number, Channel>();
   private flushScheduled = false;
   private blocked = false;
   private closed = false;
-  private readonly ready: Promise<void>;
-  private settle!: { resolve: () => void; reject: (e: SshError) => void };
-  /** Timers that end with authentication (negotiation deadlines). */
-  private timers: NodeJS.Timeout[] = [];
-  /** Timers that live as long as the connection (re-key). */
-  private intervals: NodeJS.Timeout[] = [];
-  /** Arbitrary per-connection data for option callbacks (e.g. pwdfun's state). */
-  readonly data = new Map<string, unknown>();
+  /** Where authentication stands; the promise for `authenticated` is made only when asked for. */
+  private authState: 'pending' | 'done' | SshError = 'pending';
+  private ready: { promise: Promise<void>; resolve: () => void; reject: (e: SshError) => void } | undefined;
+  /** The negotiation deadline, cleared once authenticated. */
+  private deadline: NodeJS.Timeout | undefined;
+  private dataMap: Map<string, unknown> | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -90,15 +92,18 @@ export class Connection {
     private readonly hooks: ConnectionHooks,
   ) {
     this.role = config.transport.role;
-    this.ready = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
-    this.ready.catch(() => {}); // observed by whoever awaits `authenticated`
-    this.core = new ConnectionCore(config, this.events());
+    this.core = new ConnectionCore(config, this);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.core.receive(chunk));
     socket.on('drain', () => this.onDrain());
     socket.on('error', (e) => this.lost('CONNECTION_LOST', `socket error: ${e.message}`, e));
     socket.on('close', () => this.lost('CONNECTION_LOST', 'the TCP connection closed'));
     socket.on('end', () => this.lost('CONNECTION_LOST', 'the peer closed the TCP connection'));
+  }
+
+  /** Arbitrary per-connection data for option callbacks (e.g. pwdfun's state). */
+  get data(): Map<string, unknown> {
+    return (this.dataMap ??= new Map());
   }
 
   /** Starts the protocol (identification line and KEXINIT). */
@@ -108,7 +113,22 @@ export class Connection {
 
   /** Resolves once authentication succeeded; rejects with the reason the connection failed before that. */
   get authenticated(): Promise<void> {
-    return this.ready;
+    if (this.authState === 'done') return Promise.resolve();
+    if (this.authState !== 'pending') return Promise.reject(this.authState);
+    if (!this.ready) {
+      let resolve!: () => void;
+      let reject!: (e: SshError) => void;
+      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      this.ready = { promise, resolve, reject };
+    }
+    return this.ready.promise;
+  }
+
+  private settled(outcome: 'done' | SshError): void {
+    if (this.authState !== 'pending') return;
+    this.authState = outcome;
+    if (outcome === 'done') this.ready?.resolve();
+    else this.ready?.reject(outcome);
   }
 
   get isClosed(): boolean {
@@ -118,67 +138,93 @@ export class Connection {
   /** Ends the connection after `ms` unless it has authenticated by then. */
   negotiationDeadline(ms: number | undefined, what: string): void {
     if (ms === undefined || ms === Infinity) return;
-    const t = setTimeout(() => {
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = setTimeout(() => {
+      this.deadline = undefined;
       if (!this.core.isAuthenticated && !this.closed) {
-        this.settle.reject(new SshError('TIMEOUT', `${what} did not complete within ${ms} ms`));
+        this.settled(new SshError('TIMEOUT', `${what} did not complete within ${ms} ms`));
         this.core.disconnect(DisconnectReason.BY_APPLICATION, `${what} timed out`);
       }
     }, ms);
-    t.unref();
-    this.timers.push(t);
+    this.deadline.unref();
   }
 
-  /** Re-keys every `minutes` (the time half of the seed's rekey_limit); Infinity disables it. */
-  rekeyEvery(minutes: number): void {
-    if (!Number.isFinite(minutes) || minutes <= 0) return;
-    const t = setInterval(() => this.core.transport.rekey(), minutes * 60_000);
-    t.unref();
-    this.intervals.push(t);
+  // ---- ConnectionEvents: called by the core (internal; prototype methods, no closures) -----
+
+  /** @internal */
+  onOutput(): void {
+    this.scheduleFlush();
   }
 
-  private events(): ConnectionEvents {
-    return {
-      onOutput: () => this.scheduleFlush(),
-      outputFull: () => this.blocked || this.socket.writableLength >= OUTPUT_HIGH_WATER,
-      verifyHostKey: this.hooks.verifyHostKey
-        ? (key, alg) => {
-            this.hooks.verifyHostKey!(this, key, alg).then(
-              (v) =>
-                this.core.transport.hostKeyVerdict(
-                  v === true,
-                  typeof v === 'string' ? v : 'host key rejected',
-                ),
-              (e: unknown) =>
-                this.core.transport.hostKeyVerdict(false, `host key check failed: ${(e as Error).message}`),
-            );
-          }
-        : undefined,
-      onDebug: (d) => this.hooks.onDebug?.(this, d),
-      onBanner: (m) => this.hooks.onBanner?.(this, m),
-      onAuthenticated: (user, method) => {
-        for (const t of this.timers) clearTimeout(t);
-        this.timers = [];
-        this.hooks.onAuthenticated?.(this, user, method);
-        this.settle.resolve();
-      },
-      onAuthFailure: (user, method, why) => this.hooks.onAuthFailure?.(this, user, method, why),
-      onClose: (error, byPeer) => this.onCoreClose(error, byPeer),
-      onChannelOpen: (open, accept, reject) => {
-        if (!this.hooks.onChannelOpen) {
-          reject(3, `channel type ${open.channelType} is not supported`);
-          return;
-        }
-        this.hooks.onChannelOpen(
-          this,
-          open,
-          (params) => this.adopt(accept({ onData() {}, onEof() {}, onRequest() {}, onClose() {} }, params)),
-          reject,
-        );
-      },
-      onGlobalRequest: (r) => this.hooks.onGlobalRequest?.(this, r) ?? false,
-      isAuthorizedKey: this.hooks.isAuthorizedKey,
-      checkPassword: this.hooks.checkPassword,
-    };
+  /** @internal */
+  outputFull(): boolean {
+    return this.blocked || this.socket.writableLength >= OUTPUT_HIGH_WATER;
+  }
+
+  /** @internal */
+  verifyHostKey(key: PublicKey, algorithm: string): void {
+    const verdict = this.hooks.verifyHostKey?.(this, key, algorithm) ?? Promise.resolve('no host key check');
+    verdict.then(
+      (v) => this.core.transport.hostKeyVerdict(v === true, typeof v === 'string' ? v : 'host key rejected'),
+      (e: unknown) =>
+        this.core.transport.hostKeyVerdict(false, `host key check failed: ${(e as Error).message}`),
+    );
+  }
+
+  /** @internal */
+  onDebug(d: Debug): void {
+    this.hooks.onDebug?.(this, d);
+  }
+
+  /** @internal */
+  onBanner(message: string): void {
+    this.hooks.onBanner?.(this, message);
+  }
+
+  /** @internal */
+  onAuthenticated(user: string, method: string): void {
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = undefined;
+    this.hooks.onAuthenticated?.(this, user, method);
+    this.settled('done');
+  }
+
+  /** @internal */
+  onAuthFailure(user: string, method: string, why: string): void {
+    this.hooks.onAuthFailure?.(this, user, method, why);
+  }
+
+  /** @internal */
+  onClose(error: SshError, byPeer: boolean): void {
+    this.onCoreClose(error, byPeer);
+  }
+
+  /** @internal */
+  onChannelOpen(
+    open: ChannelOpen,
+    accept: (sink: ChannelSink, params?: Partial<ChannelParams>) => MuxChannel,
+    reject: (reason: number, description: string) => void,
+  ): void {
+    if (!this.hooks.onChannelOpen) {
+      reject(3, `channel type ${open.channelType} is not supported`);
+      return;
+    }
+    this.hooks.onChannelOpen(this, open, (params) => this.adopt(accept(NO_SINK, params)), reject);
+  }
+
+  /** @internal */
+  onGlobalRequest(request: GlobalRequest): boolean {
+    return this.hooks.onGlobalRequest?.(this, request) ?? false;
+  }
+
+  /** @internal */
+  isAuthorizedKey(user: string, key: PublicKey): Promise<boolean> {
+    return this.hooks.isAuthorizedKey?.(this, user, key) ?? Promise.resolve(false);
+  }
+
+  /** @internal */
+  checkPassword(user: string, password: string): Promise<PasswordVerdict> {
+    return this.hooks.checkPassword?.(this, user, password) ?? Promise.resolve(false);
   }
 
   private adopt(mc: MuxChannel): Channel {
@@ -313,17 +359,15 @@ export class Connection {
   }
 
   private clearTimers(): void {
-    for (const t of this.timers) clearTimeout(t);
-    for (const t of this.intervals) clearInterval(t);
-    this.timers = [];
-    this.intervals = [];
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = undefined;
   }
 
   private onCoreClose(error: SshError, byPeer: boolean): void {
     if (this.closed) return;
     this.closed = true;
     this.clearTimers();
-    this.settle.reject(error);
+    this.settled(error);
     this.hooks.onClose?.(this, error, byPeer);
     // Let the DISCONNECT (already queued) go out, then end the socket.
     this.scheduleFlush();
@@ -346,7 +390,7 @@ export class Connection {
       this.closed = true;
       this.clearTimers();
       this.core.transport.disconnect(DisconnectReason.CONNECTION_LOST, message);
-      this.settle.reject(error);
+      this.settled(error);
       this.hooks.onClose?.(this, error, true);
     }
     if (!this.socket.destroyed) {

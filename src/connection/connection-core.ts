@@ -1,12 +1,25 @@
-import { ClientAuth, type ClientAuthConfig } from '../auth/client.js';
-import { ServerAuth, type PasswordVerdict, type ServerAuthConfig } from '../auth/server.js';
+import { ClientAuth, type ClientAuthConfig, type ClientAuthLink } from '../auth/client.js';
+import {
+  ServerAuth,
+  type PasswordVerdict,
+  type ServerAuthConfig,
+  type ServerAuthLink,
+} from '../auth/server.js';
 import { DisconnectReason, SshError, protocolError } from '../errors.js';
 import type { PublicKey } from '../keys/types.js';
-import { Transport, type TransportConfig } from '../transport/transport.js';
+import type { OpenPacket } from '../transport/packet.js';
+import { Transport, type TransportConfig, type TransportHandler } from '../transport/transport.js';
 import type { ChannelOpen, GlobalRequest } from '../wire/connection-messages.js';
 import { isAuthMessage, isConnectionMessage, Msg } from '../wire/numbers.js';
 import type { Debug } from '../wire/transport-messages.js';
-import { MuxCore, type ChannelParams, type ChannelSink, type MuxChannel } from './mux.js';
+import {
+  MuxCore,
+  type ChannelParams,
+  type ChannelSink,
+  type MuxChannel,
+  type MuxHandler,
+  type MuxLink,
+} from './mux.js';
 
 /** Callbacks from one connection's protocol core to its I/O edge (ssh.ts). */
 export interface ConnectionEvents {
@@ -50,13 +63,13 @@ export interface ConnectionCoreConfig {
  * NEWKEYS (transport.ts) and nothing of the connection layer before authentication succeeds
  * (RFC 4252 §6; the lesson of CVE-2025-32433).
  */
-export class ConnectionCore {
+export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
   readonly transport: Transport;
   readonly mux: MuxCore;
   private clientAuth: ClientAuth | undefined;
   private serverAuth: ServerAuth | undefined;
   private authenticated = false;
-  private serverSigAlgs: string[] | undefined;
+  serverSigAlgs: string[] | undefined;
   user: string | undefined;
   closeError: SshError | undefined;
 
@@ -64,78 +77,94 @@ export class ConnectionCore {
     config: ConnectionCoreConfig,
     private readonly events: ConnectionEvents,
   ) {
-    const role = config.transport.role;
-    this.transport = new Transport(config.transport, {
-      onMessage: (payload, seq) => this.onMessage(payload, seq),
-      onScatteredMessage: (pieces) => {
-        const type = pieces[0]![0];
-        // Channel data before authentication takes the joined path, which refuses it.
-        if (!this.authenticated || (type !== Msg.CHANNEL_DATA && type !== Msg.CHANNEL_EXTENDED_DATA))
-          return false;
-        this.mux.handleData(pieces);
-        return true;
-      },
-      onKexDone: (first) => this.onKexDone(first),
-      verifyHostKey: events.verifyHostKey ? (k, a) => events.verifyHostKey!(k, a) : undefined,
-      onExtInfo: (ext) => {
-        const sigs = ext.get('server-sig-algs');
-        if (sigs && role === 'client')
-          this.serverSigAlgs = sigs.toString('latin1').split(',').filter(Boolean);
-      },
-      onDebug: (d) => events.onDebug?.(d),
-      onOutput: () => events.onOutput(),
-      onClose: (error, byPeer) => this.onTransportClose(error, byPeer),
+    // The core itself is the transport's handler and the mux's link: methods on the prototype,
+    // not closures per connection (an idle daemon connection is mostly such bookkeeping).
+    this.transport = new Transport(config.transport, this);
+    this.mux = new MuxCore(this, this, config.channelDefaults, {
+      maxChannels: config.maxChannels,
+      minRemoteMaxPacket: config.minRemoteMaxPacket,
     });
-    const transport = this.transport;
-    this.mux = new MuxCore(
-      {
-        send: (p) => transport.send(p),
-        openPacket: (n, body) => transport.openPacket(n, body),
-        sealPacket: (p) => transport.sealPacket(p),
-        get sendBlocked() {
-          return transport.sendBlocked;
-        },
-        outputFull: () => events.outputFull(),
-      },
-      {
-        onChannelOpen: (open, accept, reject) => events.onChannelOpen(open, accept, reject),
-        onGlobalRequest: (req) => events.onGlobalRequest?.(req) ?? false,
-      },
-      config.channelDefaults,
-      { maxChannels: config.maxChannels, minRemoteMaxPacket: config.minRemoteMaxPacket },
-    );
-    if (role === 'client') {
+    if (config.transport.role === 'client') {
       if (!config.clientAuth) throw new Error('client connection without authentication config');
       this.user = config.clientAuth.user;
-      this.clientAuth = new ClientAuth(config.clientAuth, {
-        send: (p) => transport.send(p),
-        sessionId: () => transport.sessionId!,
-        serverSigAlgs: () => this.serverSigAlgs,
-        onBanner: (m) => events.onBanner?.(m),
-        onSuccess: (method) => this.onAuthenticated(config.clientAuth!.user, method),
-        onExhausted: (error) => {
-          // Set first: disconnect() reports the close synchronously, and this is the reason to report.
-          this.closeError = error;
-          transport.disconnect(
-            DisconnectReason.NO_MORE_AUTH_METHODS_AVAILABLE,
-            'no more authentication methods to try',
-          );
-        },
-      });
+      this.clientAuth = new ClientAuth(config.clientAuth, new ClientAuthAdapter(this, events));
     } else {
       if (!config.serverAuth) throw new Error('server connection without authentication config');
-      this.serverAuth = new ServerAuth(config.serverAuth, {
-        send: (p) => transport.send(p),
-        sessionId: () => transport.sessionId!,
-        pauseInput: () => transport.pauseInput(),
-        resumeInput: () => transport.resumeInput(),
-        disconnect: (reason, description) => transport.disconnect(reason, description),
-        isAuthorizedKey: (user, key) => events.isAuthorizedKey?.(user, key) ?? Promise.resolve(false),
-        checkPassword: (user, password) => events.checkPassword?.(user, password) ?? Promise.resolve(false),
-        onSuccess: (user, method) => this.onAuthenticated(user, method),
-        onFailure: (user, method, why) => events.onAuthFailure?.(user, method, why),
-      });
+      this.serverAuth = new ServerAuth(config.serverAuth, new ServerAuthAdapter(this, events));
     }
+  }
+
+  // ---- TransportHandler ---------------------------------------------------------------------
+
+  onScatteredMessage(pieces: Buffer[]): boolean {
+    const type = pieces[0]![0];
+    // Channel data before authentication takes the joined path, which refuses it.
+    if (!this.authenticated || (type !== Msg.CHANNEL_DATA && type !== Msg.CHANNEL_EXTENDED_DATA))
+      return false;
+    this.mux.handleData(pieces);
+    return true;
+  }
+
+  verifyHostKey(key: PublicKey, algorithm: string): void {
+    // Never accept a host key silently: without a verifier the answer is no.
+    if (this.events.verifyHostKey) this.events.verifyHostKey(key, algorithm);
+    else this.transport.hostKeyVerdict(false, 'no host key verifier is configured');
+  }
+
+  onExtInfo(ext: Map<string, Buffer>): void {
+    const sigs = ext.get('server-sig-algs');
+    if (sigs && this.clientAuth) this.serverSigAlgs = sigs.toString('latin1').split(',').filter(Boolean);
+  }
+
+  onDebug(d: Debug): void {
+    this.events.onDebug?.(d);
+  }
+
+  onOutput(): void {
+    this.events.onOutput();
+  }
+
+  onClose(error: SshError, byPeer: boolean): void {
+    const err = this.closeError ?? error;
+    this.closeError = err;
+    this.mux.closeAll(
+      () => new SshError('CLOSED', `connection closed: ${err.message}`, { reason: err.reason, cause: err }),
+    );
+    this.events.onClose(err, byPeer);
+  }
+
+  // ---- MuxLink and MuxHandler ---------------------------------------------------------------
+
+  send(payload: Buffer): void {
+    this.transport.send(payload);
+  }
+
+  openPacket(headLength: number, body: Buffer): OpenPacket {
+    return this.transport.openPacket(headLength, body);
+  }
+
+  sealPacket(p: OpenPacket): void {
+    this.transport.sealPacket(p);
+  }
+
+  get sendBlocked(): boolean {
+    return this.transport.sendBlocked;
+  }
+
+  outputFull(): boolean {
+    return this.events.outputFull();
+  }
+
+  onChannelOpen(
+    open: ChannelOpen,
+    accept: (sink: ChannelSink, params?: Partial<ChannelParams>) => MuxChannel,
+    reject: (reason: number, description: string) => void,
+  ): void {
+    this.events.onChannelOpen(open, accept, reject);
+  }
+
+  onGlobalRequest(request: GlobalRequest): boolean {
+    return this.events.onGlobalRequest?.(request) ?? false;
   }
 
   get isAuthenticated(): boolean {
@@ -166,18 +195,19 @@ export class ConnectionCore {
     this.transport.disconnect(reason, description);
   }
 
-  private onKexDone(first: boolean): void {
+  onKexDone(first: boolean): void {
     if (first) this.clientAuth?.start();
     else this.mux.resume();
   }
 
-  private onAuthenticated(user: string, method: string): void {
+  /** Called by the auth adapters. */
+  onAuthenticated(user: string, method: string): void {
     this.authenticated = true;
     this.user = user;
     this.events.onAuthenticated(user, method);
   }
 
-  private onMessage(payload: Buffer, seq: number): void {
+  onMessage(payload: Buffer, seq: number): void {
     const type = payload[0]!;
     if (type === Msg.SERVICE_REQUEST || type === Msg.SERVICE_ACCEPT || isAuthMessage(type)) {
       if (this.authenticated) {
@@ -198,13 +228,70 @@ export class ConnectionCore {
     }
     this.transport.sendUnimplemented(seq);
   }
+}
 
-  private onTransportClose(error: SshError, byPeer: boolean): void {
-    const err = this.closeError ?? error;
-    this.closeError = err;
-    this.mux.closeAll(
-      () => new SshError('CLOSED', `connection closed: ${err.message}`, { reason: err.reason, cause: err }),
+/** ClientAuth's link: one object per client connection, forwarding to the core. */
+class ClientAuthAdapter implements ClientAuthLink {
+  constructor(
+    private readonly core: ConnectionCore,
+    private readonly events: ConnectionEvents,
+  ) {}
+  send(payload: Buffer): void {
+    this.core.transport.send(payload);
+  }
+  sessionId(): Buffer {
+    return this.core.transport.sessionId!;
+  }
+  serverSigAlgs(): readonly string[] | undefined {
+    return this.core.serverSigAlgs;
+  }
+  onBanner(message: string): void {
+    this.events.onBanner?.(message);
+  }
+  onSuccess(method: string): void {
+    this.core.onAuthenticated(this.core.user!, method);
+  }
+  onExhausted(error: SshError): void {
+    // Set first: disconnect() reports the close synchronously, and this is the reason to report.
+    this.core.closeError = error;
+    this.core.transport.disconnect(
+      DisconnectReason.NO_MORE_AUTH_METHODS_AVAILABLE,
+      'no more authentication methods to try',
     );
-    this.events.onClose(err, byPeer);
+  }
+}
+
+/** ServerAuth's link: one object per daemon connection, forwarding to the core and the edge. */
+class ServerAuthAdapter implements ServerAuthLink {
+  constructor(
+    private readonly core: ConnectionCore,
+    private readonly events: ConnectionEvents,
+  ) {}
+  send(payload: Buffer): void {
+    this.core.transport.send(payload);
+  }
+  sessionId(): Buffer {
+    return this.core.transport.sessionId!;
+  }
+  pauseInput(): void {
+    this.core.transport.pauseInput();
+  }
+  resumeInput(): void {
+    this.core.transport.resumeInput();
+  }
+  disconnect(reason: number, description: string): void {
+    this.core.transport.disconnect(reason, description);
+  }
+  isAuthorizedKey(user: string, key: PublicKey): Promise<boolean> {
+    return this.events.isAuthorizedKey?.(user, key) ?? Promise.resolve(false);
+  }
+  checkPassword(user: string, password: string): Promise<PasswordVerdict> {
+    return this.events.checkPassword?.(user, password) ?? Promise.resolve(false);
+  }
+  onSuccess(user: string, method: string): void {
+    this.core.onAuthenticated(user, method);
+  }
+  onFailure(user: string, method: string, why: string): void {
+    this.events.onAuthFailure?.(user, method, why);
   }
 }

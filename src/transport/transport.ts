@@ -53,6 +53,11 @@ export interface TransportConfig {
   serverSigAlgs?: readonly string[];
   /** Start a new key exchange after this many bytes in both directions together. */
   rekeyBytes?: number;
+  /**
+   * Start a new key exchange once the keys are this old, checked when packets move (as OpenSSH
+   * does: an idle connection keeps its keys, and needs no timer).
+   */
+  rekeyMs?: number;
 }
 
 /** Callbacks from the transport to the layers above and to the I/O edge. */
@@ -124,6 +129,8 @@ export class Transport {
   /** The algorithms in use, once the first key exchange has finished. */
   negotiated: Negotiated | undefined;
   private lastSeq = 0;
+  /** When the keys in use were installed (ms since the epoch). */
+  private keysAt = 0;
 
   constructor(config: TransportConfig, handler: TransportHandler) {
     this.role = config.role;
@@ -583,14 +590,20 @@ export class Transport {
 
   private endKex(kex: KexState): void {
     this.kex = undefined;
+    this.keysAt = Date.now();
     this.negotiated = kex.negotiated;
     this.handler.onKexDone(kex.first);
   }
 
   /** Starts a re-key when the byte limit is reached; the channel fast path calls this after a batch. */
   maybeRekey(): void {
-    const limit = this.config.rekeyBytes;
-    if (limit === undefined || this.kex || !this.sessionId || this.closed) return;
-    if (this.framer.bytesSinceKeys + this.deframer.bytesSinceKeys >= limit) this.startKex();
+    if (this.kex || !this.sessionId || this.closed) return;
+    const { rekeyBytes, rekeyMs } = this.config;
+    if (
+      (rekeyBytes !== undefined && this.framer.bytesSinceKeys + this.deframer.bytesSinceKeys >= rekeyBytes) ||
+      (rekeyMs !== undefined && Date.now() - this.keysAt >= rekeyMs)
+    ) {
+      this.startKex();
+    }
   }
 }
