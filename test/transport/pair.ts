@@ -34,6 +34,7 @@ function side(
   role: 'client' | 'server',
   prefs: AlgorithmsOption | undefined,
   extra: Partial<TransportHandler>,
+  rekey: { rekeyBytes?: number; rekeyMs?: number } = {},
 ): Side {
   const s = { messages: [], kexDone: [] } as unknown as Side;
   const handler: TransportHandler = {
@@ -51,6 +52,7 @@ function side(
       hostKeys: role === 'server' ? testHostKeys() : undefined,
       extInfo: true,
       serverSigAlgs: ['ssh-ed25519'],
+      ...rekey,
     },
     handler,
   );
@@ -70,14 +72,24 @@ export function shuttle(a: Side, b: Side, limit = 1000): void {
 }
 
 export function transportPair(
-  opts: { client?: AlgorithmsOption; server?: AlgorithmsOption; acceptHostKey?: boolean } = {},
+  opts: {
+    client?: AlgorithmsOption;
+    server?: AlgorithmsOption;
+    acceptHostKey?: boolean;
+    clientRekey?: { rekeyBytes?: number; rekeyMs?: number };
+  } = {},
 ) {
-  const client: Side = side('client', opts.client, {
-    verifyHostKey: (_key, alg) => {
-      client.hostKeyAlgorithm = alg;
-      client.transport.hostKeyVerdict(opts.acceptHostKey ?? true);
+  const client: Side = side(
+    'client',
+    opts.client,
+    {
+      verifyHostKey: (_key, alg) => {
+        client.hostKeyAlgorithm = alg;
+        client.transport.hostKeyVerdict(opts.acceptHostKey ?? true);
+      },
     },
-  });
+    opts.clientRekey,
+  );
   const server: Side = side('server', opts.server, {});
   client.transport.start();
   server.transport.start();

@@ -55,6 +55,38 @@ describe('transport: key exchange between two in-memory peers', () => {
     assert.ok(client.transport.sessionId?.equals(sid!));
   });
 
+  test('keys older than rekeyMs are replaced when the next packet moves (no timer)', async () => {
+    const { client, server } = transportPair({ clientRekey: { rekeyMs: 30 } });
+    shuttle(client, server);
+    client.transport.send(Buffer.from([Msg.SERVICE_REQUEST, 1]));
+    shuttle(client, server);
+    assert.deepEqual(client.kexDone, [true], 'young keys are kept');
+    await new Promise((r) => setTimeout(r, 60));
+    shuttle(client, server);
+    assert.deepEqual(client.kexDone, [true], 'an idle connection does not re-key by itself');
+    client.transport.send(Buffer.from([Msg.SERVICE_REQUEST, 2]));
+    shuttle(client, server);
+    assert.deepEqual(client.kexDone, [true, false]);
+    assert.deepEqual(server.kexDone, [true, false]);
+    assert.deepEqual(server.messages, [
+      Buffer.from([Msg.SERVICE_REQUEST, 1]),
+      Buffer.from([Msg.SERVICE_REQUEST, 2]),
+    ]);
+  });
+
+  test('a byte limit starts a re-key by itself', () => {
+    const { client, server } = transportPair({ clientRekey: { rekeyBytes: 64 * 1024 } });
+    shuttle(client, server);
+    for (let i = 0; i < 8; i++) {
+      const p = Buffer.alloc(16 * 1024, i);
+      p[0] = Msg.CHANNEL_DATA;
+      client.transport.send(p);
+      shuttle(client, server);
+    }
+    assert.ok(client.kexDone.length >= 2, `re-keyed: ${JSON.stringify(client.kexDone)}`);
+    assert.equal(server.messages.length, 8, 'every message arrived across the re-keys');
+  });
+
   test('a refused host key ends the handshake with HOST_KEY_NOT_VERIFIED', () => {
     const { client, server } = transportPair({ acceptHostKey: false });
     shuttle(client, server);
