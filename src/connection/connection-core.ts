@@ -230,11 +230,11 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
   }
 }
 
-/** ClientAuth's link: one object per client connection, forwarding to the core. */
-class ClientAuthAdapter implements ClientAuthLink {
+/** What both authentication links share: one object per connection, forwarding to the core. */
+abstract class AuthAdapter {
   constructor(
-    private readonly core: ConnectionCore,
-    private readonly events: ConnectionEvents,
+    protected readonly core: ConnectionCore,
+    protected readonly events: ConnectionEvents,
   ) {}
   send(payload: Buffer): void {
     this.core.transport.send(payload);
@@ -242,6 +242,10 @@ class ClientAuthAdapter implements ClientAuthLink {
   sessionId(): Buffer {
     return this.core.transport.sessionId!;
   }
+}
+
+/** ClientAuth's link. */
+class ClientAuthAdapter extends AuthAdapter implements ClientAuthLink {
   serverSigAlgs(): readonly string[] | undefined {
     return this.core.serverSigAlgs;
   }
@@ -261,18 +265,8 @@ class ClientAuthAdapter implements ClientAuthLink {
   }
 }
 
-/** ServerAuth's link: one object per daemon connection, forwarding to the core and the edge. */
-class ServerAuthAdapter implements ServerAuthLink {
-  constructor(
-    private readonly core: ConnectionCore,
-    private readonly events: ConnectionEvents,
-  ) {}
-  send(payload: Buffer): void {
-    this.core.transport.send(payload);
-  }
-  sessionId(): Buffer {
-    return this.core.transport.sessionId!;
-  }
+/** ServerAuth's link, which also reaches the edge's decisions. */
+class ServerAuthAdapter extends AuthAdapter implements ServerAuthLink {
   pauseInput(): void {
     this.core.transport.pauseInput();
   }
