@@ -2,12 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { SERVER_AUTH_METHODS, type PasswordVerdict } from './auth/server.js';
 import type { Channel } from './channel/channel.js';
-import {
-  Connection,
-  DEFAULT_MAX_PACKET,
-  DEFAULT_WINDOW,
-  type ConnectionHooks,
-} from './channel/connection.js';
+import { Connection, DEFAULT_MAX_PACKET, DEFAULT_WINDOW } from './channel/connection.js';
 import type { ConnectionCoreConfig } from './connection/connection-core.js';
 import type { ChannelParams } from './connection/mux.js';
 import type { PublicKey } from './keys/types.js';
@@ -65,7 +60,7 @@ async function loadHostKeys(
 }
 
 /** A running daemon (the seed's daemon_ref): a listener, or one pre-connected socket, and its connections. */
-export class Daemon implements ConnectionHooks {
+export class Daemon {
   private readonly connections = new Set<Connection>();
   private server: Server | undefined;
   private listening = false;

@@ -1,9 +1,5 @@
 import type { Socket } from 'node:net';
-import {
-  ConnectionCore,
-  type ConnectionCoreConfig,
-  type ConnectionEvents,
-} from '../connection/connection-core.js';
+import { ConnectionCore, type ConnectionCoreConfig } from '../connection/connection-core.js';
 import type { ChannelParams, ChannelSink, MuxChannel } from '../connection/mux.js';
 import type { PasswordVerdict } from '../auth/server.js';
 import { DisconnectReason, SshError } from '../errors.js';
@@ -72,7 +68,7 @@ function parseVersion(line: string): { protocolVersion: [number, number]; versio
  * Writes are batched per tick (one writev), TCP_NODELAY is on, and bulk data waits while the
  * socket is backed up.
  */
-export class Connection implements ConnectionEvents {
+export class Connection {
   readonly role: 'client' | 'server';
   readonly core: ConnectionCore;
   private readonly channels = new Map<number, Channel>();
