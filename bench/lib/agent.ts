@@ -1,0 +1,148 @@
+/**
+ * The harness's side of the agent protocol (see bench/agents/protocol.ts): starts an agent as a
+ * child process of its own, waits for its hello line, and sends it requests.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { killTree, spawnTracked } from './proc.js';
+
+/** Absolute path of a compiled agent script (dist/bench/agents/<name>.js). */
+export function agentScript(name: string): string {
+  return fileURLToPath(new URL(`../agents/${name}.js`, import.meta.url));
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class Agent {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private stderrTail = '';
+  private exited = false;
+  hello: Record<string, unknown> = {};
+
+  private constructor(
+    readonly name: string,
+    private readonly child: ChildProcess,
+  ) {}
+
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  /** Starts `node [nodeArgs] <script> [args]` and resolves once it said hello. */
+  static start(
+    name: string,
+    script: string,
+    args: string[],
+    options: { nodeArgs?: string[]; timeoutMs?: number } = {},
+  ): Promise<Agent> {
+    const child = spawnTracked(
+      process.execPath,
+      [...(options.nodeArgs ?? []), agentScript(script), ...args],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    const agent = new Agent(name, child);
+    return new Promise<Agent>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new Error(
+            `agent ${name} did not start within ${options.timeoutMs ?? 30000} ms: ${agent.stderrTail}`,
+          ),
+        );
+        void agent.kill();
+      }, options.timeoutMs ?? 30000);
+      child.stderr?.on('data', (c: Buffer) => {
+        agent.stderrTail = (agent.stderrTail + c.toString('utf8')).slice(-4000);
+      });
+      child.stdin?.on('error', () => {});
+      child.once('exit', (code, signal) => {
+        agent.exited = true;
+        clearTimeout(timer);
+        const why = new Error(
+          `agent ${name} exited (code ${code}, signal ${signal})${agent.stderrTail ? `: ${agent.stderrTail.trim()}` : ''}`,
+        );
+        reject(why);
+        for (const p of agent.pending.values()) {
+          clearTimeout(p.timer);
+          p.reject(why);
+        }
+        agent.pending.clear();
+      });
+      const rl = createInterface({ input: child.stdout! });
+      rl.on('line', (line) => {
+        let msg: {
+          hello?: Record<string, unknown>;
+          id?: number;
+          ok?: boolean;
+          result?: unknown;
+          error?: string;
+        };
+        try {
+          msg = JSON.parse(line) as typeof msg;
+        } catch {
+          agent.stderrTail = (agent.stderrTail + `[stdout] ${line}\n`).slice(-4000);
+          return;
+        }
+        if (msg.hello) {
+          agent.hello = msg.hello;
+          clearTimeout(timer);
+          resolve(agent);
+          return;
+        }
+        const p = agent.pending.get(msg.id ?? -1);
+        if (!p) return;
+        agent.pending.delete(msg.id as number);
+        clearTimeout(p.timer);
+        if (msg.ok) p.resolve(msg.result);
+        else p.reject(new Error(`${name}: ${msg.error ?? 'failed'}`));
+      });
+    });
+  }
+
+  /** Sends a request; rejects after `timeoutMs` (the agent is then killed: its state is unknown). */
+  request<T>(op: string, params: Record<string, unknown> = {}, timeoutMs = 60000): Promise<T> {
+    if (this.exited) return Promise.reject(new Error(`agent ${this.name} is not running`));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        const tail = this.stderrTail.trim().slice(-500);
+        reject(
+          new Error(
+            `agent ${this.name}: ${op} timed out after ${timeoutMs} ms${tail ? ` (stderr: ${tail})` : ''}`,
+          ),
+        );
+        void this.kill();
+      }, timeoutMs);
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.child.stdin!.write(JSON.stringify({ id, op, ...params }) + '\n');
+    });
+  }
+
+  /** Asks the agent to exit (it flushes profiles then), killing it if it does not within `graceMs`. */
+  async stop(graceMs = 5000): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise<void>((r) => this.child.once('exit', () => r()));
+    this.child.stdin!.write(JSON.stringify({ id: 0, op: 'exit' }) + '\n');
+    this.child.stdin!.end();
+    const t = setTimeout(() => void this.kill(), graceMs);
+    await gone;
+    clearTimeout(t);
+  }
+
+  async kill(): Promise<void> {
+    if (this.exited || this.child.pid === undefined) return;
+    await killTree(this.child.pid, 1000);
+  }
+}
