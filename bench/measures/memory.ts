@@ -135,7 +135,11 @@ export async function runMemory(
         await load.stop();
       }
       const per = (median(readings) - base.anon) / bulk;
-      active.add('bulk upload', id, { samples: [per / 1024] });
+      const noisy = per <= 0;
+      active.add('bulk upload', id, {
+        samples: [per / 1024],
+        ...(noisy ? { note: "not above the heap's noise at this count", unreliable: true } : {}),
+      });
       progress(ctx, 'memory', 'bulk', pair, `${(per / 1024).toFixed(0)} KiB/connection`);
     } catch (e) {
       active.add('bulk upload', id, { status: 'failed', note: errorText(e) });

@@ -40,15 +40,15 @@ const empty = (): Samples => ({ ms: [], clientCpu: [], serverCpu: [], errors: []
 
 /**
  * N ÷ (time − median time of the 0-byte run), per transfer. The row is flagged as within the
- * noise when the transfer's share of the time (median time − fixed cost) is smaller than a quarter
- * of the fixed cost or than the spread of the 0-byte runs: delayed ACKs make a fixed cost jitter
- * by tens of ms, which a short transfer cannot rise above. The difference is floored at a tenth of
- * the transfer's time, so that a number stays finite.
+ * noise when the transfer's share of the time (median time − fixed cost) is smaller than half the
+ * fixed cost or than twice the spread of the 0-byte runs: delayed ACKs make a connection's fixed
+ * cost move by tens of ms, which a short transfer cannot rise above. The difference is floored at
+ * a tenth of the transfer's time, so that a number stays finite.
  */
 export function netThroughput(bytes: number, ms: number[], zeroMs: number[], note?: string) {
   const z0 = median(zeroMs);
   const spread = Math.max(...zeroMs) - Math.min(...zeroMs);
-  const noisy = median(ms) - z0 < Math.max(z0 / 4, spread);
+  const noisy = median(ms) - z0 < Math.max(z0 / 2, 2 * spread);
   const samples = ms.map((t) => bytes / MiB / (Math.max(t - z0, t / 10) / 1000));
   const warn = noisy ? 'transfer time within the fixed-cost noise at this size: net figure unreliable' : '';
   return {
