@@ -68,6 +68,7 @@ async function hostKeyDecision(
   o: ResolvedClient,
   api: ClientKeyApi,
   ctx: KeyApiContext,
+  knownHosts: string,
   host: string,
   port: number,
   key: PublicKey,
@@ -80,7 +81,7 @@ async function hostKeyDecision(
   if (custom) {
     status = (await custom(key, host, port, algorithm as SignatureAlgorithm, ctx)) ? 'match' : 'unknown';
   } else {
-    status = checkKnownHosts(await readKnownHosts(ctx), host, port, key);
+    status = checkKnownHosts(knownHosts, host, port, key);
   }
   if (status === 'match') return true;
   if (status === 'revoked')
@@ -192,7 +193,9 @@ export async function connect(
   const ctx: KeyApiContext = { userDir: o.userDir, systemDir: '/etc/ssh' };
   await cryptoReady(o.algorithms);
   const keys = await loadUserKeys(o, api, ctx);
-  const knownTypes = o.keyCb?.isHostKey ? [] : knownKeyTypesFor(await readKnownHosts(ctx), host, port);
+  // known_hosts is read once per connect: to order the host key algorithms and to check the key.
+  const knownHosts = o.keyCb?.isHostKey ? '' : await readKnownHosts(ctx);
+  const knownTypes = knownKeyTypesFor(knownHosts, host, port);
   const algorithms = preferKnownHostKeyTypes(o.algorithms, knownTypes);
   socket ??= await openSocket(host, port, o.connectTimeout);
   const user = o.user ?? defaultUser();
@@ -216,7 +219,7 @@ export async function connect(
       },
     },
     {
-      verifyHostKey: (_c, key, alg) => hostKeyDecision(o, api, ctx, host, port, key, alg),
+      verifyHostKey: (_c, key, alg) => hostKeyDecision(o, api, ctx, knownHosts, host, port, key, alg),
       onDebug: (c, m) => o.sshMsgDebugFun?.(c, m.alwaysDisplay, m.message, m.language),
       onBanner: (_c, m) => {
         if (!o.quietMode) process.stderr.write(m);
@@ -232,7 +235,8 @@ export async function connect(
   try {
     await conn.authenticated;
   } catch (e) {
-    socket.destroy();
+    // Not destroy(): the DISCONNECT saying why (e.g. HOST_KEY_NOT_VERIFIABLE) must go out first.
+    void conn.close();
     throw e;
   }
   connections.add(conn);

@@ -1,3 +1,4 @@
+import { getHeapSpaceStatistics } from 'node:v8';
 /**
  * The agents' side of the bench protocol. An agent is a child process that plays one contestant
  * (a Seashell or ssh2 client or server). It prints one JSON line `{"hello": {...}}` when it is
@@ -38,17 +39,31 @@ export function cpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
+/**
+ * Resident bytes of V8's young generation. V8 grows it to the allocation rate (a burst of
+ * handshakes doubles it) and gc() does not shrink it back, so the memory measure subtracts its
+ * change: it is sized by recent garbage, not held by any connection.
+ */
+function youngGeneration(): number {
+  let bytes = 0;
+  for (const s of getHeapSpaceStatistics()) {
+    if (s.space_name === 'new_space' || s.space_name === 'new_large_object_space')
+      bytes += s.physical_space_size;
+  }
+  return bytes;
+}
+
 /** The handlers every agent has: stats (CPU and memory of this process) and gc. */
 export function commonHandlers(): Record<string, Handler> {
   return {
-    stats: () => ({ cpuS: cpuSeconds(), memory: process.memoryUsage() }),
+    stats: () => ({ cpuS: cpuSeconds(), memory: process.memoryUsage(), young: youngGeneration() }),
     gc: () => {
       const gc = (globalThis as { gc?: () => void }).gc;
       if (gc) {
         gc();
         gc();
       }
-      return { gc: gc !== undefined, memory: process.memoryUsage() };
+      return { gc: gc !== undefined, memory: process.memoryUsage(), young: youngGeneration() };
     },
   };
 }

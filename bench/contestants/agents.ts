@@ -94,8 +94,8 @@ export class AgentServer implements ServerHandle {
   }
 
   async memory(gc: boolean) {
-    const r = await this.a.request<{ memory: NodeJS.MemoryUsage }>(gc ? 'gc' : 'stats');
-    return { ...treeMemory(this.a.pid), heap: r.memory };
+    const r = await this.a.request<{ memory: NodeJS.MemoryUsage; young: number }>(gc ? 'gc' : 'stats');
+    return { ...treeMemory(this.a.pid), heap: r.memory, young: r.young };
   }
 
   async settle(): Promise<void> {

@@ -53,6 +53,8 @@ export class ServerAuth {
   private authenticated = false;
   private busy = false;
   private noneSeen = false;
+  /** The key of the last query answered with PK_OK, for the signed request that follows it. */
+  private approvedQuery: { user: string; blob: Buffer } | undefined;
 
   constructor(
     private readonly config: ServerAuthConfig,
@@ -109,6 +111,7 @@ export class ServerAuth {
   }
 
   private decide(req: UserauthRequest): void {
+    if (req.method !== 'publickey') this.approvedQuery = undefined;
     if (this.busy) throw protocolError('authentication request while another is being decided');
     this.busy = true;
     this.link.pauseInput();
@@ -165,12 +168,22 @@ export class ServerAuth {
         return;
       }
     }
-    if (!(await this.link.isAuthorizedKey(req.user, key))) {
+    // The signed request that follows a query this connection's key passed needs no second
+    // lookup (RFC 4252 §7's usual pair of messages, a round trip apart).
+    const approved = this.approvedQuery;
+    this.approvedQuery = undefined;
+    const preApproved =
+      req.signature !== undefined && approved?.user === req.user && approved.blob.equals(req.keyBlob);
+    if (!preApproved && !(await this.link.isAuthorizedKey(req.user, key))) {
       this.fail(req.user, 'publickey', 'key not authorized');
       return;
     }
-    if (req.signature) this.succeed(req.user, 'publickey');
-    else this.link.send(encodeUserauthPkOk(alg, req.keyBlob));
+    if (req.signature) {
+      this.succeed(req.user, 'publickey');
+    } else {
+      this.approvedQuery = { user: req.user, blob: req.keyBlob };
+      this.link.send(encodeUserauthPkOk(alg, req.keyBlob));
+    }
   }
 
   private succeed(user: string, method: string): void {

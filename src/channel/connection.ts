@@ -9,6 +9,9 @@ import type { ChannelOpen, GlobalRequest } from '../wire/connection-messages.js'
 import type { Debug } from '../wire/transport-messages.js';
 import { Channel } from './channel.js';
 
+/** Batches up to this size go out as one joined buffer; larger ones as a writev of their pieces. */
+const SMALL_BATCH = 16 * 1024;
+
 /** Stop queueing bulk data once this much waits in user space for the socket. */
 const OUTPUT_HIGH_WATER = 1024 * 1024;
 
@@ -329,15 +332,22 @@ export class Connection {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    queueMicrotask(() => this.flush());
+    // After the current turn of the event loop: everything a turn produces (a reply, its
+    // data, EOF, exit status and CLOSE) leaves in one writev.
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {
     this.flushScheduled = false;
     const bufs = this.core.takeOutput();
     if (bufs.length > 0 && !this.socket.destroyed) {
+      let total = 0;
+      for (const b of bufs) total += b.length;
       if (bufs.length === 1) this.socket.write(bufs[0]!);
-      else {
+      else if (total <= SMALL_BATCH) {
+        // A handshake's or a reply's few small packets: joining them is cheaper than writev's bookkeeping.
+        this.socket.write(Buffer.concat(bufs, total));
+      } else {
         this.socket.cork();
         for (const b of bufs) this.socket.write(b);
         this.socket.uncork();

@@ -93,7 +93,7 @@ describe('ClientAuth ↔ ServerAuth: publickey (RFC 4252 §7)', () => {
       ed2.publicKey.blob.toString('base64'),
       ecdsa.publicKey.blob.toString('base64'),
       ed.publicKey.blob.toString('base64'),
-      ed.publicKey.blob.toString('base64'), // checked again with the signature
+      // not looked up again for the signed request that follows its approved query
     ]);
     assert.deepEqual(
       pair.serverFailures.map((f) => f.why),
