@@ -17,12 +17,18 @@ const OUTPUT_HIGH_WATER = 1024 * 1024;
 
 /** Channel window and packet size Seashell advertises by default (OpenSSH: 2 MiB and 32 KiB). */
 export const DEFAULT_WINDOW = 4 * 1024 * 1024;
-export const DEFAULT_MAX_PACKET = 64 * 1024;
+/**
+ * 255 KiB: with its header and padding a full data packet still fits the 256 KiB packet limit.
+ * Measured Seashell to Seashell: about a fifth less CPU per GiB received than 64 KiB packets
+ * (Node creates an AES-GCM context per packet). Peers send what suits them up to it; OpenSSH's
+ * own reads keep its packets smaller.
+ */
+export const DEFAULT_MAX_PACKET = 255 * 1024;
 
 export interface SessionChannelOptions {
   /** Our receive window in bytes (default 4 MiB). */
   initialWindowSize?: number;
-  /** Largest data packet we accept (default 64 KiB). */
+  /** Largest data packet we accept (default 255 KiB). */
   maxPacketSize?: number;
   /** Milliseconds to wait for the open to be confirmed (default Infinity). */
   timeout?: number;
