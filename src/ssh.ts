@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { connect as netConnect, isIP, Socket } from 'node:net';
 import { join } from 'node:path';
 import { CLIENT_AUTH_METHODS } from './auth/client.js';
@@ -7,6 +6,7 @@ import { Daemon, type DaemonInfo } from './daemon.js';
 import { SshError } from './errors.js';
 import { fingerprint } from './keys/fingerprint.js';
 import { fileKeyApi, type ClientKeyApi, type KeyApiContext } from './keys/key-api.js';
+import { loadParsedFile } from './keys/key-file-cache.js';
 import { checkKnownHosts, hostPattern, knownKeyTypesFor } from './keys/known-hosts.js';
 import { isSignatureAlgorithm, keyTypeForSignatureAlgorithm } from './keys/public-key.js';
 import type { PrivateKey, PublicKey, SignatureAlgorithm } from './keys/types.js';
@@ -47,12 +47,11 @@ async function loadUserKeys(o: ResolvedClient, api: ClientKeyApi, ctx: KeyApiCon
   return out;
 }
 
+/** known_hosts, read again only when it changed (a stat per connect instead of a read). */
 async function readKnownHosts(ctx: KeyApiContext): Promise<string> {
-  try {
-    return await readFile(join(ctx.userDir, 'known_hosts'), 'utf8');
-  } catch {
-    return '';
-  }
+  return (
+    (await loadParsedFile(join(ctx.userDir, 'known_hosts'), 'known-hosts', (d) => d.toString('utf8'))) ?? ''
+  );
 }
 
 function fingerprints(key: PublicKey, spec: FingerprintHash | FingerprintHash[]): string | string[] {
