@@ -37,12 +37,6 @@ export const Msg = {
 } as const;
 
 /** RFC 4253 §7.1/§12: message ranges and what a transport may accept when. */
-export function isTransportGeneric(n: number): boolean {
-  return n >= 1 && n <= 19;
-}
-export function isKexMessage(n: number): boolean {
-  return n >= 20 && n <= 49;
-}
 export function isAuthMessage(n: number): boolean {
   return n >= 50 && n <= 79;
 }

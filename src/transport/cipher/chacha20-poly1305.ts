@@ -62,10 +62,6 @@ export function loadPoly1305(): Promise<void> {
   return loading;
 }
 
-export function poly1305Loaded(): boolean {
-  return poly !== undefined;
-}
-
 function polyImpl(): Poly1305 {
   if (!poly) throw new Error('chacha20-poly1305: Poly1305 is not loaded (loadPoly1305 was not awaited)');
   return poly;
