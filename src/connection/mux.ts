@@ -340,9 +340,12 @@ export class MuxCore {
     for (const r of this.globalReplies.splice(0)) r(false, Buffer.alloc(0));
   }
 
-  private failQueued(ch: MuxChannel, error: SshError): void {
-    for (const w of ch.outQueue.splice(0)) w.done?.(error);
+  /** `error` is a value or, where the queue is usually empty, a factory (a stack trace costs ~30 µs). */
+  private failQueued(ch: MuxChannel, error: SshError | (() => SshError)): void {
     this.stalled.delete(ch);
+    if (ch.outQueue.length === 0) return;
+    const e = typeof error === 'function' ? error() : error;
+    for (const w of ch.outQueue.splice(0)) w.done?.(e);
   }
 
   private remove(ch: MuxChannel): void {
@@ -394,7 +397,7 @@ export class MuxCore {
         ch.gotClose = true;
         if (!ch.sentClose) {
           // RFC 4254 §5.3: answer a close with a close; data still queued can no longer go out.
-          this.failQueued(ch, new SshError('CLOSED', `channel ${ch.localId} was closed by the peer`));
+          this.failQueued(ch, () => new SshError('CLOSED', `channel ${ch.localId} was closed by the peer`));
           ch.closing = true;
           ch.sentClose = true;
           this.link.send(encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.remoteId));
