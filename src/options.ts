@@ -268,8 +268,16 @@ function validate(kind: string, schema: Record<string, Check>, opts: unknown): v
   }
 }
 
+let account: string | undefined;
+
+/** The process's account name from the password database: a getpwuid per call, so kept. */
+function accountName(): string {
+  account ??= userInfo().username;
+  return account;
+}
+
 export function defaultUser(): string {
-  return process.env.LOGNAME || process.env.USER || process.env.USERNAME || userInfo().username;
+  return process.env.LOGNAME || process.env.USER || process.env.USERNAME || accountName();
 }
 
 export function defaultUserDir(): string {

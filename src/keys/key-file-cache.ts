@@ -23,15 +23,19 @@ export async function loadParsedFile<T>(
 ): Promise<T | undefined> {
   // A synchronous stat: microseconds on a local file, where the asynchronous one costs a round
   // trip through the thread pool on every login. Only a changed file is read (asynchronously).
-  let stamp: string;
+  // A missing file is the common case (id_ecdsa, id_rsa): no exception for it, a stack trace
+  // costs more than the stat.
+  let st;
   try {
-    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
-    if (!st) throw new Error('missing');
-    stamp = `${kind}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    st = statSync(path, { bigint: true, throwIfNoEntry: false });
   } catch {
+    st = undefined;
+  }
+  if (st === undefined) {
     cache.delete(path);
     return undefined;
   }
+  const stamp = `${kind}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
   const hit = cache.get(path);
   if (hit !== undefined && hit.stamp === stamp) return hit.value as T | undefined;
   let value: T | undefined;
