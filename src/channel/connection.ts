@@ -323,12 +323,21 @@ export class Connection {
     };
   }
 
-  /** Disconnects (RFC 4253 §11.1, BY_APPLICATION) and resolves when the socket is closed. */
+  /**
+   * Disconnects (RFC 4253 §11.1, BY_APPLICATION) and resolves once the DISCONNECT and everything
+   * queued before it are with the operating system and our side of the socket is shut down, as
+   * Erlang's close/1 returns without waiting for the peer. The socket is released when the peer
+   * closes its side, or destroyed 2 s after the shutdown if it never does.
+   */
   close(): Promise<void> {
-    if (this.closed && this.socket.destroyed) return Promise.resolve();
+    if (this.closed && (this.socket.destroyed || this.socket.writableFinished)) return Promise.resolve();
     const done = new Promise<void>((resolve) => {
-      if (this.socket.destroyed) resolve();
-      else this.socket.once('close', () => resolve());
+      if (this.socket.destroyed || this.socket.writableFinished) {
+        resolve();
+        return;
+      }
+      this.socket.once('finish', () => resolve());
+      this.socket.once('close', () => resolve());
     });
     this.core.disconnect(DisconnectReason.BY_APPLICATION, 'closed by the application');
     if (!this.closed) this.lost('CLOSED', 'connection closed');
@@ -359,6 +368,7 @@ export class Connection {
         this.socket.uncork();
       }
       if (this.socket.writableLength >= OUTPUT_HIGH_WATER) this.blocked = true;
+      this.core.prepareAhead();
     }
     // Also with nothing to write: after the peer's DISCONNECT there is no reply, but the socket must still end.
     if (this.closed) this.finishSocket();

@@ -183,6 +183,11 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
     return this.transport.takeOutput();
   }
 
+  /** Call after writing what `takeOutput` returned (see `Transport.prepareAhead`). */
+  prepareAhead(): void {
+    this.transport.prepareAhead();
+  }
+
   /** The socket drained: send what waited for it. */
   resume(): void {
     this.mux.resume();

@@ -88,6 +88,8 @@ interface KexState {
   negotiated?: Negotiated;
   spec?: KexMethodSpec;
   method?: KexMethod;
+  /** Our ephemeral key, made by `prepareAhead` for the kex we prefer, before the peer's KEXINIT. */
+  premade?: { spec: KexMethodSpec; method: KexMethod };
   ignoreNextKexPacket: boolean;
   pendingSealer?: PacketSealer;
   pendingOpener?: PacketOpener;
@@ -163,6 +165,19 @@ export class Transport {
     const o = this.out;
     this.out = [];
     return o;
+  }
+
+  /**
+   * Work done before it is needed, to take it off the round trips: call once what `takeOutput`
+   * returned has been written. While we wait for the peer's KEXINIT (or, on a server, for the
+   * client's first kex message), it makes our ephemeral key for the kex we prefer. Cheap when
+   * there is nothing to do.
+   */
+  prepareAhead(): void {
+    const kex = this.kex;
+    if (this.closed || !kex || kex.theirs || kex.premade) return;
+    const spec = KEX_METHODS.get(this.config.algorithms.kex[0] ?? '');
+    if (spec) kex.premade = { spec, method: spec.create() };
   }
 
   /** Feeds bytes from the peer. Never throws: a bad peer ends in a DISCONNECT and `onClose`. */
@@ -461,7 +476,9 @@ export class Transport {
     if (!spec)
       throw protocolError(`negotiated unsupported kex ${n.kex}`, DisconnectReason.KEY_EXCHANGE_FAILED);
     kex.spec = spec;
-    kex.method = spec.create();
+    // The two curve25519 names share one method: a key made for either serves both.
+    kex.method = kex.premade?.spec.create === spec.create ? kex.premade.method : spec.create();
+    kex.premade = undefined;
     if (this.role === 'client') this.emit(this.framer.frame(encodeKexEcdhInit(kex.method.publicValue)));
   }
 

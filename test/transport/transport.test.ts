@@ -42,6 +42,32 @@ describe('transport: key exchange between two in-memory peers', () => {
     });
   }
 
+  test('prepareAhead makes the ephemeral key before the peer speaks, and the kex uses it', () => {
+    const { client, server } = transportPair();
+    type Internals = { kex?: { premade?: { method: { publicValue: Buffer } } } };
+    const premade = (t: unknown) => (t as Internals).kex?.premade?.method.publicValue;
+    const clientFirst = client.transport.takeOutput();
+    const serverFirst = server.transport.takeOutput();
+    client.transport.prepareAhead();
+    server.transport.prepareAhead();
+    const qc = premade(client.transport);
+    assert.ok(qc && qc.length === 32);
+    client.transport.prepareAhead(); // a second call keeps the key it made
+    assert.ok(premade(client.transport)?.equals(qc));
+    for (const c of serverFirst) client.transport.receive(c);
+    // The ECDH_INIT that follows the server's KEXINIT carries the key made ahead (it is still
+    // unencrypted: uint32 length, padding length, message 30, string Q_C).
+    const init = Buffer.concat(client.transport.takeOutput());
+    assert.equal(init[5], Msg.KEX_ECDH_INIT);
+    assert.equal(init.readUInt32BE(6), 32);
+    assert.ok(init.subarray(10, 42).equals(qc));
+    for (const c of [...clientFirst, init]) server.transport.receive(c);
+    shuttle(client, server);
+    assert.deepEqual(client.kexDone, [true]);
+    assert.deepEqual(server.kexDone, [true]);
+    assert.ok(client.transport.sessionId?.equals(server.transport.sessionId!));
+  });
+
   test('re-keys on request and keeps the session id', () => {
     const { client, server } = transportPair();
     shuttle(client, server);
