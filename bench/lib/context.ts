@@ -20,6 +20,12 @@ export interface Sizes {
   /** Sequential connections per batch, and batches per pair (interleaved). */
   handshakeCount: number;
   handshakeRounds: number;
+  /**
+   * Untimed connections each pair makes first, per key exchange: batches of `handshakeCount` until
+   * `handshakeWarmupMax` connections or `handshakeWarmupS` seconds, whichever comes first.
+   */
+  handshakeWarmupMax: number;
+  handshakeWarmupS: number;
   idleConnections: number;
   bulkChannels: number;
   latencyProbes: number;
@@ -38,6 +44,8 @@ export const SIZES: Record<Mode, Sizes> = {
     sftpReps: 3,
     handshakeCount: 50,
     handshakeRounds: 3,
+    handshakeWarmupMax: 500,
+    handshakeWarmupS: 4,
     idleConnections: 1000,
     bulkChannels: 4,
     latencyProbes: 200,
@@ -51,6 +59,8 @@ export const SIZES: Record<Mode, Sizes> = {
     sftpReps: 2,
     handshakeCount: 3,
     handshakeRounds: 2,
+    handshakeWarmupMax: 30,
+    handshakeWarmupS: 1,
     idleConnections: 250,
     bulkChannels: 2,
     latencyProbes: 15,
@@ -64,6 +74,8 @@ export const SIZES: Record<Mode, Sizes> = {
     sftpReps: 1,
     handshakeCount: 2,
     handshakeRounds: 1,
+    handshakeWarmupMax: 2,
+    handshakeWarmupS: 0.5,
     idleConnections: 20,
     bulkChannels: 1,
     latencyProbes: 4,

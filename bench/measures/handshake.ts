@@ -55,6 +55,15 @@ export async function runHandshake(ctx: BenchContext, pairs: Pair[]): Promise<Me
       { kind: 'cipher', name: DEFAULT_CIPHER },
     ];
     const samples = new Map<string, { ms: number[]; client: number[]; server: number[]; errors: string[] }>();
+    const warmedUp = new Map<string, number>();
+    for (const pair of pairs) {
+      if (pairMissing(pair, features)) continue;
+      try {
+        warmedUp.set(pair.id, await warmUp(ctx, pair, algs));
+      } catch (e) {
+        progress(ctx, 'handshake', kex, pair, `warm-up FAILED: ${errorText(e)}`);
+      }
+    }
     for (let round = 0; round < rounds; round++) {
       for (const pair of pairs) {
         if (pairMissing(pair, features)) continue;
@@ -87,7 +96,9 @@ export async function runHandshake(ctx: BenchContext, pairs: Pair[]): Promise<Me
         for (const t of [wall, clientCpu, serverCpu]) t.add(kex, pair.id, o);
         continue;
       }
-      const note = [...new Set(s.errors)].join('; ') || undefined;
+      const warm = warmedUp.get(pair.id);
+      const note =
+        [...new Set(s.errors), ...(warm === undefined ? ['no warm-up'] : [])].join('; ') || undefined;
       wall.add(kex, pair.id, { samples: s.ms, note });
       clientCpu.add(kex, pair.id, { samples: s.client, note });
       serverCpu.add(kex, pair.id, { samples: s.server, note });
@@ -98,7 +109,11 @@ export async function runHandshake(ctx: BenchContext, pairs: Pair[]): Promise<Me
     title: 'Handshake',
     how: [
       `Per key exchange: ${rounds} round(s), each a batch of ${count} sequential connections per pair, pairs ` +
-        'interleaved. A connection is TCP connect, the key exchange, the ed25519 host key, ed25519 publickey ' +
+        'interleaved, after a warm-up: each pair first makes untimed connections in batches of ' +
+        `${count} until ${ctx.sizes.handshakeWarmupMax} connections or ${ctx.sizes.handshakeWarmupS} s, ` +
+        'whichever comes first, so that what is timed is a long-running process in its steady state (the JIT of ' +
+        'the Node contestants has compiled the handshake path; sshd forks per connection and has nothing to warm). ' +
+        'A connection is TCP connect, the key exchange, the ed25519 host key, ed25519 publickey ' +
         `authentication, one session channel with exec \`true\`, its exit status, and close (cipher ${DEFAULT_CIPHER}).`,
       'Seashell and ssh2 clients run the batch inside one process and time each connection themselves; `ssh` is one ' +
         'process per connection, timed from spawn to exit (its start-up is part of what an `ssh` user waits for). ' +
@@ -109,4 +124,26 @@ export async function runHandshake(ctx: BenchContext, pairs: Pair[]): Promise<Me
     ],
     tables: [wall.build(), clientCpu.build(), serverCpu.build()],
   };
+}
+
+/**
+ * Untimed batches until the warm-up budget is spent; returns the connections made. The first batch
+ * is one connection, to learn what one costs; later batches are sized to fit the time left, so a
+ * slow pair (ssh2 without TCP_NODELAY, 100+ ms a connection) does not overrun the budget.
+ */
+async function warmUp(ctx: BenchContext, pair: Pair, algs: Algorithms): Promise<number> {
+  const { handshakeCount: count, handshakeWarmupMax: max, handshakeWarmupS: seconds } = ctx.sizes;
+  const started = performance.now();
+  const until = started + seconds * 1000;
+  let made = 0;
+  let n = 1;
+  while (made < max && performance.now() < until) {
+    await pair.client.handshakes(pair.server, n, algs);
+    made += n;
+    const perConnection = (performance.now() - started) / made;
+    const fits = Math.floor((until - performance.now()) / perConnection);
+    n = Math.max(0, Math.min(count, max - made, fits));
+    if (n === 0) break;
+  }
+  return made;
 }
