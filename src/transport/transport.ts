@@ -19,6 +19,7 @@ import {
   encodeUnimplemented,
   type Debug,
   type KexInit,
+  type KexInitLists,
 } from '../wire/transport-messages.js';
 import { SshWriter } from '../wire/writer.js';
 import {
@@ -406,7 +407,7 @@ export class Transport {
     }
     let hostKeyList = a.publicKey;
     if (!client) hostKeyList = a.publicKey.filter((alg) => this.config.hostKeys?.has(alg));
-    const payload = encodeKexInit(randomBytes(16), {
+    const lists: KexInitLists = {
       kex: kexList,
       hostKey: hostKeyList,
       cipherC2S: a.cipher.clientToServer,
@@ -417,9 +418,12 @@ export class Transport {
       compressionS2C: a.compression.serverToClient,
       languageC2S: [],
       languageS2C: [],
-    });
+    };
+    const cookie = randomBytes(16);
+    const payload = encodeKexInit(cookie, lists);
     this.kex = {
-      ours: decodeKexInit(payload),
+      // What decodeKexInit(payload) would give back, without parsing our own bytes again.
+      ours: { ...lists, cookie, firstKexPacketFollows: false, payload },
       ignoreNextKexPacket: false,
       sentNewKeys: false,
       gotNewKeys: false,
