@@ -19,6 +19,8 @@ export interface RunMeta {
   machine: { cpus: number; cpuModel: string; memoryGiB: number; platform: string; kernel: string };
   node: string;
   seashell: string;
+  /** The commit measured (`git describe --always --dirty`), when the run was in a git checkout. */
+  commit?: string;
   openssh?: string;
   ssh2Variants: string[];
   contestants: string[];
@@ -183,7 +185,7 @@ export function markdownReport(report: RunReport, chartFile: (t: Table) => strin
     `# Seashell benchmark, ${m.date} (${m.mode})`,
     '',
     `Produced by \`${m.command}\` in ${Math.round(m.durationS)} s on ${m.machine.cpus} CPU(s) (${m.machine.cpuModel}), ` +
-      `${m.machine.memoryGiB} GiB, ${m.machine.platform} ${m.machine.kernel}; Node ${m.node}; Seashell ${m.seashell}; ` +
+      `${m.machine.memoryGiB} GiB, ${m.machine.platform} ${m.machine.kernel}; Node ${m.node}; Seashell ${m.seashell}${m.commit ? ` (${m.commit})` : ''}; ` +
       `${m.openssh ?? 'OpenSSH not installed'}. Client and server of a pair are separate processes sharing these CPUs. ` +
       'Ratios are to OpenSSH against itself (`ssh→sshd`, the reference) and to `ssh2→ssh2`, group by group; ' +
       'quote those, not the absolute numbers, which depend on the machine.',

@@ -10,6 +10,7 @@
  * Prints the tables and writes bench/results/<date>/ (report.json, README.md, one SVG chart per
  * table). Everything runs on 127.0.0.1; every process started is stopped at the end or on Ctrl-C.
  */
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { cpus, totalmem, release, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,6 +161,7 @@ async function main(): Promise<void> {
         },
         node: process.version,
         seashell: VERSION,
+        commit: gitCommit(),
         openssh: contestants.tools.version,
         ssh2Variants: contestants.ssh2Variants,
         contestants: contestants.descriptions,
@@ -190,3 +192,12 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The commit the bench ran from, so that a report can be tied to the code it measured. */
+function gitCommit(): string | undefined {
+  const r = spawnSync('git', ['describe', '--always', '--dirty'], {
+    cwd: fileURLToPath(new URL('../../', import.meta.url)),
+    encoding: 'utf8',
+  });
+  return r.status === 0 ? r.stdout.trim() || undefined : undefined;
+}
