@@ -3,9 +3,16 @@
  * child process of its own, waits for its hello line, and sends it requests.
  */
 import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { killTree, spawnTracked } from './proc.js';
+
+/** Where agents write diagnostic reports (see `Agent.diagnose`). */
+const REPORT_DIR = join(tmpdir(), `seashell-bench-reports-${process.pid}`);
+mkdirSync(REPORT_DIR, { recursive: true });
 
 /** Absolute path of a compiled agent script (dist/bench/agents/<name>.js). */
 export function agentScript(name: string): string {
@@ -47,7 +54,16 @@ export class Agent {
   ): Promise<Agent> {
     const child = spawnTracked(
       process.execPath,
-      [...(options.nodeArgs ?? []), agentScript(script), ...args],
+      [
+        // On a timed-out request the harness asks for a diagnostic report: where the agent was stuck.
+        '--report-on-signal',
+        '--report-signal=SIGUSR2',
+        `--report-directory=${REPORT_DIR}`,
+        '--report-compact',
+        ...(options.nodeArgs ?? []),
+        agentScript(script),
+        ...args,
+      ],
       {
         stdio: ['pipe', 'pipe', 'pipe'],
       },
@@ -118,16 +134,59 @@ export class Agent {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         const tail = this.stderrTail.trim().slice(-500);
-        reject(
-          new Error(
-            `agent ${this.name}: ${op} timed out after ${timeoutMs} ms${tail ? ` (stderr: ${tail})` : ''}`,
-          ),
-        );
-        void this.kill();
+        void this.diagnose().then((where) => {
+          reject(
+            new Error(
+              `agent ${this.name}: ${op} timed out after ${timeoutMs} ms${tail ? ` (stderr: ${tail})` : ''}` +
+                (where ? `; ${where}` : ''),
+            ),
+          );
+          void this.kill();
+        });
       }, timeoutMs);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       this.child.stdin!.write(JSON.stringify({ id, op, ...params }) + '\n');
     });
+  }
+
+  /**
+   * What a stuck agent is doing: its scheduler state and CPU time from /proc, and the JavaScript
+   * stack from a Node diagnostic report (SIGUSR2; Node writes it from the event loop, so an agent
+   * spinning in JavaScript or blocked in a call gives none, and the /proc state tells which).
+   * Best effort, at most ~3 s.
+   */
+  private async diagnose(): Promise<string> {
+    const pid = this.child.pid;
+    if (pid === undefined || this.exited) return '';
+    const parts: string[] = [];
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      parts.push(`state ${stat[0]}, CPU ${((Number(stat[11]) + Number(stat[12])) / 100).toFixed(1)} s`);
+    } catch {
+      // not Linux, or gone
+    }
+    try {
+      const before = new Set(readdirSync(REPORT_DIR));
+      this.child.kill('SIGUSR2');
+      for (let i = 0; i < 30; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const fresh = readdirSync(REPORT_DIR).filter((f) => !before.has(f) && f.includes(`.${pid}.`));
+        if (fresh.length === 0) continue;
+        await new Promise((r) => setTimeout(r, 200)); // let it finish writing
+        const report = JSON.parse(readFileSync(join(REPORT_DIR, fresh[0]!), 'utf8')) as {
+          javascriptStack?: { message?: string; stack?: string[] };
+        };
+        const js = report.javascriptStack;
+        parts.push(`JS stack: ${js?.message ?? ''} ${(js?.stack ?? []).slice(0, 12).join(' | ')}`);
+        return parts.join('; ');
+      }
+      parts.push(
+        'no diagnostic report within 3 s (Node writes it from the event loop, so a loop that never yields or a blocking call gives none)',
+      );
+    } catch (e) {
+      parts.push(`no diagnostic report: ${(e as Error).message}`);
+    }
+    return parts.join('; ');
   }
 
   /** Asks the agent to exit (it flushes profiles then), killing it if it does not within `graceMs`. */
