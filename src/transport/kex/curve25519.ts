@@ -1,4 +1,4 @@
-import { createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { DisconnectReason, protocolError } from '../../errors.js';
 import { SshWriter } from '../../wire/writer.js';
 import type { KexMethod, KexMethodSpec } from './types.js';
@@ -9,10 +9,19 @@ class Curve25519Kex implements KexMethod {
   private readonly privateKey;
 
   constructor() {
-    const { publicKey, privateKey } = generateKeyPairSync('x25519');
+    // The public half comes back encoded by the key generation itself. Not KeyObject.export():
+    // Node 20's JWK export holds the key's mutex while it allocates, and a garbage collection
+    // there that finalizes this very key-generation job locks the same mutex: the process
+    // deadlocks (seen under load in the bench daemon and in a fuzz test, stack taken with gdb).
+    // (Node returns the encoded half as a Buffer and the other as a KeyObject; @types/node has no
+    // overload for that mix.)
+    const { publicKey, privateKey } = generateKeyPairSync('x25519', {
+      publicKeyEncoding: { type: 'spki', format: 'der' },
+    }) as unknown as { publicKey: Buffer; privateKey: KeyObject };
     this.privateKey = privateKey;
-    // JWK, not DER: Node's DER export of an X25519 key measured about 120 µs, the JWK one 3 µs.
-    this.publicValue = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
+    // RFC 8410 SPKI: a fixed 12-byte header, then the 32-byte public key.
+    if (publicKey.length !== 44) throw new Error(`unexpected X25519 SPKI length ${publicKey.length}`);
+    this.publicValue = Buffer.from(publicKey.subarray(12));
   }
 
   computeSecret(peerPublic: Buffer): Buffer {
