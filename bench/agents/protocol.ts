@@ -1,4 +1,3 @@
-import { getHeapSpaceStatistics } from 'node:v8';
 /**
  * The agents' side of the bench protocol. An agent is a child process that plays one contestant
  * (a Seashell or ssh2 client or server). It prints one JSON line `{"hello": {...}}` when it is
@@ -7,6 +6,7 @@ import { getHeapSpaceStatistics } from 'node:v8';
  * (a `loadStop` arrives while nothing else runs, but `stats` can come at any time). The agent exits
  * on `{"op": "exit"}` or when stdin ends, so it never outlives the harness's pipe.
  */
+import { getHeapSpaceStatistics } from 'node:v8';
 import { createInterface } from 'node:readline';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

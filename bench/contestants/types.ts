@@ -50,8 +50,10 @@ export interface ServerHandle {
   supports(f: Feature): Missing | undefined;
   /** CPU seconds used so far by the server (all its processes). */
   cpuSeconds(): Promise<number>;
-  /** Anonymous memory of the server's processes; `gc` first for garbage-collected servers. */
-  /** Anonymous memory of the server processes; for Node servers also the V8 heap and the young generation's resident bytes. */
+  /**
+   * Anonymous memory of the server's processes (`gc` first for garbage-collected servers); for Node
+   * servers also the V8 heap and the young generation's resident bytes.
+   */
   memory(gc: boolean): Promise<MemorySample & { heap?: NodeJS.MemoryUsage; young?: number }>;
   /** Waits until the server has finished with the connections that were closed. */
   settle(): Promise<void>;

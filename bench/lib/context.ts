@@ -21,8 +21,8 @@ export interface Sizes {
   handshakeCount: number;
   handshakeRounds: number;
   /**
-   * Untimed connections each pair makes first, per key exchange: batches of `handshakeCount` until
-   * `handshakeWarmupMax` connections or `handshakeWarmupS` seconds, whichever comes first.
+   * Untimed connections each pair makes first, per key exchange, in batches of at most
+   * `handshakeCount`, until `handshakeWarmupMax` connections or `handshakeWarmupS` seconds.
    */
   handshakeWarmupMax: number;
   handshakeWarmupS: number;

@@ -109,7 +109,7 @@ export async function runHandshake(ctx: BenchContext, pairs: Pair[]): Promise<Me
     title: 'Handshake',
     how: [
       `Per key exchange: ${rounds} round(s), each a batch of ${count} sequential connections per pair, pairs ` +
-        'interleaved, after a warm-up: each pair first makes untimed connections in batches of ' +
+        'interleaved, after a warm-up: each pair first makes untimed connections in batches of up to ' +
         `${count} until ${ctx.sizes.handshakeWarmupMax} connections or ${ctx.sizes.handshakeWarmupS} s, ` +
         'whichever comes first, so that what is timed is a long-running process in its steady state (the JIT of ' +
         'the Node contestants has compiled the handshake path; sshd forks per connection and has nothing to warm). ' +

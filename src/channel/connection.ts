@@ -12,6 +12,16 @@ import { Channel } from './channel.js';
 /** Batches up to this size go out as one joined buffer; larger ones as a writev of their pieces. */
 const SMALL_BATCH = 16 * 1024;
 
+/** The pieces' total length if it is at most SMALL_BATCH, else -1 (without summing a bulk batch). */
+function smallTotal(bufs: readonly Buffer[]): number {
+  let total = 0;
+  for (const b of bufs) {
+    total += b.length;
+    if (total > SMALL_BATCH) return -1;
+  }
+  return total;
+}
+
 /** Stop queueing bulk data once this much waits in user space for the socket. */
 const OUTPUT_HIGH_WATER = 1024 * 1024;
 
@@ -330,7 +340,6 @@ export class Connection {
    * closes its side, or destroyed 2 s after the shutdown if it never does.
    */
   close(): Promise<void> {
-    if (this.closed && (this.socket.destroyed || this.socket.writableFinished)) return Promise.resolve();
     const done = new Promise<void>((resolve) => {
       if (this.socket.destroyed || this.socket.writableFinished) {
         resolve();
@@ -356,10 +365,9 @@ export class Connection {
     this.flushScheduled = false;
     const bufs = this.core.takeOutput();
     if (bufs.length > 0 && !this.socket.destroyed) {
-      let total = 0;
-      for (const b of bufs) total += b.length;
+      const total = bufs.length === 1 ? 0 : smallTotal(bufs);
       if (bufs.length === 1) this.socket.write(bufs[0]!);
-      else if (total <= SMALL_BATCH) {
+      else if (total >= 0) {
         // A handshake's or a reply's few small packets: joining them is cheaper than writev's bookkeeping.
         this.socket.write(Buffer.concat(bufs, total));
       } else {

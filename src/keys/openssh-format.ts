@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { SshError } from '../errors.js';
 import { curveForName } from './curves.js';
@@ -52,6 +52,25 @@ export interface GenerateKeyOptions {
   comment?: string;
 }
 
+/**
+ * Key generation hands back encodings, and the KeyObject is made from them: a KeyObject that comes
+ * straight out of generateKeyPairSync shares a lock with the generation job, and under Node 20 a
+ * JWK export of it (which publicKeyFromKeyObject does) deadlocks if a garbage collection during
+ * the export finalizes that job. See also transport/kex/curve25519.ts.
+ */
+const DER_PAIR: {
+  publicKeyEncoding: { type: 'spki'; format: 'der' };
+  privateKeyEncoding: { type: 'pkcs8'; format: 'der' };
+} = {
+  publicKeyEncoding: { type: 'spki', format: 'der' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+};
+
+/** The private key of a DER_PAIR generation (a Buffer; @types/node picks the KeyObject overload). */
+function detached(pair: { privateKey: unknown }): KeyObject {
+  return createPrivateKey({ key: pair.privateKey as Buffer, format: 'der', type: 'pkcs8' });
+}
+
 /** A fresh key pair from OpenSSL; defaults follow ssh-keygen (RSA 3072 bits, ECDSA nistp256). */
 export function generatePrivateKey(
   type: 'ed25519' | 'ecdsa' | 'rsa',
@@ -60,7 +79,7 @@ export function generatePrivateKey(
   let keyObject: KeyObject;
   switch (type) {
     case 'ed25519':
-      keyObject = generateKeyPairSync('ed25519').privateKey;
+      keyObject = detached(generateKeyPairSync('ed25519', DER_PAIR));
       break;
     case 'ecdsa': {
       const name = opts.curve ?? (opts.bits === undefined ? 'nistp256' : `nistp${opts.bits}`);
@@ -68,7 +87,7 @@ export function generatePrivateKey(
       if (curve === undefined || (opts.bits !== undefined && name !== `nistp${opts.bits}`)) {
         throw new SshError('BAD_OPTION', `no ECDSA curve ${name} of ${opts.bits ?? 'default'} bits`);
       }
-      keyObject = generateKeyPairSync('ec', { namedCurve: curve.nodeCurve }).privateKey;
+      keyObject = detached(generateKeyPairSync('ec', { namedCurve: curve.nodeCurve, ...DER_PAIR }));
       break;
     }
     case 'rsa': {
@@ -79,7 +98,9 @@ export function generatePrivateKey(
           `RSA key size must be an integer from ${RSA_MIN_BITS} to ${RSA_MAX_BITS}`,
         );
       }
-      keyObject = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 0x10001 }).privateKey;
+      keyObject = detached(
+        generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 0x10001, ...DER_PAIR }),
+      );
       break;
     }
     default:

@@ -3,6 +3,9 @@ import { DisconnectReason, protocolError } from '../../errors.js';
 import { SshWriter } from '../../wire/writer.js';
 import type { KexMethod, KexMethodSpec } from './types.js';
 
+/** DER SubjectPublicKeyInfo header of an X25519 key (RFC 8410): the raw 32 bytes follow it. */
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
 /** curve25519-sha256 (RFC 8731 §3): Q_C and Q_S are raw 32-byte X25519 public keys. */
 class Curve25519Kex implements KexMethod {
   readonly publicValue: Buffer;
@@ -19,9 +22,10 @@ class Curve25519Kex implements KexMethod {
       publicKeyEncoding: { type: 'spki', format: 'der' },
     }) as unknown as { publicKey: Buffer; privateKey: KeyObject };
     this.privateKey = privateKey;
-    // RFC 8410 SPKI: a fixed 12-byte header, then the 32-byte public key.
-    if (publicKey.length !== 44) throw new Error(`unexpected X25519 SPKI length ${publicKey.length}`);
-    this.publicValue = Buffer.from(publicKey.subarray(12));
+    const n = X25519_SPKI_PREFIX.length;
+    if (publicKey.length !== n + 32 || !publicKey.subarray(0, n).equals(X25519_SPKI_PREFIX))
+      throw new Error('generateKeyPairSync returned an unexpected X25519 SubjectPublicKeyInfo');
+    this.publicValue = publicKey.subarray(n);
   }
 
   computeSecret(peerPublic: Buffer): Buffer {
