@@ -19,9 +19,18 @@ import {
   type GlobalRequest,
 } from '../wire/connection-messages.js';
 import { ChannelOpenFailure, Msg } from '../wire/numbers.js';
+import { debug } from '../log.js';
 
 /** Largest window a peer may grant (RFC 4254 §5.2: the window must not exceed 2^32 - 1). */
 const MAX_WINDOW = 0xffffffff;
+
+/**
+ * How many of the most recently closed channel numbers are remembered, so that what a peer sent
+ * before it saw our CLOSE (or, as paramiko does, after its own) is ignored instead of ending the
+ * connection. OpenSSH ignores a WINDOW_ADJUST for a channel it no longer has; numbers that were
+ * never opened stay a protocol error. Channel numbers are not reused until they wrap at 2^32.
+ */
+const RECENTLY_CLOSED = 32;
 
 /** What the mux needs from the transport and the socket edge. */
 export interface MuxLink {
@@ -130,6 +139,9 @@ export class MuxCore {
   /** Channels that stopped sending because the socket was full. */
   private readonly stalled = new Set<MuxChannel>();
   private closed = false;
+  /** The last RECENTLY_CLOSED channel numbers removed from the table (a ring; -1 is empty). */
+  private recentlyClosed: number[] | undefined;
+  private recentAt = 0;
 
   constructor(
     private readonly link: MuxLink,
@@ -351,16 +363,38 @@ export class MuxCore {
   private remove(ch: MuxChannel): void {
     ch.state = 'closed';
     this.channels.delete(ch.localId);
+    this.remember(ch.localId);
     this.stalled.delete(ch);
     for (const r of ch.pendingReplies.splice(0)) r(false);
     ch.sink.onClose();
   }
 
-  private lookup(payload: Buffer, what: string): MuxChannel {
+  private remember(id: number): void {
+    const ring = (this.recentlyClosed ??= new Array<number>(RECENTLY_CLOSED).fill(-1));
+    ring[this.recentAt] = id;
+    this.recentAt = (this.recentAt + 1) % RECENTLY_CLOSED;
+  }
+
+  /** Whether `id` is one of the channels closed most recently (see RECENTLY_CLOSED). */
+  private wasRecentlyClosed(id: number): boolean {
+    return this.recentlyClosed !== undefined && this.recentlyClosed.includes(id);
+  }
+
+  /**
+   * The open channel a message names; undefined when it names a channel closed a moment ago
+   * (the message is then ignored, with a debug line); a protocol error for any other number.
+   */
+  private lookup(payload: Buffer, what: string): MuxChannel | undefined {
     if (payload.length < 5) throw protocolError(`${what}: message too short`);
     const id = payload.readUInt32BE(1);
     const ch = this.channels.get(id);
-    if (!ch || ch.state === 'closed') throw protocolError(`${what} for unknown channel ${id}`);
+    if (!ch || ch.state === 'closed') {
+      if (this.wasRecentlyClosed(id)) {
+        debug('ignoring %s for channel %d, which was just closed', what, id);
+        return undefined;
+      }
+      throw protocolError(`${what} for unknown channel ${id}`);
+    }
     // The peer's confirmation comes before anything else it sends on a channel we opened.
     if (ch.state === 'opening')
       throw protocolError(`${what} for channel ${id} before its open was confirmed`);
@@ -377,6 +411,7 @@ export class MuxCore {
         break;
       case Msg.CHANNEL_WINDOW_ADJUST: {
         const ch = this.lookup(payload, 'WINDOW_ADJUST');
+        if (!ch) break;
         if (payload.length !== 9) throw protocolError('WINDOW_ADJUST has the wrong length');
         const add = payload.readUInt32BE(5);
         // RFC 4254 §5.2: a window that would pass 2^32 - 1 is a protocol error; like OpenSSH, clamp it.
@@ -386,6 +421,7 @@ export class MuxCore {
       }
       case Msg.CHANNEL_EOF: {
         const ch = this.lookup(payload, 'CHANNEL_EOF');
+        if (!ch) break;
         if (ch.gotEof) return true;
         ch.gotEof = true;
         ch.sink.onEof();
@@ -393,6 +429,7 @@ export class MuxCore {
       }
       case Msg.CHANNEL_CLOSE: {
         const ch = this.lookup(payload, 'CHANNEL_CLOSE');
+        if (!ch) break;
         if (ch.gotClose) throw protocolError(`second CHANNEL_CLOSE for channel ${ch.localId}`);
         ch.gotClose = true;
         if (!ch.sentClose) {
@@ -408,6 +445,7 @@ export class MuxCore {
       case Msg.CHANNEL_REQUEST: {
         const { request } = decodeChannelRequest(payload);
         const ch = this.lookup(payload, 'CHANNEL_REQUEST');
+        if (!ch) break;
         if (ch.closing) return true;
         ch.sink.onRequest(request);
         break;
@@ -415,6 +453,7 @@ export class MuxCore {
       case Msg.CHANNEL_SUCCESS:
       case Msg.CHANNEL_FAILURE: {
         const ch = this.lookup(payload, 'channel reply');
+        if (!ch) break;
         const r = ch.pendingReplies.shift();
         if (!r) throw protocolError(`channel reply for channel ${ch.localId} without a request`);
         r(type === Msg.CHANNEL_SUCCESS);
@@ -482,7 +521,11 @@ export class MuxCore {
       throw protocolError(`${extended ? 'CHANNEL_EXTENDED_DATA' : 'CHANNEL_DATA'} too short`);
     const id = first.readUInt32BE(1);
     const ch = this.channels.get(id);
-    if (!ch || ch.state !== 'open') throw protocolError(`data for channel ${id} that is not open`);
+    if (!ch || ch.state !== 'open') {
+      // Data the peer sent before our CLOSE reached it: dropped, as after our CLOSE (RFC 4254 §5.3).
+      if (!ch && this.wasRecentlyClosed(id)) return;
+      throw protocolError(`data for channel ${id} that is not open`);
+    }
     const dataType = extended ? first.readUInt32BE(5) : 0;
     const len = first.readUInt32BE(header - 4);
     let total = -header;

@@ -514,8 +514,50 @@ describe('MuxCore: CLOSE from the peer', () => {
     assert.equal(ch.state, 'closed');
     assert.deepEqual(sink.events.slice(-1), ['close']);
     assert.equal(s.mux.channelCount, 0);
-    // The channel is gone: anything more for it is a protocol error.
-    assert.throws(() => s.mux.handle(encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.localId)), isProtocolError());
+  });
+
+  test('what the peer sends for a channel just closed is ignored, as OpenSSH does (paramiko sends WINDOW_ADJUST after its own CLOSE)', () => {
+    const s = setup();
+    const { ch, sink } = openConfirmed(s, { window: 10, maxPacket: 1000 });
+    void s.mux.close(ch);
+    s.link.take();
+    s.mux.handle(encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.localId));
+    assert.equal(ch.state, 'closed');
+    const events = sink.events.length;
+    const late = [
+      encodeWindowAdjust(ch.localId, 4096),
+      peerData(ch.localId, bytes(5)),
+      peerData(ch.localId, bytes(5), 1),
+      encodeChannelOnly(Msg.CHANNEL_EOF, ch.localId),
+      encodeChannelRequest(ch.localId, { type: 'signal', wantReply: true, signal: 'INT' }),
+      encodeChannelOnly(Msg.CHANNEL_SUCCESS, ch.localId),
+      encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.localId),
+    ];
+    for (const m of late) assert.doesNotThrow(() => s.mux.handle(m));
+    assert.deepEqual(s.link.take(), [], 'nothing is sent for a closed channel');
+    assert.equal(sink.events.length, events, 'its owner hears nothing more');
+  });
+
+  test('a channel number that was never opened, or closed long ago, is still a protocol error', () => {
+    const s = setup();
+    const first = openConfirmed(s, { window: 10, maxPacket: 1000 }).ch;
+    s.mux.handle(encodeChannelOnly(Msg.CHANNEL_CLOSE, first.localId));
+    s.link.take();
+    assert.throws(
+      () => s.mux.handle(encodeWindowAdjust(first.localId + 1000, 1)),
+      isProtocolError(/unknown channel/),
+    );
+    // The record is small and bounded: after many more channels have closed, the first is forgotten.
+    for (let i = 0; i < 40; i++) {
+      const { ch } = openConfirmed(s, { window: 10, maxPacket: 1000 });
+      s.mux.handle(encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.localId));
+      s.link.take();
+    }
+    assert.throws(
+      () => s.mux.handle(encodeWindowAdjust(first.localId, 1)),
+      isProtocolError(/unknown channel/),
+    );
+    assert.throws(() => s.mux.handle(peerData(first.localId, bytes(1))), isProtocolError(/not open/));
   });
 
   test('pending request replies fail when the channel closes', () => {
