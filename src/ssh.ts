@@ -234,8 +234,10 @@ export async function connect(
   try {
     await conn.authenticated;
   } catch (e) {
-    // Not destroy(): the DISCONNECT saying why (e.g. HOST_KEY_NOT_VERIFIABLE) must go out first.
-    void conn.close();
+    // Not destroy(): the DISCONNECT saying why (e.g. HOST_KEY_NOT_VERIFIABLE) must go out first,
+    // and the rejection waits until it is with the operating system, so that a program exiting
+    // right after it still tells the server why.
+    await conn.close();
     throw e;
   }
   connections.add(conn);

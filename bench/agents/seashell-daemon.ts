@@ -19,8 +19,7 @@ interface State {
 }
 
 async function finish(ch: Channel, status: number): Promise<void> {
-  await ch.sendEof();
-  ch.exitStatus(status);
+  await Promise.all([ch.sendEof(), ch.exitStatus(status)]);
 }
 
 const benchCli: ServerChannelHandler<State> = {

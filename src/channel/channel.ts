@@ -324,12 +324,19 @@ export class Channel implements AsyncIterable<ChannelMessage> {
     return withTimeout(p, options.timeout, 'send', () => this.mux.withdraw(this.mc, done!));
   }
 
-  /** Sends EOF after any queued data (RFC 4254 §5.3). */
+  /**
+   * Sends EOF after any queued data (RFC 4254 §5.3); resolves once the EOF has been handed to the
+   * socket, and rejects with `CLOSED` if the channel or connection ends before it could be.
+   */
   sendEof(): Promise<void> {
-    if (this.mc.state === 'closed')
-      return Promise.reject(new SshError('CLOSED', `channel ${this.channelId} is closed`));
-    this.mux.sendEof(this.mc);
-    return Promise.resolve();
+    return this.sent((done) => this.mux.sendEof(this.mc, done));
+  }
+
+  /** Runs `start` with a completion callback, then waits for what it queued to reach the socket. */
+  private sent(start: (done: (error?: SshError) => void) => void): Promise<void> {
+    return new Promise<void>((resolve, reject) =>
+      start((e) => (e ? reject(e) : this.connection.whenWritten().then(resolve, reject))),
+    );
   }
 
   /** Closes the channel; resolves when the peer's CLOSE arrives (or the connection is gone). */
@@ -392,24 +399,43 @@ export class Channel implements AsyncIterable<ChannelMessage> {
     );
   }
 
-  windowChange(cols: number, rows: number, width = 0, height = 0): void {
-    void this.request({ type: 'window-change', wantReply: false, cols, rows, width, height }, false);
+  /** Tells the server the terminal's new size (RFC 4254 §6.7); resolves once written to the socket. */
+  windowChange(cols: number, rows: number, width = 0, height = 0): Promise<void> {
+    const r: ChannelRequest = { type: 'window-change', wantReply: false, cols, rows, width, height };
+    return this.sent((done) => this.mux.request(this.mc, r, undefined, done));
   }
 
   /** Delivers a signal (RFC 4254 §6.9): a name without "SIG", e.g. "INT". */
-  signal(signal: string): void {
-    void this.request({ type: 'signal', wantReply: false, signal }, false);
+  signal(signal: string): Promise<void> {
+    return this.sent((done) =>
+      this.mux.request(this.mc, { type: 'signal', wantReply: false, signal }, undefined, done),
+    );
   }
 
-  /** Server side: the exit status of the command (RFC 4254 §6.10); -1 goes out as 0xFFFFFFFF. */
-  exitStatus(status: number): void {
-    void this.request({ type: 'exit-status', wantReply: false, status: status >>> 0 }, false);
+  /**
+   * Server side: the exit status of the command (RFC 4254 §6.10), after the data queued before
+   * it; -1 goes out as 0xFFFFFFFF. Resolves once it has been handed to the socket.
+   */
+  exitStatus(status: number): Promise<void> {
+    return this.sent((done) =>
+      this.mux.request(
+        this.mc,
+        { type: 'exit-status', wantReply: false, status: status >>> 0 },
+        undefined,
+        done,
+      ),
+    );
   }
 
-  exitSignal(signal: string, errorMessage = '', coreDumped = false): void {
-    void this.request(
-      { type: 'exit-signal', wantReply: false, signal, coreDumped, errorMessage, language: '' },
-      false,
+  /** Server side: the signal that ended the command (RFC 4254 §6.10); resolves as `exitStatus`. */
+  exitSignal(signal: string, errorMessage = '', coreDumped = false): Promise<void> {
+    return this.sent((done) =>
+      this.mux.request(
+        this.mc,
+        { type: 'exit-signal', wantReply: false, signal, coreDumped, errorMessage, language: '' },
+        undefined,
+        done,
+      ),
     );
   }
 

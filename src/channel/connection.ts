@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { ConnectionCore, type ConnectionCoreConfig } from '../connection/connection-core.js';
 import type { ChannelParams, ChannelSink, MuxChannel } from '../connection/mux.js';
@@ -51,8 +52,17 @@ export interface ConnectionInfo {
   user: string;
   peer: { address: string; port: number };
   sockname: { address: string; port: number };
+  /** The algorithms in use (a copy), once the first key exchange has finished. */
   algorithms: Negotiated | undefined;
   channels: number;
+  /** Key exchanges completed after the first one (re-keys, started by either side). */
+  rekeys: number;
+}
+
+/** What a `'rekey'` event carries: the algorithms the new keys use and the re-key count so far. */
+export interface RekeyEvent {
+  algorithms: Negotiated;
+  rekeys: number;
 }
 
 /** Hooks the daemon or the client facade plugs into a connection. */
@@ -87,7 +97,7 @@ function parseVersion(line: string): { protocolVersion: [number, number]; versio
  * Writes are batched per tick (one writev), TCP_NODELAY is on, and bulk data waits while the
  * socket is backed up.
  */
-export class Connection {
+export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> {
   readonly role: 'client' | 'server';
   readonly core: ConnectionCore;
   private readonly channels = new Map<number, Channel>();
@@ -100,12 +110,19 @@ export class Connection {
   /** The negotiation deadline, cleared once authenticated. */
   private deadline: NodeJS.Timeout | undefined;
   private dataMap: Map<string, unknown> | undefined;
+  /** Waiting for everything queued so far to reach the socket (see `whenWritten`). */
+  private writeWaiters: { resolve: () => void; reject: (e: SshError) => void }[] | undefined;
+  /** Waiting for the key exchange under way to finish (see `rekey`). */
+  private rekeyWaiters: { resolve: () => void; reject: (e: SshError) => void }[] | undefined;
+  private rekeyCount = 0;
+  private closeError: SshError | undefined;
 
   constructor(
     readonly socket: Socket,
     config: ConnectionCoreConfig,
     private readonly hooks: ConnectionHooks,
   ) {
+    super();
     this.role = config.transport.role;
     this.core = new ConnectionCore(config, this);
     socket.setNoDelay(true);
@@ -184,6 +201,16 @@ export class Connection {
       (e: unknown) =>
         this.core.transport.hostKeyVerdict(false, `host key check failed: ${(e as Error).message}`),
     );
+  }
+
+  /** @internal */
+  onKexDone(first: boolean): void {
+    if (first) return;
+    this.rekeyCount++;
+    for (const w of this.rekeyWaiters?.splice(0) ?? []) w.resolve();
+    if (this.listenerCount('rekey') > 0) {
+      this.emit('rekey', { algorithms: { ...this.core.transport.negotiated! }, rekeys: this.rekeyCount });
+    }
   }
 
   /** @internal */
@@ -317,6 +344,58 @@ export class Connection {
     );
   }
 
+  /**
+   * Starts a key exchange now (RFC 4253 §9) and resolves when it has finished; if one is already
+   * under way, resolves when that one finishes. Rejects with `CLOSED` if the connection ends first.
+   * The `'rekey'` event and `connectionInfo(conn).rekeys` report every re-key, whoever started it.
+   */
+  rekey(): Promise<void> {
+    if (this.closed) return Promise.reject(this.closedError());
+    if (!this.core.transport.sessionId) {
+      return Promise.reject(new SshError('CLOSED', 'the first key exchange has not finished yet'));
+    }
+    return new Promise<void>((resolve, reject) => {
+      (this.rekeyWaiters ??= []).push({ resolve, reject });
+      this.core.transport.rekey();
+    });
+  }
+
+  /**
+   * Resolves once everything queued for the peer so far has been handed to the socket (messages
+   * held back by a key exchange included); rejects with `CLOSED` if the connection ended before
+   * they could be written.
+   */
+  whenWritten(): Promise<void> {
+    const t = this.core.transport;
+    if (!this.flushScheduled && t.heldMessages === 0) {
+      return this.closed && t.droppedAtClose > 0 ? Promise.reject(this.closedError()) : Promise.resolve();
+    }
+    if (this.socket.destroyed) return Promise.reject(this.closedError());
+    return new Promise<void>((resolve, reject) => (this.writeWaiters ??= []).push({ resolve, reject }));
+  }
+
+  private closedError(): SshError {
+    const e = this.closeError;
+    return new SshError('CLOSED', e ? `connection closed: ${e.message}` : 'connection is closed', {
+      reason: e?.reason,
+      cause: e,
+    });
+  }
+
+  /** After a write: settle the waiters whose messages are all with the socket now. */
+  private settleWriteWaiters(written: boolean): void {
+    const waiters = this.writeWaiters;
+    if (!waiters?.length) return;
+    if (written && this.core.transport.heldMessages > 0) return; // the rest goes out after the kex
+    this.writeWaiters = undefined;
+    const lost = !written || (this.closed && this.core.transport.droppedAtClose > 0);
+    const error = lost ? this.closedError() : undefined;
+    for (const w of waiters) {
+      if (error) w.reject(error);
+      else w.resolve();
+    }
+  }
+
   info(): ConnectionInfo {
     const t = this.core.transport;
     const ours = parseVersion(t.identification);
@@ -328,8 +407,9 @@ export class Connection {
       user: this.core.user ?? '',
       peer: { address: this.socket.remoteAddress ?? '', port: this.socket.remotePort ?? 0 },
       sockname: { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 },
-      algorithms: t.negotiated,
+      algorithms: t.negotiated ? { ...t.negotiated } : undefined,
       channels: this.channels.size,
+      rekeys: this.rekeyCount,
     };
   }
 
@@ -378,6 +458,7 @@ export class Connection {
       if (this.socket.writableLength >= OUTPUT_HIGH_WATER) this.blocked = true;
       this.core.prepareAhead();
     }
+    if (this.writeWaiters) this.settleWriteWaiters(!this.socket.destroyed || bufs.length === 0);
     // Also with nothing to write: after the peer's DISCONNECT there is no reply, but the socket must still end.
     if (this.closed) this.finishSocket();
   }
@@ -396,12 +477,22 @@ export class Connection {
   private onCoreClose(error: SshError, byPeer: boolean): void {
     if (this.closed) return;
     this.closed = true;
+    this.closeError = error;
     this.clearTimers();
     this.settled(error);
+    this.endWaiters();
     this.hooks.onClose?.(this, error, byPeer);
     // Let the DISCONNECT (already queued) go out, then end the socket.
     this.scheduleFlush();
     this.finishSocket();
+  }
+
+  /** The connection is over: a re-key waited for will not finish; unwritable output is lost. */
+  private endWaiters(): void {
+    const rekeys = this.rekeyWaiters;
+    this.rekeyWaiters = undefined;
+    for (const w of rekeys ?? []) w.reject(this.closedError());
+    if (this.socket.destroyed) this.settleWriteWaiters(false);
   }
 
   private finishSocket(): void {
@@ -418,12 +509,15 @@ export class Connection {
     if (!this.closed) {
       const error = new SshError(code, message, cause ? { cause } : undefined);
       this.closed = true;
+      this.closeError = error;
       this.clearTimers();
       this.core.transport.disconnect(DisconnectReason.CONNECTION_LOST, message);
       this.settled(error);
+      this.endWaiters();
       this.hooks.onClose?.(this, error, true);
     }
-    if (!this.socket.destroyed) {
+    if (this.socket.destroyed) this.settleWriteWaiters(false);
+    else {
       this.scheduleFlush();
       this.finishSocket();
     }

@@ -19,8 +19,8 @@ interface CliState {
 export async function deliverOutcome(channel: Channel, o: ExecOutcome): Promise<void> {
   if (o.stdout.length) await channel.send(o.stdout);
   if (o.stderr.length) await channel.send(o.stderr, { dataType: 1 });
-  await channel.sendEof();
-  channel.exitStatus(o.exitStatus);
+  // Queued together, EOF and exit status leave in one write with the data.
+  await Promise.all([channel.sendEof(), channel.exitStatus(o.exitStatus)]);
 }
 
 /**

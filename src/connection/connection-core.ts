@@ -31,6 +31,8 @@ export interface ConnectionEvents {
   verifyHostKey?(key: PublicKey, algorithm: string): void;
   onDebug?(message: Debug): void;
   onBanner?(message: string): void;
+  /** A key exchange finished (`first`: the initial one); its algorithms are in `transport.negotiated`. */
+  onKexDone?(first: boolean): void;
   /** Authentication succeeded: channels may be opened now. */
   onAuthenticated(user: string, method: string): void;
   /** Server: an authentication attempt failed (the seed's `failfun`). */
@@ -203,6 +205,7 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
   onKexDone(first: boolean): void {
     if (first) this.clientAuth?.start();
     else this.mux.resume();
+    this.events.onKexDone?.(first);
   }
 
   /** Called by the auth adapters. */

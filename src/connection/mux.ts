@@ -255,21 +255,18 @@ export class MuxCore {
     }
   }
 
-  /** Sends `payload` now, or after the data already queued on the channel so that it cannot overtake it. */
-  private sendOrdered(ch: MuxChannel, payload: Buffer, done?: () => void): void {
+  /**
+   * Sends `payload` now, or after the data already queued on the channel so that it cannot
+   * overtake it. `done` runs once it is handed to the transport, or with the error that kept it
+   * from being sent (the channel closed first).
+   */
+  private sendOrdered(ch: MuxChannel, payload: Buffer, done?: (error?: SshError) => void): void {
     if (ch.outQueue.length === 0) {
       this.link.send(payload);
       done?.();
       return;
     }
-    // A control message dropped because the channel died is simply not sent: `done` is for success only.
-    ch.outQueue.push({
-      data: payload,
-      offset: 0,
-      dataType: 0,
-      control: payload,
-      done: done && ((e) => e || done()),
-    });
+    ch.outQueue.push({ data: payload, offset: 0, dataType: 0, control: payload, done });
   }
 
   /** Sends what waited for the socket to drain or a key exchange to end. */
@@ -293,10 +290,19 @@ export class MuxCore {
     }
   }
 
-  sendEof(ch: MuxChannel): void {
-    if (ch.state !== 'open' || ch.sentEof || ch.closing) return;
+  /** Sends EOF after any queued data; `done` as for `sendOrdered` (an EOF already sent counts as done). */
+  sendEof(ch: MuxChannel, done?: (error?: SshError) => void): void {
+    if (ch.state === 'closed' || ch.closing) {
+      done?.(new SshError('CLOSED', `channel ${ch.localId} is closed`));
+      return;
+    }
+    if (ch.state !== 'open' || ch.sentEof) {
+      if (ch.sentEof) done?.();
+      else done?.(new SshError('CLOSED', `channel ${ch.localId} is not open`));
+      return;
+    }
     ch.sentEof = true;
-    this.sendOrdered(ch, encodeChannelOnly(Msg.CHANNEL_EOF, ch.remoteId));
+    this.sendOrdered(ch, encodeChannelOnly(Msg.CHANNEL_EOF, ch.remoteId), done);
   }
 
   /** Sends CLOSE (RFC 4254 §5.3) after any queued data; nothing can be written after it. */
@@ -304,23 +310,37 @@ export class MuxCore {
     if (ch.state === 'closed' || ch.closing) return;
     ch.closing = true;
     if (ch.state === 'opening') return; // sent once the peer confirms the open
-    this.sendOrdered(ch, encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.remoteId), () => {
+    this.sendOrdered(ch, encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.remoteId), (e) => {
+      if (e) return; // the channel died first
       ch.sentClose = true;
       if (ch.gotClose) this.remove(ch);
     });
   }
 
-  /** Sends a channel request; with `onReply`, want-reply is set and the reply comes back in order (RFC 4254 §5.4). */
-  request(ch: MuxChannel, request: ChannelRequest, onReply?: (ok: boolean) => void): void {
+  /**
+   * Sends a channel request; with `onReply`, want-reply is set and the reply comes back in order
+   * (RFC 4254 §5.4). `sent` runs once the request is handed to the transport, or with the error
+   * that kept it from being sent.
+   */
+  request(
+    ch: MuxChannel,
+    request: ChannelRequest,
+    onReply?: (ok: boolean) => void,
+    sent?: (error?: SshError) => void,
+  ): void {
     if (ch.state !== 'open' || ch.closing) {
       onReply?.(false);
+      sent?.(new SshError('CLOSED', `channel ${ch.localId} is not open`));
       return;
     }
     if (onReply) ch.pendingReplies.push(onReply);
     const payload = encodeChannelRequest(ch.remoteId, { ...request, wantReply: onReply !== undefined });
     // An exit status reports on the data before it, so it must not overtake that data.
-    if (request.type === 'exit-status' || request.type === 'exit-signal') this.sendOrdered(ch, payload);
-    else this.link.send(payload);
+    if (request.type === 'exit-status' || request.type === 'exit-signal') this.sendOrdered(ch, payload, sent);
+    else {
+      this.link.send(payload);
+      sent?.();
+    }
   }
 
   /** Answers a peer's channel request that had want-reply set. */

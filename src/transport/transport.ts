@@ -162,6 +162,14 @@ export class Transport {
     return this.closed || (this.kex !== undefined && !this.kex.sentNewKeys);
   }
 
+  /** Upper-layer messages held back by a key exchange (they go out after our NEWKEYS). */
+  get heldMessages(): number {
+    return this.deferred.length;
+  }
+
+  /** How many queued upper-layer messages a close dropped unsent (they never reach the socket). */
+  droppedAtClose = 0;
+
   takeOutput(): Buffer[] {
     const o = this.out;
     this.out = [];
@@ -338,6 +346,7 @@ export class Transport {
   private finish(err: SshError, byPeer: boolean): void {
     if (this.closed) return;
     this.closed = true;
+    this.droppedAtClose = this.deferred.length;
     this.deferred = [];
     this.handler.onClose(err, byPeer);
   }

@@ -60,18 +60,18 @@ function testCli(view: ServerView): ServerChannelHandler<State> {
           await ch.send(pattern(Number(arg)));
           view.floodSent = true;
           await ch.sendEof();
-          ch.exitStatus(0);
+          await ch.exitStatus(0);
           return { stop: m.channelId, state: s };
         }
         if (cmd === 'both') {
           await ch.send('to stdout');
           await ch.send('to stderr', { dataType: 1 });
           await ch.sendEof();
-          ch.exitStatus(5);
+          await ch.exitStatus(5);
           return { stop: m.channelId, state: s };
         }
         if (cmd === 'signal') {
-          ch.exitSignal('TERM', 'terminated by test', true);
+          await ch.exitSignal('TERM', 'terminated by test', true);
           return { stop: m.channelId, state: s };
         }
         return { ok: s };
@@ -85,7 +85,7 @@ function testCli(view: ServerView): ServerChannelHandler<State> {
       }
       if (m.type === 'eof') {
         await ch.sendEof();
-        ch.exitStatus(0);
+        await ch.exitStatus(0);
         return { stop: m.channelId, state: s };
       }
       return { ok: s };
@@ -220,8 +220,8 @@ describe('Channel: send, sendEof, close and iteration', () => {
     );
     assert.equal(await ch.setenv('LC_ALL', 'C.UTF-8'), 'success');
     await ch.exec('stay');
-    ch.windowChange(100, 30, 800, 600);
-    ch.signal('INT');
+    await ch.windowChange(100, 30, 800, 600);
+    await ch.signal('INT');
     await waitFor(() => view.messages.some((m) => m.type === 'signal'), 'the signal to arrive');
     const byType = Object.fromEntries(view.messages.map((m) => [m.type, m]));
     assert.deepEqual(byType.pty, {

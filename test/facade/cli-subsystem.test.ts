@@ -38,7 +38,7 @@ function recordingCli(log: string[]): ServerChannelHandler<CliState> {
       log.push(`init ${JSON.stringify(args)}`);
       return { ok: { args, seen: 0 } };
     },
-    handleMsg(message, state): HandlerResult<CliState> {
+    async handleMsg(message, state): Promise<HandlerResult<CliState>> {
       const m = message as ChannelUp | typeof TIMEOUT | string;
       if (typeof m === 'object' && m.type === 'channelUp') {
         log.push(`channelUp ${m.channelId}`);
@@ -49,10 +49,9 @@ function recordingCli(log: string[]): ServerChannelHandler<CliState> {
       log.push(`msg ${String(m)}`);
       const ch = state.channel!;
       if (m === 'tick' || m === TIMEOUT) {
-        void ch.send(`got ${String(m)}`).then(async () => {
-          await ch.sendEof();
-          ch.exitStatus(0);
-        });
+        // All of it is written before {stop} closes the channel: nothing may follow a CLOSE.
+        await ch.send(`got ${String(m)}`);
+        await Promise.all([ch.sendEof(), ch.exitStatus(0)]);
         return { stop: ch.channelId, state };
       }
       return { ok: state };
@@ -74,7 +73,7 @@ function recordingCli(log: string[]): ServerChannelHandler<CliState> {
               ch.replyRequest(m.wantReply, 'success');
               await ch.send('bye');
               await ch.sendEof();
-              ch.exitStatus(3);
+              await ch.exitStatus(3);
               return { stop: m.channelId, state };
             case 'upper':
               ch.replyRequest(m.wantReply, 'success');
@@ -106,7 +105,7 @@ function recordingCli(log: string[]): ServerChannelHandler<CliState> {
           return { ok: state };
         case 'eof':
           await ch.sendEof();
-          ch.exitStatus(0);
+          await ch.exitStatus(0);
           return { stop: m.channelId, state };
         default:
           return { ok: state };

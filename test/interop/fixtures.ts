@@ -54,7 +54,7 @@ export const catCli: ServerChannelHandler<CatState> = {
           if (cmd === 'bytes') await ch.send(Buffer.alloc(Number(arg)));
           else await ch.send('to stderr\n', { dataType: 1 });
           await ch.sendEof();
-          ch.exitStatus(cmd === 'bytes' ? 0 : Number(arg));
+          await ch.exitStatus(cmd === 'bytes' ? 0 : Number(arg));
           return { stop: m.channelId, state: s };
         }
         ch.replyRequest(m.wantReply, 'failure');
@@ -66,7 +66,7 @@ export const catCli: ServerChannelHandler<CatState> = {
         return { ok: s };
       case 'eof':
         await ch.sendEof();
-        ch.exitStatus(0);
+        await ch.exitStatus(0);
         return { stop: m.channelId, state: s };
       case 'env':
       case 'pty':
