@@ -1,6 +1,6 @@
 /**
  * Seashell: an SSH client and daemon for Node.js with the API of Erlang/OTP's `ssh` application.
- * `import * as ssh from 'seashell'`, then `ssh.connect(...)`, `ssh.daemon(...)`.
+ * `import * as ssh from 'seashell-ssh'`, then `ssh.connect(...)`, `ssh.daemon(...)`.
  */
 export {
   close,

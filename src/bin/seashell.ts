@@ -107,7 +107,7 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'daemon') return runDaemon(rest);
   if (command === '--version' || command === '-v') {
-    process.stdout.write(`${VERSION}\n`);
+    process.stdout.write(`seashell-ssh ${VERSION}\n`);
     return;
   }
   process.stderr.write(USAGE);
