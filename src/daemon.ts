@@ -245,6 +245,7 @@ export class Daemon {
       sshCli: this.o.sshCli,
       subsystems: this.subsystems,
       exec: this.o.exec,
+      evalLimits: { timeLimit: this.o.evalTimeLimit, memoryLimitMb: this.o.evalMemoryLimit },
       user: c.core.user ?? '',
       peer: peerOf(c),
     });

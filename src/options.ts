@@ -91,6 +91,13 @@ export interface DaemonOptions extends CommonOptions {
   password?: string;
   pwdfun?: PwdFun;
   exec?: ExecFun;
+  /**
+   * Milliseconds the default evaluator lets one exec run before stopping it (default 60000;
+   * Infinity for none). Seashell's own option: each evaluation runs in a worker thread.
+   */
+  evalTimeLimit?: number;
+  /** Heap limit in MiB of the worker of each default evaluation and default shell (default 256). */
+  evalMemoryLimit?: number;
   sshCli?: HandlerSpec | 'noCli';
   subsystems?: [name: string, spec: HandlerSpec][];
   /** Offer ext-info-s and send server-sig-algs (RFC 8308; default true). */
@@ -222,6 +229,17 @@ const DAEMON: Record<string, Check> = {
   password: isString,
   pwdfun: isFunction,
   exec: isFunction,
+  evalTimeLimit: (v, n) =>
+    void (
+      v === Infinity ||
+      (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 2 ** 31 - 1) ||
+      fail(n, 'a positive integer of milliseconds (at most 2147483647) or Infinity', v)
+    ),
+  evalMemoryLimit: (v, n) =>
+    void (
+      (typeof v === 'number' && Number.isInteger(v) && v >= 16 && v <= 65536) ||
+      fail(n, 'an integer number of MiB from 16 to 65536', v)
+    ),
   sshCli: isSshCli,
   subsystems: isSubsystems,
   sendExtInfo: isBoolean,

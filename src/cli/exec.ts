@@ -1,5 +1,4 @@
 import { inspect } from 'node:util';
-import { runInThisContext } from 'node:vm';
 import type { ExecFun, ExecResult } from '../options.js';
 
 /** What an exec produced: text for stdout or stderr, and the seed's exit status (0 or -1). */
@@ -48,27 +47,6 @@ export async function runExecFun(
     const f = fun as (...a: unknown[]) => ExecResult | Promise<ExecResult>;
     const args = fun.length >= 3 ? [command, user, peer] : fun.length === 2 ? [command, user] : [command];
     return outcomeOf(await f(...args));
-  } catch (e) {
-    return outcomeOf({ error: e });
-  }
-}
-
-/**
- * The default evaluator (the seed's "default Erlang evaluator", in Node terms): the command is a
- * JavaScript expression evaluated in the daemon's process; a promise is awaited; the value is
- * printed as the REPL prints it, with a newline. A thrown error goes to stderr, exit status -1.
- */
-export async function evaluateJavaScript(command: string): Promise<ExecOutcome> {
-  try {
-    let value: unknown = runInThisContext(command, { filename: 'seashell-exec' });
-    if (
-      value !== null &&
-      typeof value === 'object' &&
-      typeof (value as { then?: unknown }).then === 'function'
-    ) {
-      value = await value;
-    }
-    return { stdout: Buffer.from(inspect(value) + '\n', 'utf8'), stderr: Buffer.alloc(0), exitStatus: 0 };
   } catch (e) {
     return outcomeOf({ error: e });
   }

@@ -8,6 +8,7 @@ export interface SessionConfig {
   sshCli?: HandlerSpec | 'noCli';
   subsystems: ReadonlyMap<string, HandlerSpec>;
   exec?: ExecFun;
+  evalLimits?: { timeLimit?: number; memoryLimitMb?: number };
   user: string;
   peer: { address: string; port: number };
 }
@@ -53,7 +54,7 @@ export function attachSession(channel: Channel, config: SessionConfig): void {
         ? unpack(config.sshCli)
         : [
             defaultCli as ServerChannelHandler<unknown>,
-            [{ exec: config.exec, user: config.user, peer: config.peer }],
+            [{ exec: config.exec, user: config.user, peer: config.peer, evalLimits: config.evalLimits }],
           ];
       runner = new ServerChannelRunner(channel, handler, args);
     }
