@@ -50,6 +50,8 @@ export type SshErrorCode =
   | 'CLOSED'
   /** The peer refused to open a channel. */
   | 'CHANNEL_OPEN_FAILED'
+  /** The peer refused a channel request (e.g. `ssh.shell()`'s shell request). */
+  | 'REQUEST_FAILED'
   /** The daemon could not listen, or no daemon matches the reference. */
   | 'NOT_FOUND'
   /** A listen or connect at the socket level failed. */

@@ -9,6 +9,7 @@ export {
   daemon,
   daemonInfo,
   defaultAlgorithms,
+  shell,
   start,
   stop,
   stopDaemon,

@@ -380,3 +380,4 @@ export async function stop(): Promise<void> {
 }
 
 export { Daemon };
+export { shell } from './client-shell.js';
