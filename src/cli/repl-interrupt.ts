@@ -20,6 +20,7 @@
  * "stuck", and the session restarts its worker instead (its context is lost, the daemon lives).
  */
 import type { Session as InspectorSession } from 'node:inspector';
+import { debug } from '../log.js';
 import { INTERRUPT_CHECK } from './repl-protocol.js';
 
 type Params = Record<string, unknown>;
@@ -34,6 +35,7 @@ interface WorkerReply {
 interface CallFrame {
   functionName: string;
   url: string;
+  location: { scriptId: string };
 }
 
 /** Where this file and the worker scripts beside it live: their frames are not the user's code. */
@@ -76,6 +78,8 @@ class WorkerDebugger {
   private readonly attachWaiters = new Map<string, (sessionId: string) => void>();
   private readonly replies = new Map<number, (m: WorkerReply) => void>();
   private readonly pausedWaiters = new Map<string, (frames: CallFrame[]) => void>();
+  /** Script URLs by id, per worker session (CallFrame.url is deprecated and left empty). */
+  private readonly scripts = new Map<string, Map<string, string>>();
 
   async acquire(): Promise<void> {
     this.users++;
@@ -88,9 +92,12 @@ class WorkerDebugger {
     const s = new Session();
     s.connect();
     s.on('NodeWorker.attachedToWorker', (m) => {
-      const p = m.params as { sessionId: string; workerInfo: { workerId: string } };
-      this.attached.set(p.workerInfo.workerId, p.sessionId);
-      this.attachWaiters.get(p.workerInfo.workerId)?.(p.sessionId);
+      const p = m.params as { sessionId: string; workerInfo: { workerId: string; title: string } };
+      // The inspector numbers workers its own way; its title names the threadId: "[worker 7] name".
+      const threadId = /^\[worker (\d+)\]/.exec(p.workerInfo.title)?.[1];
+      if (threadId === undefined) return;
+      this.attached.set(threadId, p.sessionId);
+      this.attachWaiters.get(threadId)?.(p.sessionId);
     });
     s.on('NodeWorker.detachedFromWorker', (m) => {
       const p = m.params as { sessionId: string };
@@ -102,8 +109,18 @@ class WorkerDebugger {
       if (msg.id !== undefined) {
         this.replies.get(msg.id)?.(msg);
         this.replies.delete(msg.id);
+      } else if (msg.method === 'Debugger.scriptParsed') {
+        const { scriptId, url } = msg.params as { scriptId: string; url: string };
+        let urls = this.scripts.get(p.sessionId);
+        if (!urls) this.scripts.set(p.sessionId, (urls = new Map()));
+        urls.set(scriptId, url);
       } else if (msg.method === 'Debugger.paused') {
-        this.pausedWaiters.get(p.sessionId)?.((msg.params?.callFrames ?? []) as CallFrame[]);
+        const urls = this.scripts.get(p.sessionId);
+        const frames = ((msg.params?.callFrames ?? []) as CallFrame[]).map((f) => ({
+          ...f,
+          url: f.url || (urls?.get(f.location?.scriptId) ?? ''),
+        }));
+        this.pausedWaiters.get(p.sessionId)?.(frames);
       }
     });
     this.session = s;
@@ -165,6 +182,7 @@ class WorkerDebugger {
 
   forgetPaused(sessionId: string): void {
     this.pausedWaiters.delete(sessionId);
+    this.scripts.delete(sessionId);
   }
 }
 
@@ -187,7 +205,8 @@ export type InterruptResult = 'interrupted' | 'idle' | 'stuck';
 export async function interruptWorker(threadId: number, poke: () => void): Promise<InterruptResult> {
   try {
     await shared.acquire();
-  } catch {
+  } catch (e) {
+    debug('REPL interrupt: no inspector: %s', e instanceof Error ? e.message : e);
     shared.release();
     return 'stuck';
   }
@@ -210,6 +229,12 @@ export async function interruptWorker(threadId: number, poke: () => void): Promi
     );
     const value = (check.result as { value?: unknown } | undefined)?.value;
     const verdict = typeof value === 'string' ? (JSON.parse(value) as { safe: boolean }) : undefined;
+    debug(
+      'REPL interrupt of worker %d: %s, paused in %j',
+      threadId,
+      value,
+      frames.map((f) => `${f.functionName}@${f.url}`),
+    );
     if (verdict?.safe) {
       // Terminate while paused, then resume: the worker cannot move on between check and stop.
       const terminated = shared.send(sid, 'Runtime.terminateExecution');
@@ -219,7 +244,8 @@ export async function interruptWorker(threadId: number, poke: () => void): Promi
     }
     await within(shared.send(sid, 'Debugger.resume'), STEP_MS, 'Debugger.resume');
     return inUserCode(frames) ? 'stuck' : 'idle';
-  } catch {
+  } catch (e) {
+    debug('REPL interrupt of worker %d: %s', threadId, e instanceof Error ? e.message : e);
     return 'stuck';
   } finally {
     if (sessionId !== undefined) {

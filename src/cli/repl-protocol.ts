@@ -14,7 +14,8 @@ export type ReplInbound =
   | { t: 'eof' }
   | { t: 'sigint' }
   | { t: 'resize'; columns: number; rows: number }
-  | { t: 'interrupted' }
+  /** The evaluation was terminated in place; drop the Ctrl-C already sent as a key, if asked. */
+  | { t: 'interrupted'; dropCtrlC: boolean }
   /** Nothing: it only makes an idle worker run, so that a pending debugger pause takes effect. */
   | { t: 'poke' };
 

@@ -208,19 +208,29 @@ function main(): void {
       ack(u.bytes);
     }
     dispatching = false;
+    // A Ctrl-C that came with (or right after) the line now awaiting a promise.
+    takeInterruptForAwait(0);
   }
 
+  const isCtrlC = (u: Unit) =>
+    u.kind === 'sigint' || (u.kind === 'key' && u.key.ctrl === true && u.key.name === 'c');
+  /** Removes the first Ctrl-C waiting in the queue; whether there was one. */
+  const takeCtrlC = (from: number) => {
+    for (let i = from; i < queue.length; i++) {
+      const u = queue[i]!;
+      if (!isCtrlC(u)) continue;
+      queue.splice(i, 1);
+      ack(u.bytes);
+      return true;
+    }
+    return false;
+  };
   /** Ctrl-C (a key or a signal) while the REPL awaits a promise: the REPL gives up waiting. */
   const takeInterruptForAwait = (from: number) => {
     if (pending === undefined || Atomics.load(flow, SLOT.awaiting) !== 1) return;
-    for (let i = from; i < queue.length; i++) {
-      const u = queue[i]!;
-      const isCtrlC = u.kind === 'sigint' || (u.kind === 'key' && u.key.ctrl === true && u.key.name === 'c');
-      if (!isCtrlC) continue;
-      queue.splice(i, 1);
-      ack(u.bytes);
+    if (takeCtrlC(from)) {
       abandon(true);
-      return;
+      kick();
     }
   };
 
@@ -294,6 +304,7 @@ function main(): void {
         dispatching = false;
         if (delivering) ack(delivering.bytes);
         delivering = undefined;
+        if (m.dropCtrlC) takeCtrlC(0);
         if (!abandon(false)) server.displayPrompt();
         kick();
         return;

@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import type { ChannelMessage, HandlerResult, ServerChannelHandler } from '../channel/behaviour.js';
 import type { Channel } from '../channel/channel.js';
 import type { TerminalMode } from '../wire/terminal-modes.js';
+import { debug } from '../log.js';
 import { interruptWorker } from './repl-interrupt.js';
 import type { ReplInbound, ReplOutbound, ReplWorkerData } from './repl-protocol.js';
 import { OutputRelay, SLOT, sharedFlow } from './worker-stream.js';
@@ -194,8 +195,7 @@ export class ReplSession {
       // must not let the line start an endless evaluation with the Ctrl-C queued behind it.
       for (let at = bytes.indexOf(INTR); at >= 0; at = bytes.indexOf(INTR)) {
         if (at > 0) this.post({ t: 'in', data: bytes.subarray(0, at) });
-        if (this.needsInterrupt()) this.interrupt();
-        else this.post({ t: 'in', data: bytes.subarray(at, at + 1) });
+        this.ctrlC();
         bytes = bytes.subarray(at + 1);
       }
     }
@@ -220,10 +220,8 @@ export class ReplSession {
   /** RFC 4254 §6.9: INT interrupts like Ctrl-C; TERM, HUP, KILL end the session. */
   signal(name: string): void {
     if (this.done) return;
-    if (name === 'INT') {
-      if (this.needsInterrupt()) this.interrupt();
-      else this.forwardInterrupt();
-    } else if (name === 'TERM' || name === 'HUP' || name === 'KILL') {
+    if (name === 'INT') this.ctrlC();
+    else if (name === 'TERM' || name === 'HUP' || name === 'KILL') {
       void this.end({ status: 128 + (name === 'KILL' ? 9 : name === 'TERM' ? 15 : 1) }, false);
     }
   }
@@ -231,14 +229,6 @@ export class ReplSession {
   /** Ends the session now (the channel closed). */
   async stop(): Promise<void> {
     await this.end({ status: 255 }, false);
-  }
-
-  /** Whether a Ctrl-C must stop something rather than be read by the REPL as a key. */
-  private needsInterrupt(): boolean {
-    if (this.interrupting) return true;
-    if (Atomics.load(this.flow, SLOT.busy) === 1) return true;
-    // Not busy, not awaiting, yet earlier input is still untaken: something else holds the thread.
-    return Atomics.load(this.flow, SLOT.awaiting) === 0 && this.inFlight > 0;
   }
 
   private forwardInterrupt(): void {
@@ -257,23 +247,34 @@ export class ReplSession {
     });
   }
 
-  private interrupt(): void {
-    if (this.interrupting || this.done) return;
+  /**
+   * A Ctrl-C (VINTR on a pty, or a `signal` INT, RFC 4254 §6.9). An evaluation running is
+   * interrupted (repl-interrupt.ts); otherwise the REPL reads it as a key (clearing the line, or
+   * giving up an await), unless the worker does not take it within a second: then something
+   * else holds the thread (a callback that does not end) and it is interrupted as well.
+   */
+  private ctrlC(): void {
+    debug(
+      'REPL Ctrl-C: busy %d awaiting %d inFlight %d interrupting %s',
+      Atomics.load(this.flow, SLOT.busy),
+      Atomics.load(this.flow, SLOT.awaiting),
+      this.inFlight,
+      this.interrupting,
+    );
+    if (this.done || this.interrupting) return;
     this.interrupting = true;
     const worker = this.worker;
+    const busy = Atomics.load(this.flow, SLOT.busy) === 1;
+    if (!busy) this.forwardInterrupt();
     void (async () => {
       try {
-        if (Atomics.load(this.flow, SLOT.busy) === 0 && (await this.caughtUp(CATCH_UP_MS))) {
-          // All input before the Ctrl-C was handled, and handling a line that started an
-          // evaluation ends only when the evaluation does: nothing is running.
-          this.forwardInterrupt();
-          return;
-        }
+        if (!busy && (await this.caughtUp(CATCH_UP_MS))) return;
         const result = await interruptWorker(worker.threadId, () => worker.postMessage({ t: 'poke' }));
         if (this.done || worker !== this.worker) return;
-        if (result === 'interrupted') this.post({ t: 'interrupted' });
-        else if (result === 'idle') this.forwardInterrupt();
-        else await this.restart();
+        if (result === 'interrupted') this.post({ t: 'interrupted', dropCtrlC: !busy });
+        else if (result === 'idle') {
+          if (busy) this.forwardInterrupt();
+        } else await this.restart();
       } finally {
         this.interrupting = false;
       }
