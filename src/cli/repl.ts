@@ -39,6 +39,8 @@ export interface ReplSessionOptions {
 /** How a session ended: an exit status, or a message and a failing status. */
 export interface ReplExit {
   status: number;
+  /** Set when a `signal` request ended the session: it is reported as exit-signal (RFC 4254 §6.10). */
+  signal?: string;
   message?: string;
 }
 
@@ -142,7 +144,7 @@ export class ReplSession {
       [worker.stderr, this.workerData.pty ? 0 : 1],
     ] as const) {
       stream.on('data', (d: Buffer) => {
-        if (mine() && !this.done) this.send(d, dataType).catch(() => {});
+        if (mine() && !this.done) this.relay.passThrough(d, dataType);
       });
     }
     worker.on('error', (e: Error & { code?: string }) => {
@@ -222,7 +224,7 @@ export class ReplSession {
     if (this.done) return;
     if (name === 'INT') this.ctrlC();
     else if (name === 'TERM' || name === 'HUP' || name === 'KILL') {
-      void this.end({ status: 128 + (name === 'KILL' ? 9 : name === 'TERM' ? 15 : 1) }, false);
+      void this.end({ status: 128 + (name === 'KILL' ? 9 : name === 'TERM' ? 15 : 1), signal: name }, false);
     }
   }
 
@@ -380,7 +382,8 @@ export const replShell: ServerChannelHandler<ReplState> = {
         const nl = state.pty ? '\r\n' : '\n';
         await ch.send(`${nl}${exit.message}${nl}`, { dataType: state.pty ? 0 : 1 }).catch(() => {});
       }
-      await Promise.all([ch.sendEof(), ch.exitStatus(exit.status)]).catch(() => {});
+      const exitReport = exit.signal ? ch.exitSignal(exit.signal) : ch.exitStatus(exit.status);
+      await Promise.all([ch.sendEof(), exitReport]).catch(() => {});
       return { stop: ch.channelId, state };
     }
     return { ok: state };

@@ -212,6 +212,18 @@ export class OutputRelay {
     return true;
   }
 
+  /**
+   * Sends bytes that did not come through the flow (what a worker wrote through Node's own
+   * stdio plumbing), in order with the rest, without acknowledging them to the worker.
+   */
+  passThrough(data: Buffer, dataType: number): void {
+    if (this.failed !== undefined) return;
+    this.tail = this.tail.then(async () => {
+      if (this.failed !== undefined) return;
+      await this.send(data, dataType).catch((e: unknown) => this.fail(e));
+    });
+  }
+
   /** Resolves when everything received so far has been sent (or sending failed). */
   drained(): Promise<void> {
     return this.tail;

@@ -106,6 +106,16 @@ describe('the REPL without a pty', () => {
     await s.ch.close();
   });
 
+  test('a signal TERM ends the session, reported as exit-signal TERM', async () => {
+    const ch = await conn.sessionChannel();
+    await ch.shell();
+    await ch.send('for (;;) {}\n');
+    await ch.signal('TERM');
+    let signal: string | undefined;
+    for await (const m of ch) if (m.type === 'exitSignal') signal = m.signal;
+    assert.equal(signal, 'TERM');
+  });
+
   test('process.exit(9) ends the session with status 9; a value is printed in full', async () => {
     const s = await shell();
     await s.send('"z".repeat(30000)\n');
