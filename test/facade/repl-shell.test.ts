@@ -9,7 +9,7 @@ import type { Connection } from '../../src/channel/connection.js';
 import type { Daemon } from '../../src/daemon.js';
 import * as ssh from '../../src/ssh.js';
 import type { TerminalMode } from '../../src/wire/terminal-modes.js';
-import { connectTo, makeEnv, startDaemon, waitFor, type Env } from './helpers.js';
+import { connectTo, execute, makeEnv, startDaemon, waitFor, type Env } from './helpers.js';
 
 let env: Env;
 let daemon: Daemon;
@@ -94,10 +94,15 @@ describe('the REPL without a pty', () => {
     assert.equal(await s.exit, 0, 'EOF ends the session with 0');
   });
 
-  test('a signal INT interrupts an endless loop; the variables are still there', async () => {
+  test('a signal INT interrupts an endless loop (the daemon serves others meanwhile); the variables are still there', async () => {
     const s = await shell();
     await s.send('let survivor = 7\nconsole.log("spin"); for (;;) {}\n');
     await s.until(/spin\n/, 'the loop to start');
+    // The spinning session holds its own thread only: another login gets an exec answered.
+    const other = await connectTo(daemon, env, { password: 'pw' });
+    const r = await execute(other, '"meanwhile"');
+    assert.equal(r.stdout.toString(), "'meanwhile'\n");
+    await ssh.close(other);
     await s.ch.signal('INT');
     await s.until(/Uncaught Error: Script execution was interrupted/, 'the interruption');
     const from = s.out().length;

@@ -1,7 +1,8 @@
 /**
  * `ssh.shell()` against OpenSSH's sshd, run in a real terminal (tmux): the pty follows the local
  * terminal's size and its resizes, the remote exit status comes back, and the local terminal
- * leaves raw mode afterwards, also when the connection dies under the shell.
+ * leaves raw mode afterwards, also when the connection dies under the shell; without a terminal
+ * it runs with no pty on piped stdin.
  */
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import {
   interopSuite,
   makeTempDir,
   removeTempDir,
+  runCommand,
   sshKeygen,
   startSshd,
   type SshdHandle,
@@ -90,5 +92,19 @@ interopSuite('ssh.shell() against OpenSSH sshd in a real terminal', () => {
     await term.keys('Enter');
     const screen = await term.waitFor(/SHELL-EXIT=/, 'the shell to end');
     assert.match(screen, /^SHELL-EXIT=(255|error .*) RAW-AFTER=false$/m);
+  });
+
+  test('without a terminal: no pty, stdin piped to the shell, its output and exit status back', async () => {
+    const r = await runCommand(
+      process.execPath,
+      [driver, sshd.host, String(sshd.port), JSON.stringify(options)],
+      {
+        input: 'tty -s && echo has-a-tty || echo no-tty\necho "from $((6 * 7))"\nexit 4\n',
+      },
+    );
+    const out = r.stdout.toString();
+    assert.match(out, /^no-tty$/m);
+    assert.match(out, /^from 42$/m);
+    assert.match(out, /^SHELL-EXIT=4 RAW-AFTER=no-terminal$/m);
   });
 });

@@ -14,5 +14,9 @@ try {
   status = `error ${(e as Error).message}`;
 }
 // The terminal as the shell left it, asked while this process still runs (Node resets it at exit).
-const modes = execFileSync('stty', ['-a'], { stdio: ['inherit', 'pipe', 'inherit'] }).toString();
-process.stdout.write(`\nSHELL-EXIT=${status} RAW-AFTER=${/-icanon/.test(modes) && /-echo\b/.test(modes)}\n`);
+let raw = 'no-terminal';
+if (process.stdin.isTTY) {
+  const modes = execFileSync('stty', ['-a'], { stdio: ['inherit', 'pipe', 'inherit'] }).toString();
+  raw = String(/-icanon/.test(modes) && /-echo\b/.test(modes));
+}
+process.stdout.write(`\nSHELL-EXIT=${status} RAW-AFTER=${raw}\n`);
