@@ -92,7 +92,14 @@ function main(): void {
   }
 
   // Errors thrown later by callbacks the user scheduled are shown as the REPL shows its own.
-  process.on('uncaughtException', (e) => errorsBus.emit('error', e));
+  process.on('uncaughtException', (e) => {
+    if (errorsBus.listenerCount('error') > 0) errorsBus.emit('error', e);
+    else {
+      // A Node whose REPL no longer reports through its domain option.
+      output.write(`Uncaught ${inspect(e)}\n`);
+      server.displayPrompt();
+    }
+  });
 
   const queue: Unit[] = [];
   let pending: Pending | undefined;
