@@ -156,9 +156,11 @@ function main(): void {
         if (p.stale) staleAwaits--;
         return;
       }
-      if (pending === p) pending = undefined;
       setAwaiting(0);
+      // Still pending while the REPL prints the value: a custom inspect that never ends is part
+      // of the evaluation, and interruptible as such.
       cb(e, result);
+      if (pending === p) pending = undefined;
       if (!sync) kick();
     });
     sync = false;

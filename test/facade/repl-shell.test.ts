@@ -111,6 +111,20 @@ describe('the REPL without a pty', () => {
     await s.ch.close();
   });
 
+  test('printing a value whose custom inspect never ends is interrupted in place too', async () => {
+    const s = await shell();
+    await s.send('const odd = { [Symbol.for("nodejs.util.inspect.custom")]() { for (;;) {} } }; 1\n');
+    await s.until(/1\n/, 'the definition');
+    await s.send('odd\n');
+    // Wait until the printing has begun: nothing else can be read meanwhile.
+    await s.send('"queued"\n');
+    await s.ch.signal('INT');
+    await s.until(/Script execution was interrupted/, 'the interruption');
+    await s.until(/'queued'/, 'the line typed meanwhile, evaluated after');
+    assert.doesNotMatch(s.out(), /restarted/);
+    await s.ch.close();
+  });
+
   test('a signal TERM ends the session, reported as exit-signal TERM', async () => {
     const ch = await conn.sessionChannel();
     await ch.shell();
