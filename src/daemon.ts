@@ -104,6 +104,7 @@ export class Daemon {
         publicKeyAlgorithms: o.algorithms.publicKey,
       },
       maxChannels: o.maxChannels,
+      outputStallMs: o.limits?.outputStallTimeout,
       minRemoteMaxPacket: o.minimalRemoteMaxPacketSize,
     };
   }

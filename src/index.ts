@@ -39,6 +39,7 @@ export type {
   ExecResult,
   FingerprintHash,
   HandlerSpec,
+  Limits,
   PwdFun,
   RekeyLimit,
 } from './options.js';

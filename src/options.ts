@@ -45,6 +45,18 @@ export type PwdFun =
 
 export type RekeyLimit = number | { minutes?: number; bytes?: number };
 
+/**
+ * Resource limits beyond the seed's options (Seashell's own; both sides): what one peer can make
+ * this end hold. Every field has a finite default; see README's security section.
+ */
+export interface Limits {
+  /**
+   * Milliseconds a peer may leave our output unread, while more than 1 MiB of it waits, before it
+   * is disconnected (default 60000; any progress restarts the clock, so slow readers are not cut).
+   */
+  outputStallTimeout?: number;
+}
+
 export interface CommonOptions {
   /** Directory of known_hosts, id_* keys and authorized_keys (default `~/.ssh`). */
   userDir?: string;
@@ -68,6 +80,8 @@ export interface CommonOptions {
   /** Called when the peer disconnects or the connection is lost. */
   disconnectfun?: (reason: string) => void;
   profile?: string;
+  /** Resource limits beyond the seed's options (see `Limits`). */
+  limits?: Limits;
 }
 
 export interface ClientOptions extends CommonOptions {
@@ -195,6 +209,16 @@ const isStringArray: Check = (v, n) => {
   if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) fail(n, 'an array of strings', v);
 };
 const accept: Check = () => {};
+const isLimits: Check = (v, n) => {
+  isObject(v, n);
+  const fields: Record<string, Check> = { outputStallTimeout: isTimeout };
+  for (const [k, x] of Object.entries(v as object)) {
+    if (x === undefined) continue;
+    const check = fields[k];
+    if (!check) fail(`${n}.${k}`, `one of the limits ${Object.keys(fields).join(', ')}`, x);
+    check!(x, `${n}.${k}`);
+  }
+};
 
 const COMMON: Record<string, Check> = {
   userDir: isString,
@@ -207,6 +231,7 @@ const COMMON: Record<string, Check> = {
   sshMsgDebugFun: isFunction,
   disconnectfun: isFunction,
   profile: isString,
+  limits: isLimits,
 };
 
 const CLIENT: Record<string, Check> = {

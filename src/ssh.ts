@@ -210,6 +210,7 @@ export async function connect(
         rekeyMs: o.rekeyMinutes * 60_000,
       },
       channelDefaults: { initialWindow: DEFAULT_WINDOW, maxPacket: DEFAULT_MAX_PACKET },
+      outputStallMs: o.limits?.outputStallTimeout,
       clientAuth: {
         user,
         methods: o.authMethodList.filter((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m)),

@@ -12,6 +12,10 @@ import { Channel } from './channel.js';
 
 /** Batches up to this size go out as one joined buffer; larger ones as a writev of their pieces. */
 const SMALL_BATCH = 16 * 1024;
+/** In a larger batch, pieces below this size are joined with their neighbours (see `writeJoined`). */
+const JOIN_BELOW = 2048;
+/** A run of joined small pieces is written once it reaches this size. */
+const RUN_LIMIT = 64 * 1024;
 
 /** The pieces' total length if it is at most SMALL_BATCH, else -1 (without summing a bulk batch). */
 function smallTotal(bufs: readonly Buffer[]): number {
@@ -23,8 +27,26 @@ function smallTotal(bufs: readonly Buffer[]): number {
   return total;
 }
 
-/** Stop queueing bulk data once this much waits in user space for the socket. */
+/**
+ * Stop queueing bulk data once this much of our output waits in user space: what the transport
+ * has queued for the next write plus what the socket has not yet handed to the kernel. Channel
+ * data stops here (it waits in its channel, held by its window), so only what the peer provokes
+ * (replies, WINDOW_ADJUST, UNIMPLEMENTED) can take the output further.
+ */
 const OUTPUT_HIGH_WATER = 1024 * 1024;
+/**
+ * Stop reading the peer while this much of our output waits. Above the high-water mark plus a
+ * full data packet or two, so that two sides both sending bulk data never both stop reading
+ * (each side's data alone stays under it); a peer that provokes output and does not read it
+ * stops being read here, and our memory for it stays about this size.
+ */
+const OUTPUT_READ_LIMIT = 2 * 1024 * 1024;
+
+/**
+ * A peer that takes none of our output for this long while it is over the high-water mark is
+ * disconnected. A slow reader is not: any progress restarts the clock.
+ */
+export const DEFAULT_OUTPUT_STALL_MS = 60_000;
 
 /** Channel window and packet size Seashell advertises by default (OpenSSH: 2 MiB and 32 KiB). */
 export const DEFAULT_WINDOW = 4 * 1024 * 1024;
@@ -102,7 +124,18 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> {
   readonly core: ConnectionCore;
   private readonly channels = new Map<number, Channel>();
   private flushScheduled = false;
+  /** Our queued output is over the high-water mark: bulk data waits until the socket drains. */
   private blocked = false;
+  /** Our queued output is over OUTPUT_READ_LIMIT: the peer is not read until the socket drains. */
+  private overReadLimit = false;
+  /** The protocol core is not processing input (a decision is outstanding). */
+  private inputPaused = false;
+  /** Whether the socket is being read (see `updateReading`). */
+  private reading = true;
+  private stallTimer: NodeJS.Timeout | undefined;
+  /** Bytes the kernel had taken when the stall timer was armed. */
+  private stallMark = 0;
+  private readonly outputStallMs: number;
   private closed = false;
   /** Where authentication stands; the promise for `authenticated` is made only when asked for. */
   private authState: 'pending' | 'done' | SshError = 'pending';
@@ -125,6 +158,7 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> {
     super();
     this.role = config.transport.role;
     this.core = new ConnectionCore(config, this);
+    this.outputStallMs = config.outputStallMs ?? DEFAULT_OUTPUT_STALL_MS;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.core.receive(chunk));
     socket.on('drain', () => this.onDrain());
@@ -190,7 +224,59 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> {
 
   /** @internal */
   outputFull(): boolean {
-    return this.blocked || this.socket.writableLength >= OUTPUT_HIGH_WATER;
+    return this.blocked || this.queuedOutput() >= OUTPUT_HIGH_WATER;
+  }
+
+  /** Our output not yet with the kernel: the transport's next write and the socket's buffer. */
+  private queuedOutput(): number {
+    return this.socket.writableLength + this.core.transport.outputBytes;
+  }
+
+  /** @internal */
+  onInputPaused(paused: boolean): void {
+    this.inputPaused = paused;
+    this.updateReading();
+  }
+
+  /**
+   * Reads the socket only while its data can be processed and our output is being taken: the
+   * one backpressure mechanism, both ways (a peer that does not read stops being read).
+   */
+  private updateReading(): void {
+    // Once closed, reading only lets the peer's FIN arrive (the core ignores what comes).
+    const read = this.closed || (!this.inputPaused && !this.overReadLimit);
+    if (read === this.reading) return;
+    this.reading = read;
+    if (read) this.socket.resume();
+    else this.socket.pause();
+  }
+
+  /** Bytes of our output the kernel has taken so far. */
+  private delivered(): number {
+    return this.socket.bytesWritten - this.socket.writableLength;
+  }
+
+  private armStallTimer(): void {
+    if (this.stallTimer || this.outputStallMs === Infinity) return;
+    this.stallMark = this.delivered();
+    this.stallTimer = setTimeout(() => this.onStallTimer(), this.outputStallMs);
+    this.stallTimer.unref();
+  }
+
+  private onStallTimer(): void {
+    this.stallTimer = undefined;
+    if (!this.blocked || this.closed) return;
+    if (this.delivered() > this.stallMark) {
+      this.armStallTimer(); // slow, but reading
+      return;
+    }
+    // Nothing of ours was read for the whole grace time: the DISCONNECT cannot reach the peer
+    // either, so after queueing it the socket is destroyed rather than ended.
+    this.core.disconnect(
+      DisconnectReason.BY_APPLICATION,
+      `the peer read none of our output for ${this.outputStallMs} ms`,
+    );
+    this.socket.destroy();
   }
 
   /** @internal */
@@ -451,11 +537,20 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> {
         // A handshake's or a reply's few small packets: joining them is cheaper than writev's bookkeeping.
         this.socket.write(Buffer.concat(bufs, total));
       } else {
-        this.socket.cork();
-        for (const b of bufs) this.socket.write(b);
-        this.socket.uncork();
+        this.writeJoined(bufs);
       }
-      if (this.socket.writableLength >= OUTPUT_HIGH_WATER) this.blocked = true;
+      const queued = this.socket.writableLength;
+      if (queued >= OUTPUT_HIGH_WATER && !this.blocked) {
+        this.blocked = true;
+        this.armStallTimer();
+      }
+      if (queued >= OUTPUT_READ_LIMIT && !this.overReadLimit) {
+        this.overReadLimit = true;
+        this.updateReading();
+      }
+      // The kernel took it: channel data held back while it was queued may go now (it is
+      // encrypted up to the high-water mark per turn of the event loop).
+      if (!this.blocked) this.core.resumeStalled();
       this.core.prepareAhead();
     }
     if (this.writeWaiters) this.settleWriteWaiters(!this.socket.destroyed || bufs.length === 0);
@@ -463,15 +558,53 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> {
     if (this.closed) this.finishSocket();
   }
 
+  /**
+   * Writes a large batch as one writev in which runs of small buffers (packet headers and
+   * tails, replies) are joined and large ones (channel data bodies) go as they are: thousands of
+   * tiny pieces would each hold a slot and an object in the socket's queue (a reply flood from a
+   * peer that does not read made ~6 MiB of heap out of 1 MiB of output, measured).
+   */
+  private writeJoined(bufs: Buffer[]): void {
+    const s = this.socket;
+    s.cork();
+    let from = 0;
+    let runBytes = 0;
+    for (let i = 0; i < bufs.length; i++) {
+      const b = bufs[i]!;
+      if (b.length < JOIN_BELOW) {
+        runBytes += b.length;
+        if (runBytes < RUN_LIMIT) continue;
+        s.write(i === from ? b : Buffer.concat(bufs.slice(from, i + 1), runBytes));
+      } else {
+        if (i > from) s.write(i - from === 1 ? bufs[from]! : Buffer.concat(bufs.slice(from, i), runBytes));
+        s.write(b);
+      }
+      from = i + 1;
+      runBytes = 0;
+    }
+    if (bufs.length > from) {
+      s.write(bufs.length - from === 1 ? bufs[from]! : Buffer.concat(bufs.slice(from), runBytes));
+    }
+    s.uncork();
+  }
+
   private onDrain(): void {
     if (!this.blocked) return;
     this.blocked = false;
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    if (this.overReadLimit) {
+      this.overReadLimit = false;
+      this.updateReading();
+    }
     this.core.resume();
   }
 
   private clearTimers(): void {
     if (this.deadline) clearTimeout(this.deadline);
     this.deadline = undefined;
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
   }
 
   private onCoreClose(error: SshError, byPeer: boolean): void {

@@ -27,6 +27,8 @@ export interface ConnectionEvents {
   onOutput(): void;
   /** The socket's write side is backed up (asked before queueing bulk data). */
   outputFull(): boolean;
+  /** Input processing stopped or started again (see `TransportHandler.onInputPaused`). */
+  onInputPaused?(paused: boolean): void;
   /** Client: decide on the host key and answer with `hostKeyVerdict`. */
   verifyHostKey?(key: PublicKey, algorithm: string): void;
   onDebug?(message: Debug): void;
@@ -57,6 +59,11 @@ export interface ConnectionCoreConfig {
   serverAuth?: ServerAuthConfig;
   maxChannels?: number;
   minRemoteMaxPacket?: number;
+  /**
+   * Milliseconds a peer may leave our output unread while it is over the high-water mark before
+   * it is disconnected (default DEFAULT_OUTPUT_STALL_MS; Infinity never).
+   */
+  outputStallMs?: number;
 }
 
 /**
@@ -126,6 +133,10 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
     this.events.onOutput();
   }
 
+  onInputPaused(paused: boolean): void {
+    this.events.onInputPaused?.(paused);
+  }
+
   onClose(error: SshError, byPeer: boolean): void {
     const err = this.closeError ?? error;
     this.closeError = err;
@@ -193,6 +204,11 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
   /** The socket drained: send what waited for it. */
   resume(): void {
     this.mux.resume();
+  }
+
+  /** Output was written and is not backed up: send the channel data that waited for room. */
+  resumeStalled(): void {
+    this.mux.resumeStalled();
   }
 
   disconnect(

@@ -272,12 +272,18 @@ export class MuxCore {
   /** Sends what waited for the socket to drain or a key exchange to end. */
   resume(): void {
     if (this.closed) return;
-    const waiting = [...this.stalled];
-    this.stalled.clear();
-    for (const ch of waiting) if (ch.state === 'open') this.flush(ch);
+    this.resumeStalled();
     for (const ch of this.channels.values()) {
       if (ch.state === 'open' && ch.outQueue.length && !this.stalled.has(ch)) this.flush(ch);
     }
+  }
+
+  /** Sends what waited because the output was full (cheap when nothing did). */
+  resumeStalled(): void {
+    if (this.closed || this.stalled.size === 0) return;
+    const waiting = [...this.stalled];
+    this.stalled.clear();
+    for (const ch of waiting) if (ch.state === 'open') this.flush(ch);
   }
 
   /** The receiver has consumed `n` bytes: grant window back once half of it is used (RFC 4254 §5.2). */

@@ -79,6 +79,11 @@ export interface TransportHandler {
   onDebug?(message: Debug): void;
   /** Bytes are waiting in `takeOutput()`. */
   onOutput(): void;
+  /**
+   * Input processing stopped (`true`) or started again (`false`): while it is stopped, the I/O
+   * edge should stop reading the socket, or received bytes would pile up unprocessed.
+   */
+  onInputPaused?(paused: boolean): void;
   /** The transport is finished: the peer disconnected (`byPeer`), or we did because of `error`. */
   onClose(error: SshError, byPeer: boolean): void;
 }
@@ -114,6 +119,7 @@ export class Transport {
   /** Until the peer's identification line is read; dropped after so it holds no buffer. */
   private versionReader: VersionReader | undefined;
   private out: Buffer[] = [];
+  private outBytes = 0;
   private deferred: Buffer[] = [];
   private kex: KexState | undefined;
   /** Input processing is paused while a decision (host key, authentication) is outstanding. */
@@ -173,7 +179,18 @@ export class Transport {
   takeOutput(): Buffer[] {
     const o = this.out;
     this.out = [];
+    this.outBytes = 0;
     return o;
+  }
+
+  /** Bytes waiting in `takeOutput()`: queued output the socket has not been given yet. */
+  get outputBytes(): number {
+    return this.outBytes;
+  }
+
+  /** True while received packets are not being processed (a decision is outstanding). */
+  get inputPaused(): boolean {
+    return this.pauses > 0;
   }
 
   /**
@@ -234,13 +251,15 @@ export class Transport {
 
   /** Stops acting on received packets until `resumeInput` (bytes keep being buffered). */
   pauseInput(): void {
-    this.pauses++;
+    if (this.pauses++ === 0) this.handler.onInputPaused?.(true);
   }
 
   resumeInput(): void {
     if (this.pauses === 0) return;
     this.pauses--;
-    if (this.pauses === 0 && !this.closed && !this.pumping) {
+    if (this.pauses > 0 || this.closed) return;
+    this.handler.onInputPaused?.(false);
+    if (!this.pumping) {
       try {
         this.pump();
       } catch (e) {
@@ -316,8 +335,15 @@ export class Transport {
 
   private emit(bufs: Buffer | Buffer[]): void {
     const wasEmpty = this.out.length === 0;
-    if (Array.isArray(bufs)) for (const b of bufs) this.out.push(b);
-    else this.out.push(bufs);
+    if (Array.isArray(bufs)) {
+      for (const b of bufs) {
+        this.out.push(b);
+        this.outBytes += b.length;
+      }
+    } else {
+      this.out.push(bufs);
+      this.outBytes += bufs.length;
+    }
     if (wasEmpty) this.handler.onOutput();
   }
 
