@@ -10,7 +10,7 @@
  * the shell has ended.
  */
 import { Socket } from 'node:net';
-import type { Connection } from './channel/connection.js';
+import type { Connection } from './edge/connection.js';
 import { SshError } from './errors.js';
 import type { ClientOptions } from './options.js';
 import { connect } from './ssh.js';

@@ -2,18 +2,27 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { SERVER_AUTH_METHODS, type PasswordVerdict } from './auth/server.js';
 import type { Channel } from './channel/channel.js';
-import { Connection, DEFAULT_MAX_PACKET, DEFAULT_WINDOW } from './channel/connection.js';
+import { attachSession, type EnvPolicy, type SubsystemCount } from './channel/session.js';
+import type { SessionChannel } from './channel/session-channel.js';
+import { Connection, DEFAULT_MAX_PACKET, DEFAULT_WINDOW } from './edge/connection.js';
 import type { ConnectionCoreConfig } from './connection/connection-core.js';
 import type { ChannelParams } from './connection/mux.js';
 import type { PublicKey } from './keys/types.js';
 import type { ChannelOpen } from './wire/connection-messages.js';
 import type { Debug } from './wire/transport-messages.js';
-import { attachSession } from './cli/session.js';
+import { defaultCli } from './cli/default-cli.js';
+import { debug } from './log.js';
 import { DisconnectReason, SshError } from './errors.js';
 import { fileKeyApi, type KeyApiContext, type ServerKeyApi } from './keys/key-api.js';
 import { isSignatureAlgorithm } from './keys/public-key.js';
 import type { PrivateKey } from './keys/types.js';
-import { resolveDaemonOptions, type DaemonOptions, type HandlerSpec, type PwdFunVerdict } from './options.js';
+import {
+  LIMIT_DEFAULTS,
+  resolveDaemonOptions,
+  type DaemonOptions,
+  type HandlerSpec,
+  type PwdFunVerdict,
+} from './options.js';
 import { loadPoly1305 } from './transport/cipher/chacha20-poly1305.js';
 import { identification } from './transport/version.js';
 import { ChannelOpenFailure } from './wire/numbers.js';
@@ -73,6 +82,9 @@ export class Daemon {
   ip = '';
   port = 0;
   private readonly coreConfig: ConnectionCoreConfig;
+  private readonly env: EnvPolicy;
+  /** Open subsystem channels per connection (the seed's max_channels counts them). */
+  private readonly subsystemCounts = new WeakMap<Connection, SubsystemCount>();
   /** Called when the daemon has stopped (the facade's registry listens). */
   onStopped: (() => void) | undefined;
 
@@ -82,6 +94,7 @@ export class Daemon {
   ) {
     this.profile = o.profile ?? 'default';
     this.subsystems = new Map(o.subsystems ?? []);
+    this.env = envPolicy(o.acceptEnv ?? ['LANG', 'LC_*'], o.limits);
     this.keyApi = { ...fileKeyApi, ...(o.keyCb as Partial<ServerKeyApi>) };
     this.ctx = { userDir: o.userDir, systemDir: o.systemDir ?? '/etc/ssh' };
     const usePassword = o.pwdfun !== undefined || o.password !== undefined || o.userPasswords !== undefined;
@@ -103,7 +116,8 @@ export class Daemon {
         ),
         publicKeyAlgorithms: o.algorithms.publicKey,
       },
-      maxChannels: o.maxChannels,
+      maxChannels: o.limits?.channels ?? LIMIT_DEFAULTS.channels,
+      pendingRequests: o.limits?.pendingRequests,
       outputStallMs: o.limits?.outputStallTimeout,
       minRemoteMaxPacket: o.minimalRemoteMaxPacketSize,
     };
@@ -242,13 +256,27 @@ export class Daemon {
       );
       return;
     }
-    attachSession(accept(), {
-      sshCli: this.o.sshCli,
+    let count = this.subsystemCounts.get(c);
+    if (!count) this.subsystemCounts.set(c, (count = { open: 0 }));
+    const o = this.o;
+    attachSession(accept() as SessionChannel, {
+      cli: o.sshCli ?? [
+        defaultCli,
+        [
+          {
+            exec: o.exec,
+            shell: o.shell,
+            user: c.core.user ?? '',
+            peer: peerOf(c),
+            evalLimits: { timeLimit: o.evalTimeLimit, memoryLimitMb: o.evalMemoryLimit },
+          },
+        ],
+      ],
       subsystems: this.subsystems,
-      exec: this.o.exec,
-      evalLimits: { timeLimit: this.o.evalTimeLimit, memoryLimitMb: this.o.evalMemoryLimit },
-      user: c.core.user ?? '',
-      peer: peerOf(c),
+      maxSubsystemChannels: o.maxChannels,
+      subsystemCount: count,
+      env: this.env,
+      onError: (id, e) => debug('channel %d: handler failed: %s', id, (e as Error)?.stack ?? e),
     });
   }
 
@@ -297,4 +325,22 @@ export class Daemon {
     if (o.userPasswords?.some(([u, p]) => u === user && sameSecret(p, password))) return true;
     return o.password !== undefined && sameSecret(o.password, password);
   }
+}
+
+/** OpenSSH's AcceptEnv patterns (`*` any run, `?` one character) and the env limits. */
+function envPolicy(patterns: string[], limits: DaemonOptions['limits']): EnvPolicy {
+  const res = patterns.map(
+    (p) =>
+      new RegExp(
+        `^${p
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+      ),
+  );
+  return {
+    accept: (name) => res.some((r) => r.test(name)),
+    maxCount: limits?.envCount ?? LIMIT_DEFAULTS.envCount,
+    maxBytes: limits?.envBytes ?? LIMIT_DEFAULTS.envBytes,
+  };
 }

@@ -18,16 +18,33 @@ export {
   type ConnectionInfoKey,
 } from './ssh.js';
 export type { DaemonInfo } from './daemon.js';
-export { Connection, type ConnectionInfo, type SessionChannelOptions } from './channel/connection.js';
-export { Channel, type PtyOptions, type RequestStatus } from './channel/channel.js';
+export {
+  Connection,
+  type ChannelOpenHandler,
+  type GlobalRequestHandler,
+  type SessionChannelOptions,
+} from './edge/connection.js';
+export type { ChannelOptions, ConnectionInfo, ConnectionRef, RekeyEvent } from './channel/link.js';
+export { Channel, type RequestStatus } from './channel/channel.js';
+export { SessionChannel, type PtyOptions } from './channel/session-channel.js';
 export {
   TIMEOUT,
+  type CallResult,
+  type CastResult,
   type ChannelMessage,
   type ChannelUp,
+  type ClientChannelHandler,
+  type From,
   type HandlerResult,
   type InitResult,
+  type RequestMessage,
   type ServerChannelHandler,
 } from './channel/behaviour.js';
+export * as clientChannel from './channel/client.js';
+export { ChannelRef } from './channel/client.js';
+export { defaultShell } from './cli/default-cli.js';
+export type { Reply } from './connection/replies.js';
+export type { ChannelOpen, GlobalRequest, ChannelRequest } from './wire/connection-messages.js';
 export { SshError, DisconnectReason, disconnectReasonName, type SshErrorCode } from './errors.js';
 export type {
   AcceptCallback,
@@ -41,6 +58,8 @@ export type {
   HandlerSpec,
   Limits,
   PwdFun,
+  ShellFun,
+  ShellOption,
   RekeyLimit,
 } from './options.js';
 export type { AlgorithmSet, AlgorithmsOption, ModifyAlgorithmsOption } from './transport/algorithms.js';

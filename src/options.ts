@@ -1,7 +1,8 @@
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { ServerChannelHandler } from './channel/behaviour.js';
-import type { Connection } from './channel/connection.js';
+import type { ConnectionRef } from './channel/link.js';
+import type { HandlerSpec } from './channel/session.js';
 import { SshError } from './errors.js';
 import type { ClientKeyApi, ServerKeyApi } from './keys/key-api.js';
 import {
@@ -29,9 +30,22 @@ export type ExecFun = (
   clientAddress: { address: string; port: number },
 ) => ExecResult | Promise<ExecResult>;
 
-/** A channel handler and the arguments its `init` gets (the seed's mod_args()). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type HandlerSpec = ServerChannelHandler<any> | [ServerChannelHandler<any>, unknown[]];
+export type { HandlerSpec };
+
+/**
+ * The seed's shell_fun/1,2: given the user (and the client's address), the handler that serves
+ * the shell (a ServerChannelHandler, or [handler, initArgs]).
+ */
+export type ShellFun =
+  | ((user: string) => HandlerSpec | Promise<HandlerSpec>)
+  | ((user: string, peer: { address: string; port: number }) => HandlerSpec | Promise<HandlerSpec>);
+
+/**
+ * The `shell` daemon option: a ShellFun, or the seed's mod_fun_args() as
+ * `[module, functionName, args]` (`module[functionName](...args)` returns the handler). Pass
+ * `defaultShell` to name the default shell, the Node REPL.
+ */
+export type ShellOption = ShellFun | [module: Record<string, unknown>, functionName: string, args: unknown[]];
 
 export type PwdFunVerdict = boolean | 'disconnect' | [boolean, unknown];
 export type PwdFun =
@@ -55,7 +69,27 @@ export interface Limits {
    * is disconnected (default 60000; any progress restarts the clock, so slow readers are not cut).
    */
   outputStallTimeout?: number;
+  /** Channels open at once on one connection, of every type (default 64); more are refused. */
+  channels?: number;
+  /**
+   * Requests (channel and global) that may wait for our answer at once; beyond it the peer's
+   * messages are not read until answers go out (default 64).
+   */
+  pendingRequests?: number;
+  /** Environment variables one session channel may set (default 32). */
+  envCount?: number;
+  /** Bytes of one environment variable, name and value together (default 8192). */
+  envBytes?: number;
 }
+
+/** Defaults of `Limits`. */
+export const LIMIT_DEFAULTS = {
+  outputStallTimeout: 60_000,
+  channels: 64,
+  pendingRequests: 64,
+  envCount: 32,
+  envBytes: 8192,
+} as const;
 
 export interface CommonOptions {
   /** Directory of known_hosts, id_* keys and authorized_keys (default `~/.ssh`). */
@@ -72,7 +106,7 @@ export interface CommonOptions {
   rekeyLimit?: RekeyLimit;
   /** Called with every SSH_MSG_DEBUG (RFC 4253 §11.3). */
   sshMsgDebugFun?: (
-    connection: Connection,
+    connection: ConnectionRef,
     alwaysDisplay: boolean,
     message: string,
     language: string,
@@ -112,10 +146,17 @@ export interface DaemonOptions extends CommonOptions {
   evalTimeLimit?: number;
   /** Heap limit in MiB of the worker of each default evaluation and default shell (default 256). */
   evalMemoryLimit?: number;
+  /** The shell's handler (the seed's shell option; default: the Node REPL). */
+  shell?: ShellOption;
   sshCli?: HandlerSpec | 'noCli';
   subsystems?: [name: string, spec: HandlerSpec][];
   /** Offer ext-info-s and send server-sig-algs (RFC 8308; default true). */
   sendExtInfo?: boolean;
+  /**
+   * Environment variables a session accepts, by name or `*` / `?` pattern, as OpenSSH's AcceptEnv
+   * (default `['LANG', 'LC_*']`); others are refused. `limits.envCount`/`envBytes` bound them.
+   */
+  acceptEnv?: string[];
   /** Milliseconds a client has to log in (default 120000). */
   negotiationTimeout?: number;
   maxSessions?: number;
@@ -189,6 +230,20 @@ const isHandlerSpec = (v: unknown, n: string): void => {
   fail(n, 'a channel handler ({init, handleSshMsg, handleMsg, terminate}) or [handler, args]', v);
 };
 const isSshCli: Check = (v, n) => (v === 'noCli' ? undefined : isHandlerSpec(v, n));
+const isShell: Check = (v, n) => {
+  if (typeof v === 'function') return;
+  if (
+    Array.isArray(v) &&
+    v.length === 3 &&
+    typeof v[0] === 'object' &&
+    v[0] !== null &&
+    typeof v[1] === 'string' &&
+    typeof (v[0] as Record<string, unknown>)[v[1]] === 'function' &&
+    Array.isArray(v[2])
+  )
+    return;
+  fail(n, 'a function (user[, peer]) => handler, or [module, functionName, args]', v);
+};
 const isSubsystems: Check = (v, n) => {
   isArray(v, n);
   for (const e of v as unknown[]) {
@@ -211,7 +266,13 @@ const isStringArray: Check = (v, n) => {
 const accept: Check = () => {};
 const isLimits: Check = (v, n) => {
   isObject(v, n);
-  const fields: Record<string, Check> = { outputStallTimeout: isTimeout };
+  const fields: Record<string, Check> = {
+    outputStallTimeout: isTimeout,
+    channels: isPositiveInt,
+    pendingRequests: isPositiveInt,
+    envCount: isPositiveInt,
+    envBytes: isPositiveInt,
+  };
   for (const [k, x] of Object.entries(v as object)) {
     if (x === undefined) continue;
     const check = fields[k];
@@ -254,6 +315,8 @@ const DAEMON: Record<string, Check> = {
   password: isString,
   pwdfun: isFunction,
   exec: isFunction,
+  shell: isShell,
+  acceptEnv: isStringArray,
   evalTimeLimit: (v, n) =>
     void (
       v === Infinity ||
@@ -278,7 +341,6 @@ const DAEMON: Record<string, Check> = {
 
 /** Seed options that Seashell does not build yet: refused by name rather than silently ignored. */
 const NOT_BUILT: Record<string, string> = {
-  shell: 'the REPL shell comes with a later release',
   parallelLogin: 'logins are always handled in parallel',
   authMethodKbInteractiveData: 'keyboard-interactive authentication is not built yet',
   dhGexGroups: 'diffie-hellman-group-exchange is not built yet',

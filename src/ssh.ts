@@ -1,7 +1,8 @@
 import { connect as netConnect, isIP, Socket } from 'node:net';
 import { join } from 'node:path';
 import { CLIENT_AUTH_METHODS } from './auth/client.js';
-import { Connection, DEFAULT_MAX_PACKET, DEFAULT_WINDOW, type ConnectionInfo } from './channel/connection.js';
+import type { ConnectionInfo, ConnectionRef } from './channel/link.js';
+import { Connection, DEFAULT_MAX_PACKET, DEFAULT_WINDOW } from './edge/connection.js';
 import { Daemon, type DaemonInfo } from './daemon.js';
 import { SshError } from './errors.js';
 import { fingerprint } from './keys/fingerprint.js';
@@ -279,24 +280,24 @@ export async function daemon(
 }
 
 /** Closes a connection (the seed's close/1). */
-export function close(connection: Connection): Promise<void> {
+export function close(connection: ConnectionRef): Promise<void> {
   return connection.close();
 }
 
 export type ConnectionInfoKey = keyof ConnectionInfo;
 
 /** Information about a connection (the seed's connection_info/2): all of it, some keys, or one key's value. */
-export function connectionInfo(connection: Connection): ConnectionInfo;
+export function connectionInfo(connection: ConnectionRef): ConnectionInfo;
 export function connectionInfo<K extends ConnectionInfoKey>(
-  connection: Connection,
+  connection: ConnectionRef,
   keys: K[],
 ): Pick<ConnectionInfo, K>;
 export function connectionInfo<K extends ConnectionInfoKey>(
-  connection: Connection,
+  connection: ConnectionRef,
   key: K,
 ): ConnectionInfo[K];
 export function connectionInfo(
-  connection: Connection,
+  connection: ConnectionRef,
   keys?: ConnectionInfoKey | ConnectionInfoKey[],
 ): unknown {
   const all = connection.info();

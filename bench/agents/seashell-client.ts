@@ -5,7 +5,7 @@
  * Usage: node seashell-client.js --user NAME --user-dir DIR (id_ed25519 and known_hosts)
  */
 import * as ssh from '../../src/index.js';
-import type { Channel, ClientOptions, Connection } from '../../src/index.js';
+import type { SessionChannel as Channel, ClientOptions, Connection } from '../../src/index.js';
 import { arg, cpuSeconds, serve, withConcurrency, ZEROS, type Params } from './protocol.js';
 
 const user = arg('user');

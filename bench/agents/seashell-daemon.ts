@@ -8,7 +8,7 @@
  * Usage: node seashell-daemon.js --system-dir <host keys> --user-dir <authorized_keys dir>
  */
 import * as ssh from '../../src/index.js';
-import type { Channel, ChannelMessage, ServerChannelHandler } from '../../src/index.js';
+import type { SessionChannel as Channel, ChannelMessage, ServerChannelHandler } from '../../src/index.js';
 import { arg, parseCommand, serve, sleep, ZEROS } from './protocol.js';
 
 interface State {

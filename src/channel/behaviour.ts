@@ -1,70 +1,77 @@
-import type { TerminalMode } from '../wire/terminal-modes.js';
 import type { Channel } from './channel.js';
-import type { Connection } from './connection.js';
+import type { ConnectionRef } from './link.js';
+import type { ChannelMessage } from './messages.js';
+import type { SessionChannel } from './session-channel.js';
+
+export type { ChannelMessage, RequestMessage } from './messages.js';
 
 /**
- * What arrives on a channel: the seed's `{ssh_cm, ConnectionRef, Msg}` messages as a
- * discriminated union on `type`. A client sees data, eof, exitStatus, exitSignal and closed;
- * a daemon's channel handler also sees the session requests (env, exec, pty, shell, …).
+ * The first message a channel handler gets in `handleMsg` (the seed's `{ssh_channel_up,
+ * ChannelId, ConnectionRef}`), sent once `init` has returned `{ ok }`.
  */
-export type ChannelMessage =
-  | { type: 'data'; channelId: number; dataType: number; data: Buffer }
-  | { type: 'eof'; channelId: number }
-  | { type: 'exitStatus'; channelId: number; status: number }
-  | {
-      type: 'exitSignal';
-      channelId: number;
-      signal: string;
-      errorMessage: string;
-      language: string;
-      coreDumped: boolean;
-    }
-  | { type: 'signal'; channelId: number; signal: string }
-  | { type: 'env'; channelId: number; wantReply: boolean; name: string; value: string }
-  | { type: 'exec'; channelId: number; wantReply: boolean; command: string }
-  | {
-      type: 'pty';
-      channelId: number;
-      wantReply: boolean;
-      terminal: string;
-      cols: number;
-      rows: number;
-      width: number;
-      height: number;
-      modes: TerminalMode[];
-    }
-  | { type: 'shell'; channelId: number; wantReply: boolean }
-  | { type: 'windowChange'; channelId: number; cols: number; rows: number; width: number; height: number }
-  | { type: 'closed'; channelId: number };
-
-/** The first message a server channel handler gets in `handleMsg` (the seed's ssh_channel_up). */
-export interface ChannelUp {
+export interface ChannelUp<C extends Channel = SessionChannel> {
   type: 'channelUp';
   channelId: number;
-  connection: Connection;
-  channel: Channel;
+  /** The connection the channel belongs to (the `Connection` object). */
+  connection: ConnectionRef;
+  /** The channel itself: a SessionChannel for the daemon's sessions and subsystems. */
+  channel: C;
 }
 
-/** Sent to `handleMsg` when a `timeout` returned by a callback expires. */
+/** Sent to `handleMsg` when a `timeout` returned by a callback expires with no message in between. */
 export const TIMEOUT = 'timeout' as const;
+
+type MaybePromise<T> = T | Promise<T>;
 
 /** Returns of `init`: the seed's `{ok, State}`, `{ok, State, Timeout}` and `{stop, Reason}`. */
 export type InitResult<S> = { ok: S; timeout?: number } | { stop: unknown };
 
-/** Returns of the message callbacks: `{ok, State[, Timeout]}` or `{stop, ChannelId, State}`. */
+/**
+ * Returns of `handleSshMsg` and `handleMsg`: `{ok, State[, Timeout]}`, or `{stop, ChannelId,
+ * State}` to close the channel and terminate with reason `'normal'`.
+ */
 export type HandlerResult<S> = { ok: S; timeout?: number } | { stop: number; state: S };
 
-type MaybePromise<T> = T | Promise<T>;
+/**
+ * Returns of `handleCall` (the seed's, each with an optional timeout): `{ reply, state }`,
+ * `{ noreply: state }` (answer later with `reply(from, value)`), `{ stop: reason, reply, state }`
+ * and `{ stop: reason, state }`.
+ */
+export type CallResult<S> =
+  | { reply: unknown; state: S; timeout?: number }
+  | { noreply: S; timeout?: number }
+  | { stop: unknown; reply: unknown; state: S }
+  | { stop: unknown; state: S };
+
+/** Returns of `handleCast`: `{ noreply: state[, timeout] }` or `{ stop: reason, state }`. */
+export type CastResult<S> = { noreply: S; timeout?: number } | { stop: unknown; state: S };
+
+/** Who made a `call`; pass it to `reply(from, value)` to answer a `{ noreply }` later. */
+export interface From {
+  /** @internal */
+  readonly settle: (outcome: { value: unknown } | { error: unknown }) => void;
+}
 
 /**
- * A daemon-side channel handler (the seed's ssh_server_channel behaviour). One handler object
- * serves every channel it is used for: per-channel data lives in the state it returns. Each
- * callback may be async; messages reach a channel's handler one at a time, in order, and the
- * receive window is given back when the data callback returns.
+ * The seed's ssh_server_channel behaviour: a daemon-side channel handler (a subsystem, a CLI, a
+ * shell). One handler object may serve many channels: per-channel data lives in the state the
+ * callbacks return. Callbacks may be async; a channel's messages reach its handler one at a
+ * time, in order; the receive window is given back when `handleSshMsg` for data returns.
+ * `terminate` runs exactly once, after the channel is closed (also when a callback throws or
+ * `init` fails). `codeChange` has no meaning without hot code loading and is never called.
  */
 export interface ServerChannelHandler<S> {
   init(args: unknown[]): MaybePromise<InitResult<S>>;
   handleSshMsg(message: ChannelMessage, state: S): MaybePromise<HandlerResult<S>>;
   handleMsg(message: ChannelUp | typeof TIMEOUT | unknown, state: S): MaybePromise<HandlerResult<S>>;
   terminate?(reason: unknown, state: S): MaybePromise<void>;
+}
+
+/**
+ * The seed's ssh_client_channel behaviour: the server behaviour plus `handleCall` and
+ * `handleCast`, for the channel's owner to talk to it with `call` and `cast`.
+ */
+export interface ClientChannelHandler<S> extends ServerChannelHandler<S> {
+  handleCall?(message: unknown, from: From, state: S): MaybePromise<CallResult<S>>;
+  handleCast?(message: unknown, state: S): MaybePromise<CastResult<S>>;
 }

@@ -1,73 +1,41 @@
-import { Readable, Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { ChannelSink, MuxChannel, MuxCore } from '../connection/mux.js';
 import { SshError } from '../errors.js';
-import type { ChannelRequest } from '../wire/connection-messages.js';
+import { MAX_PAYLOAD_LENGTH } from '../transport/packet.js';
+import { encodeChannelRequest, type ChannelRequest } from '../wire/connection-messages.js';
 import { EXTENDED_DATA_STDERR } from '../wire/numbers.js';
-import { decodeTerminalModes, encodeTerminalModes, type TerminalMode } from '../wire/terminal-modes.js';
-import type { ChannelMessage } from './behaviour.js';
-import type { Connection } from './connection.js';
+import type { ConnectionRef } from './link.js';
+import { requestToMessage, type ChannelMessage } from './messages.js';
+import { ChannelDuplex } from './streams.js';
+import { debug } from '../log.js';
 
+/** The answer to a channel request (RFC 4254 §5.4). */
 export type RequestStatus = 'success' | 'failure';
 
-/** Options of `ptyAlloc` (the seed's ptty_alloc options). */
-export interface PtyOptions {
-  term?: string;
-  width?: number;
-  height?: number;
-  pixelWidth?: number;
-  pixelHeight?: number;
-  modes?: TerminalMode[];
+/** Who handles a channel's messages instead of its iterator (a channel runner). @internal */
+export interface ChannelConsumer {
+  /** A message from the peer (data, EOF, a request, closed). */
+  ssh(message: ChannelMessage): void;
+  /** A message posted to the channel by its owner (the seed's "other messages"). */
+  other(message: unknown): void;
 }
 
-/** Maps a decoded channel request to the message a handler or iterator sees; undefined for unknown ones. */
-export function requestToMessage(channelId: number, r: ChannelRequest): ChannelMessage | undefined {
-  switch (r.type) {
-    case 'exit-status':
-      return { type: 'exitStatus', channelId, status: r.status };
-    case 'exit-signal':
-      return {
-        type: 'exitSignal',
-        channelId,
-        signal: r.signal,
-        errorMessage: r.errorMessage,
-        language: r.language,
-        coreDumped: r.coreDumped,
-      };
-    case 'signal':
-      return { type: 'signal', channelId, signal: r.signal };
-    case 'env':
-      return { type: 'env', channelId, wantReply: r.wantReply, name: r.name, value: r.value };
-    case 'exec':
-      return { type: 'exec', channelId, wantReply: r.wantReply, command: r.command };
-    case 'shell':
-      return { type: 'shell', channelId, wantReply: r.wantReply };
-    case 'pty-req':
-      return {
-        type: 'pty',
-        channelId,
-        wantReply: r.wantReply,
-        terminal: r.terminal,
-        cols: r.cols,
-        rows: r.rows,
-        width: r.width,
-        height: r.height,
-        modes: decodeTerminalModes(r.modes),
-      };
-    case 'window-change':
-      return {
-        type: 'windowChange',
-        channelId,
-        cols: r.cols,
-        rows: r.rows,
-        width: r.width,
-        height: r.height,
-      };
-    default:
-      return undefined;
-  }
-}
+/**
+ * Decides on a channel's requests before anyone else sees them (the daemon's session routing).
+ * `message` is undefined for a request this layer does not know or refuses on sight; `reply` is
+ * the request's own answer (when it wants one), for requests decided on the spot. A request the
+ * router passes on with `forward` is answered by whoever handles it.
+ * @internal
+ */
+export type RequestRouter = (
+  message: ChannelMessage | undefined,
+  request: ChannelRequest,
+  reply: ((ok: boolean) => void) | undefined,
+) => void;
 
-function withTimeout<T>(
+type Answer = (ok: boolean) => void;
+
+export function withTimeout<T>(
   p: Promise<T>,
   ms: number | undefined,
   what: string,
@@ -92,70 +60,47 @@ function withTimeout<T>(
   });
 }
 
-/** Reads channel data into a Readable, granting window as the reader takes it. */
-class ChannelReadable extends Readable {
-  private pushedBytes = 0;
-  private creditedBytes = 0;
-  constructor(private readonly credit: (n: number) => void) {
-    super({ highWaterMark: 256 * 1024 });
-  }
-  deliver(data: Buffer): void {
-    this.pushedBytes += data.length;
-    this.push(data);
-  }
-  override _read(): void {
-    this.creditConsumed();
-  }
-  /**
-   * Node calls `_read` only while no read is pending, and one that pushes nothing stays pending
-   * until the next push, which never comes once the window is used up. So consumption is counted
-   * on every read (flowing mode, pipes and async iteration all go through here).
-   */
-  override read(size?: number): unknown {
-    const chunk: unknown = super.read(size);
-    this.creditConsumed();
-    return chunk;
-  }
-  private creditConsumed(): void {
-    const consumed = this.pushedBytes - this.readableLength - this.creditedBytes;
-    if (consumed > 0) {
-      this.creditedBytes += consumed;
-      this.credit(consumed);
-    }
-  }
-}
-
 /**
- * A channel of a connection (RFC 4254 §5), on either side. Iterate it for the seed's channel
- * messages, or use `stdout`/`stderr`/`stdin` as Node streams (data then goes to the streams,
- * everything else to the iterator). Receive window is granted back as data is consumed.
+ * A channel of a connection (RFC 4254 §5), the same on either side. Its messages (the seed's
+ * `{ssh_cm, ...}`) arrive through the async iterator, or, once a channel handler runs it, in the
+ * handler's callbacks. Its data is also available as Node streams: `stream` (data type 0, both
+ * ways; `end()` sends EOF) and `stderr` (extended data type 1, both ways); from the first use of
+ * a stream on, data of its type goes there instead of the iterator. Receive window is given back
+ * as data is consumed, so a reader that stops stops the peer.
  */
 export class Channel implements AsyncIterable<ChannelMessage> {
+  /** Our id for the channel (the seed's ChannelId). */
   readonly channelId: number;
+  /** The channel type it was opened with (`session`, `direct-tcpip`, …). */
+  readonly channelType: string;
   private readonly queue: ChannelMessage[] = [];
   private wake: (() => void) | undefined;
   private finished = false;
   private closeError: SshError | undefined;
-  private readonly closeWaiters: ((e?: SshError) => void)[] = [];
-  private out: { stdout: ChannelReadable; stderr: ChannelReadable; stdin: Writable } | undefined;
-  /** Server side: where messages go instead of the iterator (the channel handler runner). */
-  private listener: ((m: ChannelMessage) => void) | undefined;
-  /** Server side: who decides on session requests (set by the daemon). */
-  requestHook: ((r: ChannelRequest) => void) | undefined;
-  /** Server side: the channel handler's mailbox, fed by `post`. */
-  mailbox: ((m: unknown) => void) | undefined;
+  private readonly closeWaiters: (() => void)[] = [];
+  private closedController: AbortController | undefined;
+  private out: { stream: ChannelDuplex; stderr: ChannelDuplex } | undefined;
+  private consumer: ChannelConsumer | undefined;
+  private router: RequestRouter | undefined;
+  /** The answers of request messages not yet handed to their handler or reader. */
+  private readonly answers = new WeakMap<ChannelMessage, Answer>();
+  /** Answers owed for requests handed to the handler or reader, oldest first (see `replyRequest`). */
+  private readonly handed: { message: ChannelMessage; answer: Answer }[] = [];
+  /** @internal The protocol sink the mux calls. */
   readonly sink: ChannelSink;
 
   constructor(
-    readonly connection: Connection,
-    private readonly mux: MuxCore,
-    private readonly mc: MuxChannel,
+    /** The connection the channel belongs to. */
+    readonly connection: ConnectionRef,
+    /** @internal */ protected readonly mux: MuxCore,
+    /** @internal */ protected readonly mc: MuxChannel,
   ) {
     this.channelId = mc.localId;
+    this.channelType = mc.channelType;
     this.sink = {
       onData: (data, dataType) => this.onData(data, dataType),
       onEof: () => this.onEof(),
-      onRequest: (r) => this.onRequest(r),
+      onRequest: (r, reply) => this.onRequest(r, reply),
       onClose: (e) => this.onClose(e),
     };
     mc.sink = { ...mc.sink, ...this.sink };
@@ -171,15 +116,32 @@ export class Channel implements AsyncIterable<ChannelMessage> {
     return this.mc.remoteWindow;
   }
 
+  /** The peer's largest data packet. */
+  get sendMaxPacket(): number {
+    return this.mc.remoteMaxPacket;
+  }
+
   get isClosed(): boolean {
     return this.mc.state === 'closed';
+  }
+
+  /** Aborted when the channel closes: for work a handler runs beside the channel's loop. */
+  get abortSignal(): AbortSignal {
+    this.closedController ??= new AbortController();
+    if (this.isClosed && !this.closedController.signal.aborted) this.closedController.abort();
+    return this.closedController.signal;
+  }
+
+  /** The peer sent EOF. */
+  get eofReceived(): boolean {
+    return this.mc.gotEof;
   }
 
   // ---- incoming ----------------------------------------------------------------------------
 
   private deliver(m: ChannelMessage): void {
-    if (this.listener) {
-      this.listener(m);
+    if (this.consumer) {
+      this.consumer.ssh(m);
       return;
     }
     this.queue.push(m);
@@ -190,57 +152,92 @@ export class Channel implements AsyncIterable<ChannelMessage> {
 
   private onData(data: Buffer, dataType: number): void {
     if (this.out && (dataType === 0 || dataType === EXTENDED_DATA_STDERR)) {
-      (dataType === 0 ? this.out.stdout : this.out.stderr).deliver(data);
+      (dataType === 0 ? this.out.stream : this.out.stderr).deliver(data);
       return;
     }
     this.deliver({ type: 'data', channelId: this.channelId, dataType, data });
   }
 
   private onEof(): void {
-    if (this.out) {
-      this.out.stdout.push(null);
-      this.out.stderr.push(null);
-    }
+    this.out?.stream.finishReadable();
+    this.out?.stderr.finishReadable();
     this.deliver({ type: 'eof', channelId: this.channelId });
   }
 
-  private onRequest(r: ChannelRequest): void {
-    if (this.requestHook) {
-      this.requestHook(r);
+  private onRequest(r: ChannelRequest, reply: Answer | undefined): void {
+    const m = requestToMessage(this.channelId, r);
+    if (m && reply) this.answers.set(m, reply);
+    if (this.router) {
+      this.router(m, r, reply);
       return;
     }
-    const m =
-      r.type === 'exit-status' || r.type === 'exit-signal' ? requestToMessage(this.channelId, r) : undefined;
     if (m) this.deliver(m);
-    else if (r.wantReply) this.mux.reply(this.mc, false); // e.g. keepalive@openssh.com
+    else reply?.(false); // e.g. keepalive@openssh.com, or a pty no terminal has
+  }
+
+  /**
+   * @internal `m` is being handed to its handler or reader now: from here on `replyRequest`
+   * answers it (requests are answered in the order they are handed over).
+   */
+  handing(m: ChannelMessage): void {
+    const answer = this.answers.get(m);
+    if (!answer) return;
+    this.answers.delete(m);
+    this.handed.push({ message: m, answer });
+  }
+
+  /**
+   * @internal Its handler is done with `m` (its callback returned, or the reader moved on): a
+   * request it neither answered nor deferred is answered FAILURE, so that every request that
+   * wants a reply gets exactly one and later replies are not held behind it.
+   */
+  handled(m: ChannelMessage): void {
+    const i = this.handed.findIndex((h) => h.message === m);
+    if (i < 0) return;
+    const [h] = this.handed.splice(i, 1);
+    debug('channel %d: %s request left unanswered by its handler: answered FAILURE', this.channelId, m.type);
+    h!.answer(false);
   }
 
   private onClose(e?: SshError): void {
     this.closeError = e;
-    if (this.out) {
-      if (!this.out.stdout.readableEnded) this.out.stdout.push(null);
-      if (!this.out.stderr.readableEnded) this.out.stderr.push(null);
-      if (!this.out.stdin.destroyed) this.out.stdin.destroy();
-    }
+    // The readable sides end once their data is read; writes after the close are dropped (see
+    // `streams`), so a writer that did not hear of the close yet gets no error event to crash on.
+    this.out?.stream.finishReadable();
+    this.out?.stderr.finishReadable();
     this.deliver({ type: 'closed', channelId: this.channelId });
     for (const w of this.closeWaiters.splice(0)) w();
+    this.closedController?.abort();
     this.connection.forgetChannel(this.channelId);
   }
 
-  /** Gives `n` consumed bytes of receive window back to the peer (automatic for iterators and streams). */
+  /** Gives `n` consumed bytes of receive window back to the peer (automatic for iterators, streams and handlers). */
   adjustWindow(n: number): void {
     this.mux.consumed(this.mc, n);
   }
 
-  /** Server side: delivers `message` to the channel handler's `handleMsg` (the seed's "other messages"). */
+  /**
+   * Delivers `message` to the channel's handler (`handleMsg`), the seed's "other messages" to a
+   * channel process. Without a handler it is dropped.
+   */
   post(message: unknown): void {
-    this.mailbox?.(message);
+    this.consumer?.other(message);
   }
 
-  /** Server side: route every message to `listener` (a channel handler) instead of the iterator. */
-  setListener(listener: (m: ChannelMessage) => void): void {
-    this.listener = listener;
-    for (const m of this.queue.splice(0)) listener(m);
+  /** @internal Routes messages to a channel runner instead of the iterator. */
+  setConsumer(consumer: ChannelConsumer): void {
+    this.consumer = consumer;
+    for (const m of this.queue.splice(0)) consumer.ssh(m);
+  }
+
+  /** @internal Sees every request first (the daemon's session routing). */
+  setRequestRouter(router: RequestRouter): void {
+    this.router = router;
+  }
+
+  /** @internal Passes a message the router accepted on to the handler or the iterator. */
+  forward(m: ChannelMessage): void {
+    this.deliver(m);
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<ChannelMessage> {
@@ -252,7 +249,12 @@ export class Channel implements AsyncIterable<ChannelMessage> {
         continue;
       }
       if (m.type === 'data') this.mux.consumed(this.mc, m.data.length);
-      yield m;
+      this.handing(m);
+      try {
+        yield m;
+      } finally {
+        this.handled(m);
+      }
       if (m.type === 'closed') {
         this.finished = true;
         return;
@@ -260,54 +262,71 @@ export class Channel implements AsyncIterable<ChannelMessage> {
     }
   }
 
-  /** Standard output as a Readable; from first use on, data of type 0 goes here instead of the iterator. */
-  get stdout(): Readable {
-    return this.streams().stdout;
+  /**
+   * Data of type 0 both ways as a Duplex: read what the peer sends, write what we send; `end()`
+   * sends EOF. From its first use on, such data goes here instead of the iterator.
+   */
+  get stream(): ChannelDuplex {
+    return this.streams().stream;
   }
 
-  /** Extended data of type 1 (stderr) as a Readable. Read it too, or its window is never given back. */
-  get stderr(): Readable {
+  /**
+   * Extended data of type 1 (stderr) both ways as a Duplex. A client reads the command's errors
+   * here (read it, or its window is never given back); a server writes them here.
+   */
+  get stderr(): ChannelDuplex {
     return this.streams().stderr;
   }
 
-  /** A Writable that sends channel data and EOF when ended. */
-  get stdin(): Writable {
-    return this.streams().stdin;
+  /** Client reading: the remote command's standard output (the readable side of `stream`). */
+  get stdout(): Readable {
+    return this.streams().stream;
   }
 
-  private streams() {
-    if (!this.out) {
-      const credit = (n: number) => this.mux.consumed(this.mc, n);
-      const stdin = new Writable({
-        highWaterMark: 256 * 1024,
-        write: (chunk: Buffer, _enc, cb) => this.mux.write(this.mc, chunk, 0, (e) => cb(e ?? null)),
-        final: (cb) => {
-          this.mux.sendEof(this.mc);
-          cb();
-        },
+  /** Client writing: the remote command's standard input (the writable side of `stream`). */
+  get stdin(): Writable {
+    return this.streams().stream;
+  }
+
+  private streams(): { stream: ChannelDuplex; stderr: ChannelDuplex } {
+    if (this.out) return this.out;
+    const credit = (n: number) => this.mux.consumed(this.mc, n);
+    const make = (dataType: number) =>
+      new ChannelDuplex({
+        write: (data, done) =>
+          this.mux.write(this.mc, data, dataType, (e) => done(e && !this.isClosed ? e : undefined)),
+        end: () => (dataType === 0 ? this.mux.sendEof(this.mc) : undefined),
+        credit,
       });
-      this.out = { stdout: new ChannelReadable(credit), stderr: new ChannelReadable(credit), stdin };
-      // Data that arrived before the streams existed.
-      const rest: ChannelMessage[] = [];
-      for (const m of this.queue.splice(0)) {
-        if (m.type === 'data' && (m.dataType === 0 || m.dataType === EXTENDED_DATA_STDERR)) {
-          (m.dataType === 0 ? this.out.stdout : this.out.stderr).deliver(m.data);
-        } else {
-          if (m.type === 'eof') {
-            this.out.stdout.push(null);
-            this.out.stderr.push(null);
-          }
-          rest.push(m);
+    const out = { stream: make(0), stderr: make(EXTENDED_DATA_STDERR) };
+    this.out = out;
+    // Data that arrived before the streams existed.
+    const rest: ChannelMessage[] = [];
+    for (const m of this.queue.splice(0)) {
+      if (m.type === 'data' && (m.dataType === 0 || m.dataType === EXTENDED_DATA_STDERR)) {
+        (m.dataType === 0 ? out.stream : out.stderr).deliver(m.data);
+      } else {
+        if (m.type === 'eof' || m.type === 'closed') {
+          out.stream.finishReadable();
+          out.stderr.finishReadable();
         }
+        rest.push(m);
       }
-      this.queue.push(...rest);
     }
-    return this.out;
+    this.queue.push(...rest);
+    if (this.isClosed) {
+      out.stream.finishReadable();
+      out.stderr.finishReadable();
+    }
+    return out;
   }
 
   // ---- outgoing ----------------------------------------------------------------------------
 
-  /** Sends data (dataType 1 is stderr); resolves once it is all handed to the transport (the window allowed it). */
+  /**
+   * Sends data (dataType 1 is stderr); resolves once all of it is handed to the transport (the
+   * window allowed it). On a timeout the unsent rest is withdrawn and the promise rejects.
+   */
   send(
     data: Buffer | Uint8Array | string,
     options: { dataType?: number; timeout?: number } = {},
@@ -319,8 +338,7 @@ export class Channel implements AsyncIterable<ChannelMessage> {
       done = (e) => (e ? reject(e) : resolve());
       this.mux.write(this.mc, buf, options.dataType ?? 0, done);
     });
-    // On a timeout the unsent rest is withdrawn: the caller was told it failed, and a later
-    // sendEof()/close() must not wait behind it for window that may never come.
+    // A later sendEof()/close() must not wait behind data the caller gave up on.
     return withTimeout(p, options.timeout, 'send', () => this.mux.withdraw(this.mc, done!));
   }
 
@@ -333,7 +351,7 @@ export class Channel implements AsyncIterable<ChannelMessage> {
   }
 
   /** Runs `start` with a completion callback, then waits for what it queued to reach the socket. */
-  private sent(start: (done: (error?: SshError) => void) => void): Promise<void> {
+  protected sent(start: (done: (error?: SshError) => void) => void): Promise<void> {
     return new Promise<void>((resolve, reject) =>
       start((e) => (e ? reject(e) : this.connection.whenWritten().then(resolve, reject))),
     );
@@ -342,18 +360,29 @@ export class Channel implements AsyncIterable<ChannelMessage> {
   /** Closes the channel; resolves when the peer's CLOSE arrives (or the connection is gone). */
   close(): Promise<void> {
     if (this.mc.state === 'closed') return Promise.resolve();
-    const p = new Promise<void>((resolve) => this.closeWaiters.push(() => resolve()));
+    const p = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
     this.mux.close(this.mc);
     return p;
   }
 
-  private request(request: ChannelRequest, wantReply: boolean, timeout?: number): Promise<RequestStatus> {
-    if (this.mc.state !== 'open') {
+  /**
+   * Sends a channel request (RFC 4254 §5.4). With `wantReply` it resolves with the peer's answer
+   * ('success' or 'failure'; rejected with `CLOSED` if the channel closes first, `TIMEOUT` after
+   * `timeout` ms); without, it resolves once the request is with the socket.
+   */
+  sendRequest(request: ChannelRequest, timeout?: number): Promise<RequestStatus> {
+    if (this.mc.state !== 'open' || this.mc.closing) {
       return Promise.reject(new SshError('CLOSED', `channel ${this.channelId} is not open`));
     }
-    if (!wantReply) {
-      this.mux.request(this.mc, request);
-      return Promise.resolve('success');
+    if (encodeChannelRequest(0, request).length > MAX_PAYLOAD_LENGTH) {
+      return Promise.reject(
+        new SshError('BAD_OPTION', `the ${requestName(request)} request is larger than a packet may be`),
+      );
+    }
+    if (!request.wantReply) {
+      return this.sent((done) => this.mux.request(this.mc, request, undefined, done)).then(
+        () => 'success' as const,
+      );
     }
     const p = new Promise<RequestStatus>((resolve, reject) =>
       this.mux.request(this.mc, request, (ok) => {
@@ -362,85 +391,29 @@ export class Channel implements AsyncIterable<ChannelMessage> {
         else resolve(ok ? 'success' : 'failure');
       }),
     );
-    return withTimeout(p, timeout, `${request.type === 'other' ? request.name : request.type} request`);
-  }
-
-  /** Runs a command (RFC 4254 §6.5); its output, exit status and close arrive as messages. */
-  exec(command: string, timeout?: number): Promise<RequestStatus> {
-    return this.request({ type: 'exec', wantReply: true, command }, true, timeout);
-  }
-
-  shell(timeout?: number): Promise<RequestStatus> {
-    return this.request({ type: 'shell', wantReply: true }, true, timeout);
-  }
-
-  subsystem(name: string, timeout?: number): Promise<RequestStatus> {
-    return this.request({ type: 'subsystem', wantReply: true, name }, true, timeout);
-  }
-
-  setenv(name: string, value: string, timeout?: number): Promise<RequestStatus> {
-    return this.request({ type: 'env', wantReply: true, name, value }, true, timeout);
-  }
-
-  ptyAlloc(options: PtyOptions = {}, timeout?: number): Promise<RequestStatus> {
-    return this.request(
-      {
-        type: 'pty-req',
-        wantReply: true,
-        terminal: options.term ?? process.env.TERM ?? 'vt100',
-        cols: options.width ?? 80,
-        rows: options.height ?? 24,
-        width: options.pixelWidth ?? 0,
-        height: options.pixelHeight ?? 0,
-        modes: encodeTerminalModes(options.modes ?? []),
-      },
-      true,
-      timeout,
-    );
-  }
-
-  /** Tells the server the terminal's new size (RFC 4254 §6.7); resolves once written to the socket. */
-  windowChange(cols: number, rows: number, width = 0, height = 0): Promise<void> {
-    const r: ChannelRequest = { type: 'window-change', wantReply: false, cols, rows, width, height };
-    return this.sent((done) => this.mux.request(this.mc, r, undefined, done));
-  }
-
-  /** Delivers a signal (RFC 4254 §6.9): a name without "SIG", e.g. "INT". */
-  signal(signal: string): Promise<void> {
-    return this.sent((done) =>
-      this.mux.request(this.mc, { type: 'signal', wantReply: false, signal }, undefined, done),
-    );
+    return withTimeout(p, timeout, `${requestName(request)} request`);
   }
 
   /**
-   * Server side: the exit status of the command (RFC 4254 §6.10), after the data queued before
-   * it; -1 goes out as 0xFFFFFFFF. Resolves once it has been handed to the socket.
+   * Answers the oldest of the peer's requests on this channel not answered yet (the seed's
+   * reply_request/4); does nothing when `wantReply` is false. Replies always go out in the order
+   * the requests came.
    */
-  exitStatus(status: number): Promise<void> {
-    return this.sent((done) =>
-      this.mux.request(
-        this.mc,
-        { type: 'exit-status', wantReply: false, status: status >>> 0 },
-        undefined,
-        done,
-      ),
-    );
-  }
-
-  /** Server side: the signal that ended the command (RFC 4254 §6.10); resolves as `exitStatus`. */
-  exitSignal(signal: string, errorMessage = '', coreDumped = false): Promise<void> {
-    return this.sent((done) =>
-      this.mux.request(
-        this.mc,
-        { type: 'exit-signal', wantReply: false, signal, coreDumped, errorMessage, language: '' },
-        undefined,
-        done,
-      ),
-    );
-  }
-
-  /** Server side: answers a request that had want-reply set; does nothing when `wantReply` is false. */
   replyRequest(wantReply: boolean, status: RequestStatus): void {
-    if (wantReply) this.mux.reply(this.mc, status === 'success');
+    if (wantReply) this.handed.shift()?.answer(status === 'success');
   }
+
+  /**
+   * Takes the answer to the oldest unanswered request, to give it later (after asynchronous
+   * work); later requests can be answered meanwhile, and all replies still go out in order.
+   * Returns a no-op when no request is waiting.
+   */
+  deferReply(): (status: RequestStatus) => void {
+    const answer = this.handed.shift()?.answer;
+    return (status) => answer?.(status === 'success');
+  }
+}
+
+function requestName(r: ChannelRequest): string {
+  return r.type === 'other' ? r.name : r.type;
 }

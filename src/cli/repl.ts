@@ -13,7 +13,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { ChannelMessage, HandlerResult, ServerChannelHandler } from '../channel/behaviour.js';
-import type { Channel } from '../channel/channel.js';
+import type { SessionChannel as Channel } from '../channel/session-channel.js';
 import type { TerminalMode } from '../wire/terminal-modes.js';
 import { debug } from '../log.js';
 import { interruptWorker } from './repl-interrupt.js';

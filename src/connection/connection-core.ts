@@ -12,6 +12,7 @@ import { Transport, type TransportConfig, type TransportHandler } from '../trans
 import type { ChannelOpen, GlobalRequest } from '../wire/connection-messages.js';
 import { isAuthMessage, isConnectionMessage, Msg } from '../wire/numbers.js';
 import type { Debug } from '../wire/transport-messages.js';
+import type { Reply } from './replies.js';
 import {
   MuxCore,
   type ChannelParams,
@@ -46,7 +47,8 @@ export interface ConnectionEvents {
     accept: (sink: ChannelSink, params?: Partial<ChannelParams>) => MuxChannel,
     reject: (reason: number, description: string) => void,
   ): void;
-  onGlobalRequest?(request: GlobalRequest): boolean;
+  /** A global request from the peer; `reply` (when it wants one) must be called exactly once. */
+  onGlobalRequest?(request: GlobalRequest, reply: Reply | undefined): void;
   /** Server decisions that may need I/O. */
   isAuthorizedKey?(user: string, key: PublicKey): Promise<boolean>;
   checkPassword?(user: string, password: string): Promise<PasswordVerdict>;
@@ -59,6 +61,8 @@ export interface ConnectionCoreConfig {
   serverAuth?: ServerAuthConfig;
   maxChannels?: number;
   minRemoteMaxPacket?: number;
+  /** Replies the peer may have us owe at once before its input pauses (see MuxLimits). */
+  pendingRequests?: number;
   /**
    * Milliseconds a peer may leave our output unread while it is over the high-water mark before
    * it is disconnected (default DEFAULT_OUTPUT_STALL_MS; Infinity never).
@@ -92,6 +96,7 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
     this.mux = new MuxCore(this, this, config.channelDefaults, {
       maxChannels: config.maxChannels,
       minRemoteMaxPacket: config.minRemoteMaxPacket,
+      pendingRequests: config.pendingRequests,
     });
     if (config.transport.role === 'client') {
       if (!config.clientAuth) throw new Error('client connection without authentication config');
@@ -176,8 +181,17 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
     this.events.onChannelOpen(open, accept, reject);
   }
 
-  onGlobalRequest(request: GlobalRequest): boolean {
-    return this.events.onGlobalRequest?.(request) ?? false;
+  onGlobalRequest(request: GlobalRequest, reply: Reply | undefined): void {
+    if (this.events.onGlobalRequest) this.events.onGlobalRequest(request, reply);
+    else reply?.(false);
+  }
+
+  pauseInput(): void {
+    this.transport.pauseInput();
+  }
+
+  resumeInput(): void {
+    this.transport.resumeInput();
   }
 
   get isAuthenticated(): boolean {

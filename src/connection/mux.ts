@@ -20,6 +20,7 @@ import {
 } from '../wire/connection-messages.js';
 import { ChannelOpenFailure, Msg } from '../wire/numbers.js';
 import { debug } from '../log.js';
+import { ReplyQueue, type Reply } from './replies.js';
 
 /** Largest window a peer may grant (RFC 4254 §5.2: the window must not exceed 2^32 - 1). */
 const MAX_WINDOW = 0xffffffff;
@@ -42,6 +43,9 @@ export interface MuxLink {
   readonly sendBlocked: boolean;
   /** The socket is backed up: hold bulk data until `MuxCore.resume` is called. */
   outputFull(): boolean;
+  /** Stop processing the peer's messages until `resumeInput` (too many requests wait for answers). */
+  pauseInput(): void;
+  resumeInput(): void;
 }
 
 /** Per-channel callbacks, set by whoever owns the channel (channel/ for users, the daemon for sessions). */
@@ -50,7 +54,11 @@ export interface ChannelSink {
   onOpenFailed?(error: SshError): void;
   onData(data: Buffer, dataType: number): void;
   onEof(): void;
-  onRequest(request: ChannelRequest): void;
+  /**
+   * A channel request from the peer; `reply` is there when it wants one and must then be called
+   * exactly once, now or later: replies go out in the order the requests came (RFC 4254 §5.4).
+   */
+  onRequest(request: ChannelRequest, reply: ((ok: boolean) => void) | undefined): void;
   /** The peer closed (after our close, or first); the channel is gone from the table. */
   onClose(error?: SshError): void;
 }
@@ -89,6 +97,9 @@ export class MuxChannel {
   sentClose = false;
   gotClose = false;
   readonly outQueue: QueuedWrite[] = [];
+  /** Replies the peer is waiting for from us, in order (made on the first request that wants one). */
+  incoming: ReplyQueue | undefined;
+  /** Callbacks for the replies we are waiting for from the peer, in order. */
   readonly pendingReplies: ((ok: boolean) => void)[] = [];
 
   constructor(
@@ -124,9 +135,24 @@ export interface MuxHandler {
     accept: (sink: ChannelSink, params?: Partial<ChannelParams>) => MuxChannel,
     reject: (reason: number, description: string) => void,
   ): void;
-  /** A global request; the returned verdict is sent when `wantReply` is set (RFC 4254 §4). */
-  onGlobalRequest(request: GlobalRequest): boolean;
+  /**
+   * A global request; `reply` is there when it wants one and must then be called exactly once,
+   * now or later, with an optional payload (e.g. the port of a tcpip-forward to port 0); replies
+   * go out in the order the requests came (RFC 4254 §4).
+   */
+  onGlobalRequest(request: GlobalRequest, reply: Reply | undefined): void;
 }
+
+/** Connection-layer limits (see `Limits` in options.ts for their meaning and defaults). */
+export interface MuxLimits {
+  maxChannels?: number;
+  minRemoteMaxPacket?: number;
+  /** Requests (channel and global) whose replies may be owed at once before input pauses. */
+  pendingRequests?: number;
+}
+
+/** Default for `MuxLimits.pendingRequests`. */
+export const DEFAULT_PENDING_REQUESTS = 64;
 
 /**
  * The RFC 4254 connection protocol without I/O: the channel table, flow control in both
@@ -136,6 +162,19 @@ export class MuxCore {
   private readonly channels = new Map<number, MuxChannel>();
   private nextId = 0;
   private readonly globalReplies: ((ok: boolean, data: Buffer) => void)[] = [];
+  /** Replies owed to the peer's global requests, in order. */
+  private readonly globalIncoming: ReplyQueue;
+  /** Replies owed to the peer across the connection; over `pendingRequests`, input pauses. */
+  private owed = 0;
+  private inputPaused = false;
+  private readonly countOwed = (delta: number): void => {
+    this.owed += delta;
+    const over = this.owed >= (this.limits.pendingRequests ?? DEFAULT_PENDING_REQUESTS);
+    if (over === this.inputPaused) return;
+    this.inputPaused = over;
+    if (over) this.link.pauseInput();
+    else this.link.resumeInput();
+  };
   /** Channels that stopped sending because the socket was full. */
   private readonly stalled = new Set<MuxChannel>();
   private closed = false;
@@ -147,8 +186,27 @@ export class MuxCore {
     private readonly link: MuxLink,
     private readonly handler: MuxHandler,
     readonly defaults: ChannelParams,
-    private readonly limits: { maxChannels?: number; minRemoteMaxPacket?: number } = {},
-  ) {}
+    private readonly limits: MuxLimits = {},
+  ) {
+    this.globalIncoming = new ReplyQueue((ok, payload) => this.sendGlobalReply(ok, payload), this.countOwed);
+  }
+
+  private sendGlobalReply(ok: boolean, payload: Buffer | undefined): void {
+    if (this.closed) return;
+    if (!ok || !payload?.length) {
+      this.link.send(Buffer.from([ok ? Msg.REQUEST_SUCCESS : Msg.REQUEST_FAILURE]));
+      return;
+    }
+    const b = Buffer.allocUnsafe(1 + payload.length);
+    b[0] = Msg.REQUEST_SUCCESS;
+    payload.copy(b, 1);
+    this.link.send(b);
+  }
+
+  /** Replies owed to the peer right now (channel and global requests). */
+  get owedReplies(): number {
+    return this.owed;
+  }
 
   get channelCount(): number {
     return this.channels.size;
@@ -315,6 +373,7 @@ export class MuxCore {
   close(ch: MuxChannel): void {
     if (ch.state === 'closed' || ch.closing) return;
     ch.closing = true;
+    ch.incoming?.clear();
     if (ch.state === 'opening') return; // sent once the peer confirms the open
     this.sendOrdered(ch, encodeChannelOnly(Msg.CHANNEL_CLOSE, ch.remoteId), (e) => {
       if (e) return; // the channel died first
@@ -349,10 +408,12 @@ export class MuxCore {
     }
   }
 
-  /** Answers a peer's channel request that had want-reply set. */
-  reply(ch: MuxChannel, ok: boolean): void {
-    if (ch.state !== 'open' || ch.closing) return;
-    this.link.send(encodeChannelOnly(ok ? Msg.CHANNEL_SUCCESS : Msg.CHANNEL_FAILURE, ch.remoteId));
+  private incomingReplies(ch: MuxChannel): ReplyQueue {
+    return (ch.incoming ??= new ReplyQueue((ok) => {
+      // Nothing may follow our CLOSE (RFC 4254 §5.3): a reply still owed then is dropped.
+      if (ch.state === 'open' && !ch.sentClose)
+        this.link.send(encodeChannelOnly(ok ? Msg.CHANNEL_SUCCESS : Msg.CHANNEL_FAILURE, ch.remoteId));
+    }, this.countOwed));
   }
 
   globalRequest(name: string, data: Buffer, onReply?: (ok: boolean, data: Buffer) => void): void {
@@ -364,9 +425,11 @@ export class MuxCore {
   closeAll(reason: () => SshError): void {
     if (this.closed) return;
     this.closed = true;
+    this.globalIncoming.clear();
     if (this.channels.size === 0 && this.globalReplies.length === 0) return;
     const error = reason();
     for (const ch of [...this.channels.values()]) {
+      ch.incoming?.clear();
       this.failQueued(ch, error);
       for (const r of ch.pendingReplies.splice(0)) r(false);
       const wasOpening = ch.state === 'opening';
@@ -390,6 +453,7 @@ export class MuxCore {
     ch.state = 'closed';
     this.channels.delete(ch.localId);
     this.remember(ch.localId);
+    ch.incoming?.clear();
     this.stalled.delete(ch);
     for (const r of ch.pendingReplies.splice(0)) r(false);
     ch.sink.onClose();
@@ -473,7 +537,7 @@ export class MuxCore {
         const ch = this.lookup(payload, 'CHANNEL_REQUEST');
         if (!ch) break;
         if (ch.closing) return true;
-        ch.sink.onRequest(request);
+        ch.sink.onRequest(request, request.wantReply ? this.incomingReplies(ch).add() : undefined);
         break;
       }
       case Msg.CHANNEL_SUCCESS:
@@ -508,8 +572,7 @@ export class MuxCore {
       }
       case Msg.GLOBAL_REQUEST: {
         const req = decodeGlobalRequest(payload);
-        const ok = this.handler.onGlobalRequest(req);
-        if (req.wantReply) this.link.send(Buffer.from([ok ? Msg.REQUEST_SUCCESS : Msg.REQUEST_FAILURE]));
+        this.handler.onGlobalRequest(req, req.wantReply ? this.globalIncoming.add() : undefined);
         break;
       }
       case Msg.REQUEST_SUCCESS:

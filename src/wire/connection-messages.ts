@@ -142,6 +142,8 @@ export type ChannelRequest =
   | { type: 'subsystem'; wantReply: boolean; name: string }
   | { type: 'window-change'; wantReply: boolean; cols: number; rows: number; width: number; height: number }
   | { type: 'xon-xoff'; wantReply: boolean; clientCanDo: boolean }
+  /** RFC 4335: send a BREAK of `breakLength` milliseconds on the session's terminal line. */
+  | { type: 'break'; wantReply: boolean; breakLength: number }
   | { type: 'signal'; wantReply: boolean; signal: string }
   | { type: 'exit-status'; wantReply: boolean; status: number }
   | {
@@ -195,6 +197,8 @@ function decodeRequestBody(name: string, wantReply: boolean, r: SshReader): Chan
       };
     case 'xon-xoff':
       return { type: name, wantReply, clientCanDo: r.boolean() };
+    case 'break':
+      return { type: name, wantReply, breakLength: r.uint32() };
     case 'signal':
       return { type: name, wantReply, signal: r.ascii('signal name') };
     case 'exit-status':
@@ -242,6 +246,9 @@ export function encodeChannelRequest(recipient: number, request: ChannelRequest)
       break;
     case 'xon-xoff':
       w.boolean(request.clientCanDo);
+      break;
+    case 'break':
+      w.uint32(request.breakLength);
       break;
     case 'signal':
       w.string(request.signal);

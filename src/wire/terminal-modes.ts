@@ -66,11 +66,18 @@ const NAMES = new Map(Object.entries(TERMINAL_MODE_OPCODES).map(([k, v]) => [v, 
 /** One mode: its mnemonic when RFC 4254 names it, else the opcode. */
 export type TerminalMode = [opcode: string | number, value: number];
 
-/** Decodes the `encoded terminal modes` string; stops at TTY_OP_END or at opcodes 160+ whose arguments are undefined. */
-export function decodeTerminalModes(modes: Buffer): TerminalMode[] {
+/** More modes than any terminal has (RFC 4254 §8 defines 64): a request with more is refused. */
+export const MAX_TERMINAL_MODES = 256;
+
+/**
+ * Decodes the `encoded terminal modes` string; stops at TTY_OP_END or at opcodes 160+ whose
+ * arguments are undefined. Returns undefined when there are more than MAX_TERMINAL_MODES.
+ */
+export function decodeTerminalModes(modes: Buffer): TerminalMode[] | undefined {
   const r = new SshReader(modes);
   const out: TerminalMode[] = [];
   while (r.remaining > 0) {
+    if (out.length === MAX_TERMINAL_MODES) return undefined;
     const op = r.byte();
     if (op === 0 || op >= 160 || r.remaining < 4) break;
     out.push([NAMES.get(op) ?? op, r.uint32()]);

@@ -6,8 +6,10 @@ import {
   type ChannelSink,
   type MuxChannel,
   type MuxHandler,
+  type MuxLimits,
   type MuxLink,
 } from '../../src/connection/mux.js';
+import type { Reply } from '../../src/connection/replies.js';
 import { SshError } from '../../src/errors.js';
 import { MAX_PAYLOAD_LENGTH, PacketFramer, type OpenPacket } from '../../src/transport/packet.js';
 import {
@@ -54,6 +56,14 @@ class FakeLink implements MuxLink {
   outputFull(): boolean {
     return this.full;
   }
+  /** Net pauses asked for (pauseInput +1, resumeInput -1). */
+  pauses = 0;
+  pauseInput(): void {
+    this.pauses++;
+  }
+  resumeInput(): void {
+    this.pauses--;
+  }
   /** Everything sent so far, and forget it. */
   take(): Buffer[] {
     return this.sent.splice(0);
@@ -81,8 +91,11 @@ class RecordingSink implements ChannelSink {
   onEof(): void {
     this.events.push('eof');
   }
-  onRequest(request: ChannelRequest): void {
+  /** The answers of the requests that wanted one, in arrival order. */
+  readonly answers: ((ok: boolean) => void)[] = [];
+  onRequest(request: ChannelRequest, reply: ((ok: boolean) => void) | undefined): void {
     this.requests.push(request);
+    if (reply) this.answers.push(reply);
     this.events.push(`request:${request.type}`);
   }
   onClose(error?: SshError): void {
@@ -96,18 +109,26 @@ interface Setup {
   mux: MuxCore;
   opens: ChannelOpen[];
   globals: GlobalRequest[];
-  handler: { onChannelOpen: MuxHandler['onChannelOpen']; globalVerdict: boolean };
+  handler: {
+    onChannelOpen: MuxHandler['onChannelOpen'];
+    globalVerdict: boolean;
+    /** When set, global requests are answered by the test through `globalAnswers`. */
+    deferGlobals: boolean;
+  };
+  globalAnswers: Reply[];
 }
 
 function setup(
   defaults: ChannelParams = { initialWindow: 1000, maxPacket: 500 },
-  limits: { maxChannels?: number; minRemoteMaxPacket?: number } = {},
+  limits: MuxLimits = {},
 ): Setup {
   const link = new FakeLink();
   const opens: ChannelOpen[] = [];
   const globals: GlobalRequest[] = [];
+  const globalAnswers: Reply[] = [];
   const handler = {
     globalVerdict: false,
+    deferGlobals: false,
     onChannelOpen: ((open, _accept, reject) => {
       opens.push(open);
       reject(ChannelOpenFailure.ADMINISTRATIVELY_PROHIBITED, 'no');
@@ -117,15 +138,17 @@ function setup(
     link,
     {
       onChannelOpen: (open, accept, reject) => handler.onChannelOpen(open, accept, reject),
-      onGlobalRequest: (r) => {
+      onGlobalRequest: (r, reply) => {
         globals.push(r);
-        return handler.globalVerdict;
+        if (!reply) return;
+        if (handler.deferGlobals) globalAnswers.push(reply);
+        else reply(handler.globalVerdict);
       },
     },
     defaults,
     limits,
   );
-  return { link, mux, opens, globals, handler };
+  return { link, mux, opens, globals, handler, globalAnswers };
 }
 
 const PEER_ID = 77;
@@ -618,9 +641,55 @@ describe('MuxCore: requests and replies', () => {
       sink.requests.map((r) => r.type),
       ['pty-req', 'exec'],
     );
-    s.mux.reply(ch, true);
-    s.mux.reply(ch, false);
+    sink.answers[0]!(true);
+    sink.answers[1]!(false);
     assert.deepEqual(trace(s.link.take()), ['success', 'failure']);
+  });
+
+  test('replies go out in the order the requests came, whatever order they are answered in (RFC 4254 §5.4)', () => {
+    const s = setup();
+    const { ch, sink } = openConfirmed(s, { window: 10, maxPacket: 1000 });
+    for (const name of ['A', 'B', 'C'])
+      s.mux.handle(encodeChannelRequest(ch.localId, { type: 'env', wantReply: true, name, value: '1' }));
+    s.mux.handle(encodeChannelRequest(ch.localId, { type: 'signal', wantReply: false, signal: 'INT' }));
+    s.link.take();
+    assert.equal(sink.answers.length, 3, 'a request without want-reply gets no answer slot');
+    sink.answers[2]!(true);
+    sink.answers[1]!(false);
+    assert.deepEqual(s.link.take(), [], 'C and B wait for A');
+    sink.answers[0]!(true);
+    assert.deepEqual(trace(s.link.take()), ['success', 'failure', 'success']);
+    sink.answers[0]!(false);
+    assert.deepEqual(s.link.take(), [], 'a second answer is ignored');
+    assert.equal(s.mux.owedReplies, 0);
+  });
+
+  test("too many unanswered requests pause the peer's input until answers go out", () => {
+    const s = setup({ initialWindow: 1000, maxPacket: 500 }, { pendingRequests: 4 });
+    const { ch, sink } = openConfirmed(s, { window: 10, maxPacket: 1000 });
+    for (let i = 0; i < 3; i++)
+      s.mux.handle(
+        encodeChannelRequest(ch.localId, { type: 'env', wantReply: true, name: `V${i}`, value: '' }),
+      );
+    assert.equal(s.link.pauses, 0);
+    s.mux.handle(encodeGlobalRequest('x@example.com', true));
+    assert.equal(s.link.pauses, 0, 'global requests answered at once do not count');
+    s.handler.deferGlobals = true;
+    s.mux.handle(encodeGlobalRequest('y@example.com', true));
+    assert.equal(s.link.pauses, 1, 'the fourth owed reply pauses input');
+    sink.answers[0]!(true);
+    assert.equal(s.link.pauses, 0, 'an answer sent resumes it');
+  });
+
+  test('replies owed on a channel we close are dropped: nothing is sent after our CLOSE', () => {
+    const s = setup();
+    const { ch, sink } = openConfirmed(s, { window: 10, maxPacket: 1000 });
+    s.mux.handle(encodeChannelRequest(ch.localId, { type: 'exec', wantReply: true, command: 'x' }));
+    s.mux.close(ch);
+    s.link.take();
+    sink.answers[0]!(true);
+    assert.deepEqual(s.link.take(), []);
+    assert.equal(s.mux.owedReplies, 0);
   });
 
   test('a request for a channel we are closing is not delivered', () => {
@@ -646,6 +715,20 @@ describe('MuxCore: requests and replies', () => {
     s.handler.globalVerdict = true;
     s.mux.handle(encodeGlobalRequest('ok@example.com', true));
     assert.deepEqual(s.link.take(), [Buffer.from([Msg.REQUEST_SUCCESS])]);
+  });
+
+  test('global replies keep request order and carry a payload (the port of a tcpip-forward to port 0)', () => {
+    const s = setup();
+    s.handler.deferGlobals = true;
+    s.mux.handle(encodeGlobalRequest('tcpip-forward', true, new SshWriter().string('').uint32(0).finish()));
+    s.mux.handle(encodeGlobalRequest('other@example.com', true));
+    s.globalAnswers[1]!(false);
+    assert.deepEqual(s.link.take(), []);
+    s.globalAnswers[0]!(true, Buffer.from([0, 0, 0x1f, 0x90]));
+    assert.deepEqual(s.link.take(), [
+      Buffer.from([Msg.REQUEST_SUCCESS, 0, 0, 0x1f, 0x90]),
+      Buffer.from([Msg.REQUEST_FAILURE]),
+    ]);
   });
 
   test('our global requests get their replies in order, with response data', () => {

@@ -8,8 +8,8 @@ import type {
   HandlerResult,
   ServerChannelHandler,
 } from '../../src/channel/behaviour.js';
-import type { Channel } from '../../src/channel/channel.js';
-import type { Connection } from '../../src/channel/connection.js';
+import type { SessionChannel as Channel } from '../../src/channel/session-channel.js';
+import type { Connection } from '../../src/edge/connection.js';
 import type { Daemon } from '../../src/daemon.js';
 import { SshError } from '../../src/errors.js';
 import * as ssh from '../../src/ssh.js';
@@ -54,7 +54,10 @@ function testCli(view: ServerView): ServerChannelHandler<State> {
       const ch = s.channel!;
       if (m.type === 'exec') {
         const [cmd, arg] = m.command.split(' ');
-        if (cmd === 'hang') return { ok: s };
+        if (cmd === 'hang') {
+          ch.deferReply(); // taken for later, and never given: the client waits
+          return { ok: s };
+        }
         ch.replyRequest(m.wantReply, 'success');
         if (cmd === 'flood') {
           await ch.send(pattern(Number(arg)));
@@ -224,10 +227,11 @@ describe('Channel: send, sendEof, close and iteration', () => {
     await ch.signal('INT');
     await waitFor(() => view.messages.some((m) => m.type === 'signal'), 'the signal to arrive');
     const byType = Object.fromEntries(view.messages.map((m) => [m.type, m]));
+    // The session router answered pty and env before the CLI existed; the CLI sees them after.
     assert.deepEqual(byType.pty, {
       type: 'pty',
       channelId: view.channel!.channelId,
-      wantReply: true,
+      wantReply: false,
       terminal: 'xterm-256color',
       cols: 120,
       rows: 40,
@@ -242,6 +246,7 @@ describe('Channel: send, sendEof, close and iteration', () => {
     assert.deepEqual(byType.windowChange, {
       type: 'windowChange',
       channelId: view.channel!.channelId,
+      wantReply: false,
       cols: 100,
       rows: 30,
       width: 800,
@@ -320,7 +325,7 @@ describe('Channel: Node streams', () => {
       'the daemon did not overrun the window (that would be a protocol error)',
     );
     assert.equal(
-      view.channel!.connection.socket.writableLength,
+      (view.channel!.connection as Connection).socket.writableLength,
       0,
       'and it is not queued on its socket either',
     );

@@ -7,8 +7,8 @@ import {
   type HandlerResult,
   type ServerChannelHandler,
 } from '../../src/channel/behaviour.js';
-import type { Channel } from '../../src/channel/channel.js';
-import type { Connection } from '../../src/channel/connection.js';
+import type { SessionChannel as Channel } from '../../src/channel/session-channel.js';
+import type { ConnectionRef as Connection } from '../../src/channel/link.js';
 import { SshError } from '../../src/errors.js';
 import * as ssh from '../../src/ssh.js';
 import { collect, connectTo, makeEnv, startDaemon, waitFor, type Env } from './helpers.js';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import type { ServerChannelHandler } from '../../src/channel/behaviour.js';
 import type { Daemon } from '../../src/daemon.js';
 import { DisconnectReason, SshError } from '../../src/errors.js';
 import * as ssh from '../../src/ssh.js';
@@ -263,8 +264,36 @@ describe('hardening: maxSessions and maxChannels', () => {
     await ssh.stopDaemon(d);
   });
 
-  test('maxChannels refuses channel N+1 on a connection, and frees a slot when one closes', async () => {
-    const d = await startDaemon(env, { password: 'pw', maxChannels: 2 });
+  /** A subsystem that just waits; its channel stays open until the client closes it. */
+  const idle: ServerChannelHandler<null> = {
+    init: () => ({ ok: null }),
+    handleMsg: (_m, s) => ({ ok: s }),
+    handleSshMsg: (_m, s) => ({ ok: s }),
+  };
+
+  test('maxChannels refuses subsystem channel N+1 on a connection (the seed counts subsystems), and frees a slot when one closes', async () => {
+    const d = await startDaemon(env, { password: 'pw', maxChannels: 2, subsystems: [['idle', idle]] });
+    const conn = await connectTo(d, env, { password: 'pw' });
+    const a = await conn.sessionChannel();
+    assert.equal(await a.subsystem('idle'), 'success');
+    const b = await conn.sessionChannel();
+    assert.equal(await b.subsystem('idle'), 'success');
+    const c = await conn.sessionChannel();
+    assert.equal(await c.subsystem('idle'), 'failure', 'a third subsystem is over maxChannels');
+    // Shells and commands are not subsystems: the channel still serves an exec.
+    assert.equal(await c.exec('1 + 1'), 'success');
+    // The limit is per connection.
+    const other = await connectTo(d, env, { password: 'pw' });
+    assert.equal(await (await other.sessionChannel()).subsystem('idle'), 'success');
+    await a.close();
+    await waitFor(() => ssh.connectionInfo(conn, 'channels') === 2, 'the closed channel to be forgotten');
+    const again = await conn.sessionChannel();
+    assert.equal(await again.subsystem('idle'), 'success', 'a slot was freed');
+    await ssh.stopDaemon(d);
+  });
+
+  test('limits.channels refuses channel N+1 of any kind with RESOURCE_SHORTAGE, and frees a slot when one closes', async () => {
+    const d = await startDaemon(env, { password: 'pw', limits: { channels: 2 } });
     const conn = await connectTo(d, env, { password: 'pw' });
     const a = await conn.sessionChannel();
     await conn.sessionChannel();
@@ -274,9 +303,6 @@ describe('hardening: maxSessions and maxChannels', () => {
       assert.match(e.message, /too many channels \(code 4\)/);
       return true;
     });
-    // The limit is per connection.
-    const other = await connectTo(d, env, { password: 'pw' });
-    await other.sessionChannel();
     await a.close();
     const c = await conn.sessionChannel();
     assert.equal(c.isClosed, false);

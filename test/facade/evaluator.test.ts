@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { drainEvaluatorPool, evaluate } from '../../src/cli/evaluator.js';
-import type { Connection } from '../../src/channel/connection.js';
+import type { Connection } from '../../src/edge/connection.js';
 import type { Daemon } from '../../src/daemon.js';
 import { SshError } from '../../src/errors.js';
 import * as ssh from '../../src/ssh.js';

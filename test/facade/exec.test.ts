@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Connection } from '../../src/channel/connection.js';
+import type { Connection } from '../../src/edge/connection.js';
 import type { Daemon } from '../../src/daemon.js';
 import type { ExecFun } from '../../src/options.js';
 import * as ssh from '../../src/ssh.js';

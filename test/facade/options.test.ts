@@ -119,13 +119,7 @@ describe('daemon options are validated before anything listens', () => {
   });
 
   test('seed options that are not built yet are refused by name', async () => {
-    for (const name of [
-      'shell',
-      'parallelLogin',
-      'authMethodKbInteractiveData',
-      'dhGexGroups',
-      'dhGexLimits',
-    ]) {
+    for (const name of ['parallelLogin', 'authMethodKbInteractiveData', 'dhGexGroups', 'dhGexLimits']) {
       await assert.rejects(
         daemon({ [name]: true }),
         badOption(new RegExp(`option ${name} is not supported yet`)),

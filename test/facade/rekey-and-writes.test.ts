@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ServerChannelHandler } from '../../src/channel/behaviour.js';
-import type { Channel } from '../../src/channel/channel.js';
-import type { Connection, RekeyEvent } from '../../src/channel/connection.js';
+import type { SessionChannel as Channel } from '../../src/channel/session-channel.js';
+import type { RekeyEvent } from '../../src/channel/link.js';
+import type { Connection } from '../../src/edge/connection.js';
 import type { Daemon } from '../../src/daemon.js';
 import * as ssh from '../../src/ssh.js';
 import { connectTo, makeEnv, startDaemon, waitFor, type Env } from './helpers.js';

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Channel } from '../../src/channel/channel.js';
-import type { Connection } from '../../src/channel/connection.js';
+import type { SessionChannel as Channel } from '../../src/channel/session-channel.js';
+import type { Connection } from '../../src/edge/connection.js';
 import type { Daemon } from '../../src/daemon.js';
 import * as ssh from '../../src/ssh.js';
 import type { TerminalMode } from '../../src/wire/terminal-modes.js';

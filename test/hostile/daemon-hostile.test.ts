@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { MAX_AUTH_FAILURES } from '../../src/auth/server.js';
-import type { Connection } from '../../src/channel/connection.js';
+import type { Connection } from '../../src/edge/connection.js';
 import { DisconnectReason } from '../../src/errors.js';
 import * as ssh from '../../src/index.js';
 import { formatOpenSshPrivateKey, generatePrivateKey } from '../../src/keys/openssh-format.js';

@@ -193,7 +193,7 @@ interopSuite('the Seashell client against OpenSSH sshd', () => {
       await mkdir(userDir, { recursive: true });
       await copyFile(join(userDirs.ed25519!, 'id_ed25519'), join(userDir, 'id_ed25519'));
       await writeFile(join(userDir, 'known_hosts'), restricted.knownHostsLine());
-      const seen: { connection: ssh.Connection; always: boolean; message: string }[] = [];
+      const seen: { connection: ssh.ConnectionRef; always: boolean; message: string }[] = [];
       const conn = await ssh.connect(restricted.host, restricted.port, {
         user: restricted.user,
         userDir,

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChannelMessage, ServerChannelHandler } from '../../src/channel/behaviour.js';
-import type { Channel } from '../../src/channel/channel.js';
+import type { SessionChannel as Channel } from '../../src/channel/session-channel.js';
 import { formatOpenSshPrivateKey, generatePrivateKey } from '../../src/keys/openssh-format.js';
 import { formatPublicKeyLine } from '../../src/keys/public-key.js';
 

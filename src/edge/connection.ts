@@ -5,10 +5,13 @@ import type { ChannelParams, ChannelSink, MuxChannel } from '../connection/mux.j
 import type { PasswordVerdict } from '../auth/server.js';
 import { DisconnectReason, SshError } from '../errors.js';
 import type { PublicKey } from '../keys/types.js';
-import type { Negotiated } from '../transport/negotiate.js';
+import type { Reply } from '../connection/replies.js';
 import type { ChannelOpen, GlobalRequest } from '../wire/connection-messages.js';
+import { ChannelOpenFailure } from '../wire/numbers.js';
 import type { Debug } from '../wire/transport-messages.js';
-import { Channel } from './channel.js';
+import { Channel, withTimeout } from '../channel/channel.js';
+import type { ChannelOptions, ConnectionInfo, ConnectionRef, RekeyEvent } from '../channel/link.js';
+import { SessionChannel } from '../channel/session-channel.js';
 
 /** Batches up to this size go out as one joined buffer; larger ones as a writev of their pieces. */
 const SMALL_BATCH = 16 * 1024;
@@ -58,36 +61,27 @@ export const DEFAULT_WINDOW = 4 * 1024 * 1024;
  */
 export const DEFAULT_MAX_PACKET = 255 * 1024;
 
-export interface SessionChannelOptions {
-  /** Our receive window in bytes (default 4 MiB). */
-  initialWindowSize?: number;
-  /** Largest data packet we accept (default 255 KiB). */
-  maxPacketSize?: number;
-  /** Milliseconds to wait for the open to be confirmed (default Infinity). */
-  timeout?: number;
-}
+/** @deprecated the name of `ChannelOptions` before channels of other types could be opened. */
+export type SessionChannelOptions = ChannelOptions;
 
-/** What `ssh.connectionInfo` returns (the seed's connection_info keys, plus the negotiated algorithms). */
-export interface ConnectionInfo {
-  clientVersion: { protocolVersion: [number, number]; versionString: string };
-  serverVersion: { protocolVersion: [number, number]; versionString: string };
-  user: string;
-  peer: { address: string; port: number };
-  sockname: { address: string; port: number };
-  /** The algorithms in use (a copy), once the first key exchange has finished. */
-  algorithms: Negotiated | undefined;
-  channels: number;
-  /** Key exchanges completed after the first one (re-keys, started by either side). */
-  rekeys: number;
-}
+/**
+ * Decides on a channel the peer wants to open (RFC 4254 §5.1): call `accept` (with the channel's
+ * window and packet size if not the defaults) or `reject` with an RFC 4254 §5.1 reason code,
+ * now or later. Register with `Connection.setChannelOpenHandler(type, handler)`.
+ */
+export type ChannelOpenHandler = (
+  open: ChannelOpen,
+  accept: (options?: Pick<ChannelOptions, 'initialWindowSize' | 'maxPacketSize'>) => Channel,
+  reject: (reason: number, description: string) => void,
+) => void;
 
-/** What a `'rekey'` event carries: the algorithms the new keys use and the re-key count so far. */
-export interface RekeyEvent {
-  algorithms: Negotiated;
-  rekeys: number;
-}
+/**
+ * Answers a global request from the peer (RFC 4254 §4): call `reply(ok, payload?)` exactly once
+ * when it wants a reply (now or later; replies go out in the order the requests came).
+ */
+export type GlobalRequestHandler = (request: GlobalRequest, reply: Reply | undefined) => void;
 
-/** Hooks the daemon or the client facade plugs into a connection. */
+/** Hooks the daemon or the client facade plugs into a connection. @internal */
 export interface ConnectionHooks {
   verifyHostKey?(connection: Connection, key: PublicKey, algorithm: string): Promise<boolean | string>;
   isAuthorizedKey?(connection: Connection, user: string, key: PublicKey): Promise<boolean>;
@@ -100,7 +94,7 @@ export interface ConnectionHooks {
     accept: (params?: Partial<ChannelParams>) => Channel,
     reject: (reason: number, description: string) => void,
   ): void;
-  onGlobalRequest?(connection: Connection, request: GlobalRequest): boolean;
+  onGlobalRequest?(connection: Connection, request: GlobalRequest, reply: Reply | undefined): void;
   onDebug?(connection: Connection, message: Debug): void;
   onBanner?(connection: Connection, message: string): void;
   onClose?(connection: Connection, error: SshError, byPeer: boolean): void;
@@ -119,7 +113,7 @@ function parseVersion(line: string): { protocolVersion: [number, number]; versio
  * Writes are batched per tick (one writev), TCP_NODELAY is on, and bulk data waits while the
  * socket is backed up.
  */
-export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> {
+export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements ConnectionRef {
   readonly role: 'client' | 'server';
   readonly core: ConnectionCore;
   private readonly channels = new Map<number, Channel>();
@@ -149,6 +143,8 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> {
   private rekeyWaiters: { resolve: () => void; reject: (e: SshError) => void }[] | undefined;
   private rekeyCount = 0;
   private closeError: SshError | undefined;
+  private openHandlers: Map<string, ChannelOpenHandler> | undefined;
+  private requestHandlers: Map<string, GlobalRequestHandler> | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -333,16 +329,52 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> {
     accept: (sink: ChannelSink, params?: Partial<ChannelParams>) => MuxChannel,
     reject: (reason: number, description: string) => void,
   ): void {
-    if (!this.hooks.onChannelOpen) {
-      reject(3, `channel type ${open.channelType} is not supported`);
+    const adopt = (params?: Partial<ChannelParams>) => this.adopt(accept(NO_SINK, params));
+    const handler = this.openHandlers?.get(open.channelType);
+    if (handler) {
+      handler(
+        open,
+        (o) =>
+          adopt({
+            ...(o?.initialWindowSize !== undefined ? { initialWindow: o.initialWindowSize } : {}),
+            ...(o?.maxPacketSize !== undefined ? { maxPacket: o.maxPacketSize } : {}),
+          }),
+        reject,
+      );
       return;
     }
-    this.hooks.onChannelOpen(this, open, (params) => this.adopt(accept(NO_SINK, params)), reject);
+    if (!this.hooks.onChannelOpen) {
+      reject(
+        ChannelOpenFailure.UNKNOWN_CHANNEL_TYPE,
+        `channel type ${open.channelType.slice(0, 64)} is not supported`,
+      );
+      return;
+    }
+    this.hooks.onChannelOpen(this, open, adopt, reject);
   }
 
   /** @internal */
-  onGlobalRequest(request: GlobalRequest): boolean {
-    return this.hooks.onGlobalRequest?.(this, request) ?? false;
+  onGlobalRequest(request: GlobalRequest, reply: Reply | undefined): void {
+    const handler = this.requestHandlers?.get(request.name);
+    if (handler) handler(request, reply);
+    else if (this.hooks.onGlobalRequest) this.hooks.onGlobalRequest(this, request, reply);
+    else reply?.(false); // e.g. keepalive@openssh.com: answered, as OpenSSH does
+  }
+
+  /**
+   * Serves the channels of `type` the peer opens (forwarding, agent forwarding, …): `handler`
+   * accepts or rejects each. Channel types without a handler are refused with
+   * UNKNOWN_CHANNEL_TYPE (a daemon serves `session` itself). `undefined` removes it.
+   */
+  setChannelOpenHandler(type: string, handler: ChannelOpenHandler | undefined): void {
+    if (handler) (this.openHandlers ??= new Map()).set(type, handler);
+    else this.openHandlers?.delete(type);
+  }
+
+  /** Answers the peer's global requests named `name`; unhandled ones are answered FAILURE. */
+  setGlobalRequestHandler(name: string, handler: GlobalRequestHandler | undefined): void {
+    if (handler) (this.requestHandlers ??= new Map()).set(name, handler);
+    else this.requestHandlers?.delete(name);
   }
 
   /** @internal */
@@ -356,16 +388,20 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> {
   }
 
   private adopt(mc: MuxChannel): Channel {
-    const ch = new Channel(this, this.core.mux, mc);
+    const ch =
+      mc.channelType === 'session'
+        ? new SessionChannel(this, this.core.mux, mc)
+        : new Channel(this, this.core.mux, mc);
     this.channels.set(ch.channelId, ch);
     return ch;
   }
 
-  /** Called by a Channel once it is closed. */
+  /** @internal Called by a Channel once it is closed. */
   forgetChannel(id: number): void {
     this.channels.delete(id);
   }
 
+  /** The open channel with this local id. */
   channel(id: number): Channel | undefined {
     return this.channels.get(id);
   }
@@ -375,22 +411,31 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> {
   }
 
   /** Opens a session channel (RFC 4254 §6.1), the seed's ssh_connection:session_channel. */
-  sessionChannel(options: SessionChannelOptions = {}): Promise<Channel> {
+  sessionChannel(options: ChannelOptions = {}): Promise<SessionChannel> {
+    return this.openChannel('session', Buffer.alloc(0), options) as Promise<SessionChannel>;
+  }
+
+  /**
+   * Opens a channel of type `type` with its type-specific data (RFC 4254 §5.1), e.g.
+   * `direct-tcpip`; resolves once the peer confirms it, rejects with `CHANNEL_OPEN_FAILED` (the
+   * peer's reason in the message) or `TIMEOUT`.
+   */
+  openChannel(
+    type: string,
+    extraData: Buffer = Buffer.alloc(0),
+    options: ChannelOptions = {},
+  ): Promise<Channel> {
     if (this.closed) return Promise.reject(new SshError('CLOSED', 'connection is closed'));
     if (!this.core.isAuthenticated)
       return Promise.reject(new SshError('CLOSED', 'connection is not authenticated'));
-    return new Promise<Channel>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+    let ch: Channel;
+    const confirmed = new Promise<Channel>((resolve, reject) => {
       const mc = this.core.mux.openChannel(
-        'session',
-        Buffer.alloc(0),
+        type,
+        extraData,
         {
-          onOpenConfirmed: () => {
-            if (timer) clearTimeout(timer);
-            resolve(ch);
-          },
+          onOpenConfirmed: () => resolve(ch),
           onOpenFailed: (e) => {
-            if (timer) clearTimeout(timer);
             this.channels.delete(mc.localId);
             reject(e);
           },
@@ -404,15 +449,9 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> {
           maxPacket: options.maxPacketSize ?? this.core.mux.defaults.maxPacket,
         },
       );
-      const ch = this.adopt(mc);
-      const t = options.timeout;
-      if (t !== undefined && t !== Infinity) {
-        timer = setTimeout(() => {
-          reject(new SshError('TIMEOUT', `session channel was not confirmed within ${t} ms`));
-          void ch.close();
-        }, t);
-      }
+      ch = this.adopt(mc);
     });
+    return withTimeout(confirmed, options.timeout, `opening a ${type} channel`, () => void ch.close());
   }
 
   /** Sends a global request (RFC 4254 §4); with `wantReply` resolves with the peer's answer. */

@@ -1,0 +1,57 @@
+import type { Negotiated } from '../transport/negotiate.js';
+import type { Channel } from './channel.js';
+import type { SessionChannel } from './session-channel.js';
+
+/** What `ssh.connectionInfo` returns (the seed's connection_info keys, plus the negotiated algorithms). */
+export interface ConnectionInfo {
+  clientVersion: { protocolVersion: [number, number]; versionString: string };
+  serverVersion: { protocolVersion: [number, number]; versionString: string };
+  user: string;
+  peer: { address: string; port: number };
+  sockname: { address: string; port: number };
+  /** The algorithms in use (a copy), once the first key exchange has finished. */
+  algorithms: Negotiated | undefined;
+  channels: number;
+  /** Key exchanges completed after the first one (re-keys, started by either side). */
+  rekeys: number;
+}
+
+/** What a `'rekey'` event carries: the algorithms the new keys use and the re-key count so far. */
+export interface RekeyEvent {
+  algorithms: Negotiated;
+  rekeys: number;
+}
+
+/** Options of `sessionChannel` and `openChannel` (the seed's session_channel/4 arguments). */
+export interface ChannelOptions {
+  /** Our receive window in bytes (default 4 MiB). */
+  initialWindowSize?: number;
+  /** Largest data packet we accept (default 255 KiB). */
+  maxPacketSize?: number;
+  /** Milliseconds to wait for the open to be confirmed (default Infinity). */
+  timeout?: number;
+}
+
+/**
+ * The connection a channel belongs to, as channels and their handlers see it (the seed's
+ * ssh_connection_ref()). The socket edge's `Connection` implements it; `ssh.connectionInfo` and
+ * `ssh.close` take it.
+ */
+export interface ConnectionRef {
+  readonly role: 'client' | 'server';
+  /** Arbitrary per-connection data for option callbacks and handlers. */
+  readonly data: Map<string, unknown>;
+  readonly isClosed: boolean;
+  info(): ConnectionInfo;
+  close(): Promise<void>;
+  /** Opens a session channel (RFC 4254 §6.1). */
+  sessionChannel(options?: ChannelOptions): Promise<SessionChannel>;
+  /** Opens a channel of any type with its type-specific data (RFC 4254 §5.1). */
+  openChannel(type: string, extraData?: Buffer, options?: ChannelOptions): Promise<Channel>;
+  /** The open channel with this local id. */
+  channel(id: number): Channel | undefined;
+  /** Resolves once everything queued for the peer so far is with the socket. */
+  whenWritten(): Promise<void>;
+  /** @internal A channel is closed: the connection forgets it. */
+  forgetChannel(id: number): void;
+}
