@@ -39,7 +39,6 @@ export interface SessionRouting extends RunnerEvents {
 
 type Msg<T extends ChannelMessage['type']> = Extract<ChannelMessage, { type: T }>;
 
-
 /**
  * Serves a daemon's session channel as the seed's daemon does. Until the session starts, this
  * answers `pty-req` and `env` itself (env by the accept list and limits) and keeps them; a
