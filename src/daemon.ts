@@ -118,6 +118,7 @@ export class Daemon {
       },
       maxChannels: o.limits?.channels ?? LIMIT_DEFAULTS.channels,
       pendingRequests: o.limits?.pendingRequests,
+      windowBudget: o.limits?.windowBudget,
       outputStallMs: o.limits?.outputStallTimeout,
       minRemoteMaxPacket: o.minimalRemoteMaxPacketSize,
     };

@@ -80,6 +80,12 @@ export interface Limits {
   envCount?: number;
   /** Bytes of one environment variable, name and value together (default 8192). */
   envBytes?: number;
+  /**
+   * Bytes the peer may have in flight to us or parked unread across all channels of a connection:
+   * the receive windows we advertise plus data not yet consumed (default 32 MiB, eight full
+   * windows). Channels past it open with a smaller window and get more as others free it.
+   */
+  windowBudget?: number;
 }
 
 /** Defaults of `Limits`. */
@@ -89,6 +95,7 @@ export const LIMIT_DEFAULTS = {
   pendingRequests: 64,
   envCount: 32,
   envBytes: 8192,
+  windowBudget: 32 * 1024 * 1024,
 } as const;
 
 export interface CommonOptions {
@@ -272,6 +279,7 @@ const isLimits: Check = (v, n) => {
     pendingRequests: isPositiveInt,
     envCount: isPositiveInt,
     envBytes: isPositiveInt,
+    windowBudget: isPositiveInt,
   };
   for (const [k, x] of Object.entries(v as object)) {
     if (x === undefined) continue;

@@ -212,6 +212,9 @@ export async function connect(
       },
       channelDefaults: { initialWindow: DEFAULT_WINDOW, maxPacket: DEFAULT_MAX_PACKET },
       outputStallMs: o.limits?.outputStallTimeout,
+      maxChannels: o.limits?.channels,
+      pendingRequests: o.limits?.pendingRequests,
+      windowBudget: o.limits?.windowBudget,
       clientAuth: {
         user,
         methods: o.authMethodList.filter((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m)),

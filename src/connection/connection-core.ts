@@ -63,6 +63,8 @@ export interface ConnectionCoreConfig {
   minRemoteMaxPacket?: number;
   /** Replies the peer may have us owe at once before its input pauses (see MuxLimits). */
   pendingRequests?: number;
+  /** Receive windows plus unconsumed data across channels (see MuxLimits). */
+  windowBudget?: number;
   /**
    * Milliseconds a peer may leave our output unread while it is over the high-water mark before
    * it is disconnected (default DEFAULT_OUTPUT_STALL_MS; Infinity never).
@@ -97,6 +99,7 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
       maxChannels: config.maxChannels,
       minRemoteMaxPacket: config.minRemoteMaxPacket,
       pendingRequests: config.pendingRequests,
+      windowBudget: config.windowBudget,
     });
     if (config.transport.role === 'client') {
       if (!config.clientAuth) throw new Error('client connection without authentication config');

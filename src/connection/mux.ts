@@ -86,8 +86,12 @@ export type ChannelState = 'opening' | 'open' | 'closed';
 export class MuxChannel {
   remoteId = -1;
   state: ChannelState = 'opening';
+  /** Bytes the peer may still send us (our receive window, RFC 4254 §5.2). */
   localWindow: number;
-  private unadjusted = 0;
+  /** Bytes received and not yet consumed by the channel's owner. */
+  unconsumed = 0;
+  /** Window we mean to give back (consumed bytes) and have not granted yet. */
+  owed = 0;
   remoteWindow = 0;
   remoteMaxPacket = 0;
   sentEof = false;
@@ -108,7 +112,7 @@ export class MuxChannel {
     readonly params: ChannelParams,
     public sink: ChannelSink,
   ) {
-    this.localWindow = params.initialWindow;
+    this.localWindow = 0; // granted by MuxCore from the connection's budget
   }
 
   /** Bytes queued and not yet sent. */
@@ -116,15 +120,6 @@ export class MuxChannel {
     let n = 0;
     for (const w of this.outQueue) if (!w.control) n += w.data.length - w.offset;
     return n;
-  }
-
-  /** Counts consumed bytes; returns how much window to grant back, once half the window is used. */
-  takeAdjust(n: number): number {
-    this.unadjusted += n;
-    if (this.unadjusted < this.params.initialWindow / 2) return 0;
-    const grant = this.unadjusted;
-    this.unadjusted = 0;
-    return grant;
   }
 }
 
@@ -149,7 +144,18 @@ export interface MuxLimits {
   minRemoteMaxPacket?: number;
   /** Requests (channel and global) whose replies may be owed at once before input pauses. */
   pendingRequests?: number;
+  /**
+   * Bytes the peer may have in flight or parked with us across all channels: the receive windows
+   * we advertise plus data received and not yet consumed.
+   */
+  windowBudget?: number;
 }
+
+/** Default for `MuxLimits.windowBudget`: eight channels' full 4 MiB windows. */
+export const DEFAULT_WINDOW_BUDGET = 32 * 1024 * 1024;
+
+/** A starved channel is topped up once this much budget is free (or what it is owed, if less). */
+const TOP_UP_MIN = 64 * 1024;
 
 /** Default for `MuxLimits.pendingRequests`. */
 export const DEFAULT_PENDING_REQUESTS = 64;
@@ -167,6 +173,11 @@ export class MuxCore {
   /** Replies owed to the peer across the connection; over `pendingRequests`, input pauses. */
   private owed = 0;
   private inputPaused = false;
+  /** Σ over channels of localWindow + unconsumed: what the peer can make us hold. */
+  private outstanding = 0;
+  private readonly windowBudget: number;
+  /** Channels owed window that the budget could not give yet. */
+  private starved: Set<MuxChannel> | undefined;
   private readonly countOwed = (delta: number): void => {
     this.owed += delta;
     const over = this.owed >= (this.limits.pendingRequests ?? DEFAULT_PENDING_REQUESTS);
@@ -188,6 +199,7 @@ export class MuxCore {
     readonly defaults: ChannelParams,
     private readonly limits: MuxLimits = {},
   ) {
+    this.windowBudget = limits.windowBudget ?? DEFAULT_WINDOW_BUDGET;
     this.globalIncoming = new ReplyQueue((ok, payload) => this.sendGlobalReply(ok, payload), this.countOwed);
   }
 
@@ -232,11 +244,12 @@ export class MuxCore {
     if (this.closed) throw new SshError('CLOSED', 'connection is closed');
     const ch = new MuxChannel(this.allocateId(), channelType, { ...this.defaults, ...params }, sink);
     this.channels.set(ch.localId, ch);
+    this.grantInitial(ch);
     this.link.send(
       encodeChannelOpen({
         channelType,
         senderChannel: ch.localId,
-        initialWindow: ch.params.initialWindow,
+        initialWindow: ch.localWindow,
         maxPacket: ch.params.maxPacket,
         data,
       }),
@@ -346,12 +359,62 @@ export class MuxCore {
 
   /** The receiver has consumed `n` bytes: grant window back once half of it is used (RFC 4254 §5.2). */
   consumed(ch: MuxChannel, n: number): void {
-    if (ch.state !== 'open' || ch.gotEof || ch.closing) return;
-    const grant = ch.takeAdjust(n);
-    if (grant > 0) {
-      ch.localWindow += grant;
-      this.link.send(encodeWindowAdjust(ch.remoteId, grant));
+    if (ch.state === 'closed' || n <= 0) return; // released with the channel
+    n = Math.min(n, ch.unconsumed);
+    ch.unconsumed -= n;
+    this.outstanding -= n;
+    if (ch.state === 'open' && !ch.gotEof && !ch.closing) {
+      ch.owed += n;
+      // Channels already waiting for budget go first: a busy channel cannot starve the others.
+      if (this.starved?.size && !this.starved.has(ch)) this.starved.add(ch);
+      else if (ch.owed >= ch.params.initialWindow / 2) this.grant(ch);
     }
+    this.topUp();
+  }
+
+  /** A new channel's window, from what the connection's budget has left (the rest is owed). */
+  private grantInitial(ch: MuxChannel): void {
+    const want = ch.params.initialWindow;
+    const g = Math.min(want, Math.max(0, this.windowBudget - this.outstanding));
+    ch.localWindow = g;
+    this.outstanding += g;
+    if (g < want) {
+      ch.owed = want - g;
+      (this.starved ??= new Set()).add(ch);
+    }
+  }
+
+  /** Grants what `ch` is owed, as far as the budget allows (RFC 4254 §5.2 WINDOW_ADJUST). */
+  private grant(ch: MuxChannel): void {
+    const g = Math.min(ch.owed, this.windowBudget - this.outstanding);
+    if (g > 0) {
+      ch.owed -= g;
+      ch.localWindow += g;
+      this.outstanding += g;
+      this.link.send(encodeWindowAdjust(ch.remoteId, g));
+    }
+    if (ch.owed > 0) (this.starved ??= new Set()).add(ch);
+    else this.starved?.delete(ch);
+  }
+
+  /** Budget came free: give it to channels that are owed window, in the order they starved. */
+  private topUp(): void {
+    const starved = this.starved;
+    if (!starved?.size) return;
+    for (const ch of starved) {
+      const free = this.windowBudget - this.outstanding;
+      if (free < Math.min(ch.owed, TOP_UP_MIN)) return;
+      if (ch.state === 'closed' || ch.gotEof || ch.closing) {
+        starved.delete(ch);
+        continue;
+      }
+      if (ch.state === 'open') this.grant(ch); // an opening channel is topped up once confirmed
+    }
+  }
+
+  /** What the peer can make this connection hold right now (advertised windows plus unconsumed data). */
+  get receiveOutstanding(): number {
+    return this.outstanding;
   }
 
   /** Sends EOF after any queued data; `done` as for `sendOrdered` (an EOF already sent counts as done). */
@@ -453,10 +516,20 @@ export class MuxCore {
     ch.state = 'closed';
     this.channels.delete(ch.localId);
     this.remember(ch.localId);
+    this.release(ch);
     ch.incoming?.clear();
     this.stalled.delete(ch);
     for (const r of ch.pendingReplies.splice(0)) r(false);
     ch.sink.onClose();
+  }
+
+  /** A channel is gone: what it held of the budget is free for the others. */
+  private release(ch: MuxChannel): void {
+    this.outstanding -= ch.localWindow + ch.unconsumed;
+    ch.localWindow = 0;
+    ch.unconsumed = 0;
+    this.starved?.delete(ch);
+    this.topUp();
   }
 
   private remember(id: number): void {
@@ -562,6 +635,7 @@ export class MuxCore {
           throw protocolError(`CHANNEL_OPEN_FAILURE for channel ${f.recipientChannel} that is not opening`);
         this.channels.delete(ch.localId);
         ch.state = 'closed';
+        this.release(ch);
         const err = new SshError(
           'CHANNEL_OPEN_FAILED',
           `the peer refused to open a ${ch.channelType} channel: ${f.description.slice(0, 200) || 'no reason given'} (code ${f.reason})`,
@@ -626,8 +700,14 @@ export class MuxCore {
       );
     }
     ch.localWindow -= len;
-    // Data after EOF or after our CLOSE is dropped (RFC 4254 §5.3); its window is not given back.
-    if (ch.gotEof || ch.closing) return;
+    // Data after EOF or after our CLOSE is dropped (RFC 4254 §5.3); its window is not given back,
+    // but it holds nothing, so its budget is free again.
+    if (ch.gotEof || ch.closing) {
+      this.outstanding -= len;
+      this.topUp();
+      return;
+    }
+    ch.unconsumed += len;
     if (first.length > header) ch.sink.onData(first.subarray(header), dataType);
     for (let i = 1; i < pieces.length; i++) {
       if (ch.state !== 'open') return; // the sink closed the channel
@@ -662,11 +742,12 @@ export class MuxCore {
       ch.remoteMaxPacket = open.maxPacket;
       ch.state = 'open';
       this.channels.set(ch.localId, ch);
+      this.grantInitial(ch);
       this.link.send(
         encodeChannelOpenConfirmation({
           recipientChannel: open.senderChannel,
           senderChannel: ch.localId,
-          initialWindow: ch.params.initialWindow,
+          initialWindow: ch.localWindow,
           maxPacket: ch.params.maxPacket,
         }),
       );
@@ -691,6 +772,7 @@ export class MuxCore {
       return;
     }
     ch.sink.onOpenConfirmed?.();
+    if (ch.owed > 0) this.grant(ch); // the budget had less than its window when it opened
     if (ch.outQueue.length) this.flush(ch);
   }
 }

@@ -908,3 +908,65 @@ describe('MuxCore: message numbers and shutdown', () => {
     );
   });
 });
+
+describe('MuxCore: the receive budget (what a peer can make one connection hold)', () => {
+  /** A channel the peer opened and we accepted; returns it with its advertised window. */
+  function accepted(s: Setup, peerId: number): { ch: MuxChannel; sink: RecordingSink; window: number } {
+    const sink = new RecordingSink();
+    let ch: MuxChannel | undefined;
+    s.handler.onChannelOpen = (_o, accept) => void (ch = accept(sink));
+    s.mux.handle(
+      encodeChannelOpen({
+        channelType: 'session',
+        senderChannel: peerId,
+        initialWindow: 1 << 20,
+        maxPacket: 1000,
+        data: Buffer.alloc(0),
+      }),
+    );
+    const conf = s.link.take().find((p) => p[0] === Msg.CHANNEL_OPEN_CONFIRMATION)!;
+    return { ch: ch!, sink, window: conf.readUInt32BE(9) };
+  }
+
+  test('the windows advertised across channels never pass the budget; a channel past it opens with what is left', () => {
+    const s = setup({ initialWindow: 1000, maxPacket: 500 }, { windowBudget: 2500 });
+    const windows = [1, 2, 3, 4].map((id) => accepted(s, id).window);
+    assert.deepEqual(windows, [1000, 1000, 500, 0]);
+    assert.equal(s.mux.receiveOutstanding, 2500);
+  });
+
+  test('data nobody consumes keeps its budget: parked data is bounded whatever the channel count', () => {
+    const s = setup({ initialWindow: 1000, maxPacket: 1000 }, { windowBudget: 2000 });
+    const a = accepted(s, 1);
+    const b = accepted(s, 2);
+    s.mux.handle(peerData(a.ch.localId, bytes(1000)));
+    s.mux.handle(peerData(b.ch.localId, bytes(1000)));
+    const c = accepted(s, 3);
+    assert.equal(c.window, 0, 'nothing left for a third channel while the data is parked');
+    assert.throws(() => s.mux.handle(peerData(c.ch.localId, bytes(1))), isProtocolError(/window/));
+  });
+
+  test('budget freed by consumption or a close goes to channels that are owed window', () => {
+    const s = setup({ initialWindow: 1000, maxPacket: 1000 }, { windowBudget: 2000 });
+    const a = accepted(s, 1);
+    const b = accepted(s, 2);
+    const c = accepted(s, 3);
+    assert.equal(c.window, 0);
+    s.mux.handle(peerData(a.ch.localId, bytes(1000)));
+    s.mux.consumed(a.ch, 1000);
+    // a consumed its 1000: the budget it frees goes first to c, which has waited longest.
+    const adjusts = s.link
+      .take()
+      .map(decode)
+      .filter((d) => d.type === Msg.CHANNEL_WINDOW_ADJUST);
+    assert.deepEqual(adjusts, [{ type: Msg.CHANNEL_WINDOW_ADJUST, recipient: 3, bytes: 1000 }]);
+    assert.equal(s.mux.receiveOutstanding, 2000);
+    // Closing b frees its 1000 for a, which is owed what it consumed.
+    s.mux.handle(encodeChannelOnly(Msg.CHANNEL_CLOSE, b.ch.localId));
+    const after = s.link
+      .take()
+      .map(decode)
+      .filter((d) => d.type === Msg.CHANNEL_WINDOW_ADJUST);
+    assert.deepEqual(after, [{ type: Msg.CHANNEL_WINDOW_ADJUST, recipient: 1, bytes: 1000 }]);
+  });
+});
