@@ -184,6 +184,32 @@ interopSuite('the Seashell client against OpenSSH sshd', () => {
     }
   });
 
+  test('rekeyLimit counts the bulk data we send: a 64 MiB upload with a 1 MiB limit re-keys 60-70 times', async () => {
+    const conn = await connect('ed25519', { rekeyLimit: MiB });
+    try {
+      const ch = await conn.sessionChannel();
+      assert.equal(await ch.exec('sha256sum'), 'success');
+      const chunks: Buffer[] = [];
+      const reading = (async () => {
+        for await (const chunk of ch.stdout) chunks.push(chunk as Buffer);
+      })();
+      const sent = createHash('sha256');
+      for (let left = 64 * MiB; left > 0; left -= MiB) {
+        const block = randomBytes(MiB);
+        sent.update(block);
+        if (!ch.stdin.write(block)) await new Promise((r) => ch.stdin.once('drain', r));
+      }
+      ch.stdin.end();
+      await reading;
+      const out = Buffer.concat(chunks).toString();
+      assert.equal(out.split(' ')[0], sent.digest('hex'));
+      const rekeys = ssh.connectionInfo(conn, 'rekeys') as number;
+      assert.ok(rekeys >= 60 && rekeys <= 70, `${rekeys} re-keys`);
+    } finally {
+      await ssh.close(conn);
+    }
+  });
+
   test("sshd's SSH_MSG_DEBUG messages reach sshMsgDebugFun", async () => {
     // sshd reports an authorized_keys entry's restrictions to the client as DEBUG messages.
     const line = await readFile(join(userDirs.ed25519!, 'id_ed25519.pub'), 'utf8');
