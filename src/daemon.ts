@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { SERVER_AUTH_METHODS, type PasswordVerdict } from './auth/server.js';
 import type { Channel } from './channel/channel.js';
@@ -11,6 +11,8 @@ import type { PublicKey } from './keys/types.js';
 import type { ChannelOpen } from './wire/connection-messages.js';
 import type { Debug } from './wire/transport-messages.js';
 import { defaultCli } from './cli/default-cli.js';
+import { Startups } from './daemon/max-startups.js';
+import { PenaltyBox, type PenaltyKind } from './daemon/penalties.js';
 import { debug } from './log.js';
 import { DisconnectReason, SshError } from './errors.js';
 import { fileKeyApi, type KeyApiContext, type ServerKeyApi } from './keys/key-api.js';
@@ -85,6 +87,14 @@ export class Daemon {
   private readonly env: EnvPolicy;
   /** Open subsystem channels per connection (the seed's max_channels counts them). */
   private readonly subsystemCounts = new WeakMap<Connection, SubsystemCount>();
+  /** MaxStartups and the per-source cap on unauthenticated connections. */
+  private readonly startups: Startups;
+  /** Per-source penalties; undefined when turned off. */
+  private readonly penalties: PenaltyBox | undefined;
+  /** Connections not yet authenticated: their source, and whether they tried to authenticate. */
+  private readonly unauthenticated = new Map<Connection, { address: string; tried: boolean }>();
+  /** Keys the per-user failure delay. */
+  private readonly delaySecret = randomBytes(32);
   /** Called when the daemon has stopped (the facade's registry listens). */
   onStopped: (() => void) | undefined;
 
@@ -93,6 +103,9 @@ export class Daemon {
     hostKeys: Map<string, PrivateKey>,
   ) {
     this.profile = o.profile ?? 'default';
+    this.startups = new Startups(o.maxStartups, o.perSourceMaxStartups);
+    const p = o.perSourcePenalties ?? true;
+    this.penalties = p === false ? undefined : new PenaltyBox(p === true ? {} : p);
     this.subsystems = new Map(o.subsystems ?? []);
     this.env = envPolicy(o.acceptEnv ?? ['LANG', 'LC_*'], o.limits);
     this.keyApi = { ...fileKeyApi, ...(o.keyCb as Partial<ServerKeyApi>) };
@@ -216,6 +229,17 @@ export class Daemon {
     const conn = new Connection(socket, config, this);
     this.connections.add(conn);
     conn.start();
+    const address = socket.remoteAddress ?? '';
+    const penalised = this.penalties?.refusedFor(address, Date.now()) ?? 0;
+    if (penalised > 0) {
+      // OpenSSH drops such sockets silently; a reason tells an honest user what happened.
+      const s = Math.ceil(penalised / 1000);
+      conn.core.disconnect(
+        DisconnectReason.HOST_NOT_ALLOWED_TO_CONNECT,
+        `too many failed or abandoned connections from this address: try again in ${s} s`,
+      );
+      return;
+    }
     if (o.maxSessions !== undefined && this.connections.size > o.maxSessions) {
       conn.core.disconnect(
         DisconnectReason.TOO_MANY_CONNECTIONS,
@@ -223,7 +247,33 @@ export class Daemon {
       );
       return;
     }
+    const admitted = this.startups.admit(address, Math.random());
+    if (admitted !== true) {
+      conn.core.disconnect(DisconnectReason.TOO_MANY_CONNECTIONS, admitted);
+      return;
+    }
+    this.unauthenticated.set(conn, { address, tried: false });
     conn.negotiationDeadline(o.negotiationTimeout ?? 120_000, 'login');
+  }
+
+  /**
+   * An admitted connection stopped counting as a startup: it logged in, or it ended first, which
+   * earns its source a penalty by how it ended.
+   */
+  private startupDone(c: Connection, ended: boolean): void {
+    const u = this.unauthenticated.get(c);
+    if (!u) return;
+    this.unauthenticated.delete(c);
+    this.startups.done(u.address);
+    if (!ended || !this.penalties) return;
+    const kind: PenaltyKind = c.loginTimedOut
+      ? 'graceExceeded'
+      : c.droppedForFlooding
+        ? 'flood'
+        : u.tried
+          ? 'authfail'
+          : 'noauth';
+    this.penalties.record(u.address, kind, Date.now());
   }
 
   // ---- ConnectionHooks (internal): one object serves every connection of the daemon ---------
@@ -235,11 +285,14 @@ export class Daemon {
 
   /** @internal */
   onAuthenticated(c: Connection, user: string, method: string): void {
+    this.startupDone(c, false);
     this.o.connectfun?.(user, peerOf(c), method);
   }
 
   /** @internal */
   onAuthFailure(c: Connection, user: string, _method: string, why: string): void {
+    const u = this.unauthenticated.get(c);
+    if (u) u.tried = true;
     this.o.failfun?.(user, peerOf(c), why);
   }
 
@@ -289,12 +342,29 @@ export class Daemon {
   /** @internal */
   onClose(c: Connection, error: SshError, byPeer: boolean): void {
     this.connections.delete(c);
+    this.startupDone(c, true);
     if (byPeer) this.o.disconnectfun?.(error.message);
   }
 
   /** @internal */
-  checkPassword(c: Connection, user: string, password: string): Promise<PasswordVerdict> {
-    return this.verifyPassword(c, user, password, peerOf(c));
+  async checkPassword(c: Connection, user: string, password: string): Promise<PasswordVerdict> {
+    const start = performance.now();
+    const verdict = await this.verifyPassword(c, user, password, peerOf(c));
+    if (verdict === false) await this.failureDelay(user, performance.now() - start);
+    return verdict;
+  }
+
+  /**
+   * A failed password answers no sooner than a delay fixed per user name (5-10 ms, from a secret
+   * of this daemon), doubled until it exceeds the time the check took, as OpenSSH does: how long
+   * a failure takes then says nothing about whether the user exists, and one connection's
+   * guesses are paced.
+   */
+  private failureDelay(user: string, elapsed: number): Promise<void> {
+    const h = createHmac('sha256', this.delaySecret).update(user).digest();
+    let delay = 5 + (h.readUInt16BE(0) / 65536) * 5;
+    while (delay < elapsed) delay *= 2;
+    return new Promise((resolve) => setTimeout(resolve, delay - elapsed));
   }
 
   private async verifyPassword(

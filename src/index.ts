@@ -57,6 +57,8 @@ export type {
   FingerprintHash,
   HandlerSpec,
   Limits,
+  MaxStartups,
+  PenaltyOptions,
   PwdFun,
   ShellFun,
   ShellOption,

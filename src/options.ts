@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import type { ServerChannelHandler } from './channel/behaviour.js';
 import type { ConnectionRef } from './channel/link.js';
 import type { HandlerSpec } from './channel/session.js';
+import { maxStartupsProblem, type MaxStartups } from './daemon/max-startups.js';
+import { penaltyOptionProblem, type PenaltyOptions } from './daemon/penalties.js';
 import { SshError } from './errors.js';
 import type { ClientKeyApi, ServerKeyApi } from './keys/key-api.js';
 import {
@@ -30,7 +32,7 @@ export type ExecFun = (
   clientAddress: { address: string; port: number },
 ) => ExecResult | Promise<ExecResult>;
 
-export type { HandlerSpec };
+export type { HandlerSpec, MaxStartups, PenaltyOptions };
 
 /**
  * The seed's shell_fun/1,2: given the user (and the client's address), the handler that serves
@@ -166,7 +168,26 @@ export interface DaemonOptions extends CommonOptions {
   acceptEnv?: string[];
   /** Milliseconds a client has to log in (default 120000). */
   negotiationTimeout?: number;
+  /**
+   * The most connections at once, authenticated or not (the seed's max_sessions). Unlike
+   * `maxStartups`, it counts logged-in users too: idle unauthenticated sockets can fill it.
+   */
   maxSessions?: number;
+  /**
+   * Unauthenticated connections allowed at once, as OpenSSH's MaxStartups: a number, or
+   * `[start, rate, full]` (default `[10, 30, 100]`: from 10 on, new ones are refused with
+   * probability 30% rising to 100% at 100). Refused connections get a DISCONNECT
+   * TOO_MANY_CONNECTIONS.
+   */
+  maxStartups?: MaxStartups;
+  /** Unauthenticated connections one source address may hold at once (default 10; Infinity for no cap). */
+  perSourceMaxStartups?: number;
+  /**
+   * Penalties per source address, as OpenSSH's PerSourcePenalties (default true: on with the
+   * defaults of `PenaltyOptions`); false turns them off. A penalised source's new connections
+   * get a DISCONNECT HOST_NOT_ALLOWED_TO_CONNECT until its penalty runs out.
+   */
+  perSourcePenalties?: boolean | PenaltyOptions;
   maxChannels?: number;
   minimalRemoteMaxPacketSize?: number;
   connectfun?: (user: string, peer: { address: string; port: number }, method: string) => void;
@@ -341,6 +362,15 @@ const DAEMON: Record<string, Check> = {
   sendExtInfo: isBoolean,
   negotiationTimeout: isTimeout,
   maxSessions: isPositiveInt,
+  maxStartups: (v, n) => {
+    const why = maxStartupsProblem(v);
+    if (why) fail(n, why, v);
+  },
+  perSourceMaxStartups: (v, n) => void (v === Infinity || isPositiveInt(v, n)),
+  perSourcePenalties: (v, n) => {
+    const why = penaltyOptionProblem(v);
+    if (why) fail(n, why, v);
+  },
   maxChannels: isPositiveInt,
   minimalRemoteMaxPacketSize: isPositiveInt,
   connectfun: isFunction,

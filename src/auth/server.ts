@@ -161,13 +161,8 @@ export class ServerAuth {
       this.fail(req.user, 'publickey', `algorithm ${alg.slice(0, 64)} not accepted for a ${key.type} key`);
       return;
     }
-    if (req.signature) {
-      const data = publickeySignedData(this.link.sessionId(), req.user, req.service, alg, req.keyBlob);
-      if (!verifySignature(key, alg as SignatureAlgorithm, req.signature, data)) {
-        this.fail(req.user, 'publickey', 'signature does not verify');
-        return;
-      }
-    }
+    // The key is looked up before its signature is checked: a key that is not authorized costs
+    // no public-key operation (a junk signature with a 16384-bit RSA key cost 6.6 ms of CPU).
     // The signed request that follows a query this connection's key passed needs no second
     // lookup (RFC 4252 §7's usual pair of messages, a round trip apart).
     const approved = this.approvedQuery;
@@ -179,6 +174,11 @@ export class ServerAuth {
       return;
     }
     if (req.signature) {
+      const data = publickeySignedData(this.link.sessionId(), req.user, req.service, alg, req.keyBlob);
+      if (!verifySignature(key, alg as SignatureAlgorithm, req.signature, data)) {
+        this.fail(req.user, 'publickey', 'signature does not verify');
+        return;
+      }
       this.succeed(req.user, 'publickey');
     } else {
       this.approvedQuery = { user: req.user, blob: req.keyBlob };

@@ -142,6 +142,10 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
   /** Waiting for the key exchange under way to finish (see `rekey`). */
   private rekeyWaiters: { resolve: () => void; reject: (e: SshError) => void }[] | undefined;
   private rekeyCount = 0;
+  /** Dropped for sending more than it read (the daemon's per-source penalties count it). */
+  droppedForFlooding = false;
+  /** Ended by `negotiationDeadline` (the daemon's per-source penalties count it). */
+  loginTimedOut = false;
   private closeError: SshError | undefined;
   private openHandlers: Map<string, ChannelOpenHandler> | undefined;
   private requestHandlers: Map<string, GlobalRequestHandler> | undefined;
@@ -204,6 +208,7 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
     this.deadline = setTimeout(() => {
       this.deadline = undefined;
       if (!this.core.isAuthenticated && !this.closed) {
+        this.loginTimedOut = true;
         this.settled(new SshError('TIMEOUT', `${what} did not complete within ${ms} ms`));
         this.core.disconnect(DisconnectReason.BY_APPLICATION, `${what} timed out`);
       }
@@ -268,6 +273,7 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
     }
     // Nothing of ours was read for the whole grace time: the DISCONNECT cannot reach the peer
     // either, so after queueing it the socket is destroyed rather than ended.
+    this.droppedForFlooding = true;
     this.core.disconnect(
       DisconnectReason.BY_APPLICATION,
       `the peer read none of our output for ${this.outputStallMs} ms`,

@@ -111,6 +111,25 @@ describe('ClientAuth ↔ ServerAuth: publickey (RFC 4252 §7)', () => {
     ]);
   });
 
+  test('an unauthorized key is refused before its signature is looked at', async () => {
+    const pair = new AuthPair(clientConfig(), serverConfig(), { isAuthorizedKey: async () => false });
+    pair.client.start();
+    await pair.run();
+    // A junk signature: were it verified first, the reason would be that it does not verify.
+    pair.inject(
+      encodeUserauthPublickey(
+        'mallory',
+        'ssh-connection',
+        'ssh-ed25519',
+        ed.publicKey.blob,
+        Buffer.from('junk'),
+      ),
+    );
+    await pair.run();
+    assert.equal(pair.serverSuccess, undefined);
+    assert.equal(pair.serverFailures.at(-1)?.why, 'key not authorized');
+  });
+
   test('a signature by another key is refused', async () => {
     const pair = new AuthPair(clientConfig(), serverConfig(), {
       isAuthorizedKey: async (_u, key) => sameKey(ed.publicKey)(key),

@@ -222,6 +222,11 @@ before(async () => {
     systemDir,
     userDir,
     negotiationTimeout: NEGOTIATION_TIMEOUT,
+    // The attackers here share 127.0.0.1 with the honest client: admission is tested in
+    // admission.test.ts, with the attacker on another address.
+    perSourcePenalties: false,
+    perSourceMaxStartups: Infinity,
+    maxStartups: 10_000,
     password: 'right',
     exec: (command: string, user: string) => {
       ran.push({ command, user });

@@ -75,9 +75,10 @@ export class RawPeer {
     );
   }
 
-  static open(port: number): Promise<RawPeer> {
+  /** Connects to 127.0.0.1:`port`, from `localAddress` when given (e.g. 127.0.0.2, another source). */
+  static open(port: number, localAddress?: string): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
-      const s = connect({ host: '127.0.0.1', port, noDelay: true });
+      const s = connect({ host: '127.0.0.1', port, noDelay: true, localAddress });
       s.once('error', reject);
       s.once('connect', () => {
         s.removeListener('error', reject);
