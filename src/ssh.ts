@@ -6,7 +6,8 @@ import { Connection, DEFAULT_MAX_PACKET, DEFAULT_WINDOW } from './edge/connectio
 import { Daemon, type DaemonInfo } from './daemon.js';
 import { SshError } from './errors.js';
 import { fingerprint } from './keys/fingerprint.js';
-import { fileKeyApi, type ClientKeyApi, type KeyApiContext } from './keys/key-api.js';
+import { fileKeyApi, userKeyFileProblems, type ClientKeyApi, type KeyApiContext } from './keys/key-api.js';
+import { debug } from './log.js';
 import { loadParsedFile } from './keys/key-file-cache.js';
 import { checkKnownHosts, hostPattern, knownKeyTypesFor } from './keys/known-hosts.js';
 import { isSignatureAlgorithm, keyTypeForSignatureAlgorithm } from './keys/public-key.js';
@@ -38,6 +39,11 @@ async function cryptoReady(algorithms: AlgorithmSet): Promise<void> {
 async function loadUserKeys(o: ResolvedClient, api: ClientKeyApi, ctx: KeyApiContext) {
   const prefs = (o.prefPublicKeyAlgs ?? o.algorithms.publicKey).filter(isSignatureAlgorithm);
   const out: { key: PrivateKey; algorithms: SignatureAlgorithm[] }[] = [];
+  // The default files: say which exist and cannot be used, here and in AUTH_FAILED.
+  const skipped = (o.keyCb as Partial<ClientKeyApi> | undefined)?.userKey
+    ? []
+    : await userKeyFileProblems(prefs, ctx);
+  for (const s of skipped) debug('user key skipped: %s', s);
   for (const alg of prefs) {
     const key = await api.userKey(alg, ctx);
     if (!key) continue;
@@ -45,7 +51,7 @@ async function loadUserKeys(o: ResolvedClient, api: ClientKeyApi, ctx: KeyApiCon
     if (known) known.algorithms.push(alg);
     else out.push({ key, algorithms: [alg] });
   }
-  return out;
+  return { keys: out, skipped };
 }
 
 /** known_hosts, read again only when it changed (a stat per connect instead of a read). */
@@ -192,7 +198,7 @@ export async function connect(
   const api: ClientKeyApi = { ...fileKeyApi, ...(o.keyCb as Partial<ClientKeyApi>) };
   const ctx: KeyApiContext = { userDir: o.userDir, systemDir: '/etc/ssh' };
   await cryptoReady(o.algorithms);
-  const keys = await loadUserKeys(o, api, ctx);
+  const { keys, skipped } = await loadUserKeys(o, api, ctx);
   // known_hosts is read once per connect: to order the host key algorithms and to check the key.
   const knownHosts = o.keyCb?.isHostKey ? '' : await readKnownHosts(ctx);
   const knownTypes = knownKeyTypesFor(knownHosts, host, port);
@@ -220,6 +226,7 @@ export async function connect(
         methods: o.authMethodList.filter((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m)),
         password: o.password,
         keys,
+        skipped,
       },
     },
     {

@@ -26,6 +26,8 @@ export interface ClientAuthConfig {
   password?: string;
   /** The user's keys, with the signature algorithms to try for each, in preference order. */
   keys: readonly { key: PrivateKey; algorithms: readonly SignatureAlgorithm[] }[];
+  /** Key files found but not usable, as `path: why`: named in AUTH_FAILED (never sent). */
+  skipped?: readonly string[];
 }
 
 export interface ClientAuthLink {
@@ -186,7 +188,8 @@ export class ClientAuth {
       new SshError(
         'AUTH_FAILED',
         `authentication failed for user '${this.config.user}': server accepts ${this.allowed?.join(', ') || 'nothing'}; ` +
-          `tried ${this.tried.join(', ') || 'nothing (no usable key or password)'}`,
+          `tried ${this.tried.join(', ') || 'nothing (no usable key or password)'}` +
+          (this.config.skipped?.length ? `; skipped key files: ${this.config.skipped.join('; ')}` : ''),
         { reason: DisconnectReason.NO_MORE_AUTH_METHODS_AVAILABLE },
       ),
     );

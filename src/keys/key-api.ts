@@ -2,7 +2,7 @@ import { mkdir, open, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseAuthorizedKeys, parseKeyOptions } from './authorized-keys.js';
-import { loadParsedFile, loadPrivateKeyFile } from './key-file-cache.js';
+import { inspectUserKeyFile, loadParsedFile, loadPrivateKeyFile } from './key-file-cache.js';
 import { checkKnownHosts, formatKnownHostsLine, knownKeyTypesFor } from './known-hosts.js';
 import { keyTypeForSignatureAlgorithm } from './public-key.js';
 import type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './types.js';
@@ -50,6 +50,28 @@ export function defaultKeyApiContext(): KeyApiContext {
 /** The file-name part OpenSSH uses for a key type (ssh_host_<x>_key, id_<x>). */
 function fileStem(type: KeyType): string {
   return type === 'ssh-ed25519' ? 'ed25519' : type === 'ssh-rsa' ? 'rsa' : 'ecdsa';
+}
+
+/**
+ * The user key files the default key API would read for `algorithms` that exist but cannot be
+ * used, each as `path: why` (encrypted, unreadable, not a key, readable by others).
+ */
+export async function userKeyFileProblems(
+  algorithms: readonly SignatureAlgorithm[],
+  ctx: KeyApiContext,
+): Promise<string[]> {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const alg of algorithms) {
+    const type = keyTypeForSignatureAlgorithm(alg);
+    if (type === undefined) continue;
+    const path = join(ctx.userDir, `id_${fileStem(type)}`);
+    if (seen.has(path)) continue;
+    seen.add(path);
+    const problem = (await inspectUserKeyFile(path))?.problem;
+    if (problem !== undefined) problems.push(`${path}: ${problem}`);
+  }
+  return problems;
 }
 
 /** The key in `dir/name` if it fits the algorithm (an ecdsa file holds one curve only). */
@@ -122,7 +144,8 @@ async function appendLine(path: string, line: string): Promise<void> {
  * The default key API, reading OpenSSH files like Erlang's ssh_file: host keys
  * `systemDir/ssh_host_{ed25519,ecdsa,rsa}_key`; `userDir/authorized_keys` and
  * `authorized_keys2`; user keys `userDir/id_{ed25519,ecdsa,rsa}`; `userDir/known_hosts`.
- * Missing, unreadable or encrypted key files count as no key.
+ * Missing, unreadable or encrypted key files count as no key; so do user keys readable by others
+ * (as OpenSSH). `userKeyFileProblems` says which were skipped and why.
  */
 export const fileKeyApi: FileKeyApi = {
   hostKey(algorithm, ctx) {
@@ -148,8 +171,11 @@ export const fileKeyApi: FileKeyApi = {
     await appendLine(join(ctx.userDir, 'known_hosts'), formatKnownHostsLine(host, port, key));
   },
 
-  userKey(algorithm, ctx) {
-    return keyForAlgorithm(ctx.userDir, (stem) => `id_${stem}`, algorithm);
+  async userKey(algorithm, ctx) {
+    const type = keyTypeForSignatureAlgorithm(algorithm);
+    if (type === undefined) return undefined;
+    const key = (await inspectUserKeyFile(join(ctx.userDir, `id_${fileStem(type)}`)))?.key;
+    return key?.type === type ? key : undefined;
   },
 
   async knownHostKeyTypes(host, port, ctx) {

@@ -321,7 +321,9 @@ export class Transport {
     if (this.closed || !this.awaitingHostKey) return;
     this.awaitingHostKey = false;
     if (!accepted) {
-      this.sendDisconnect(DisconnectReason.HOST_KEY_NOT_VERIFIABLE, why);
+      // `why` is for the local user (it may name files under their home): the wire gets a
+      // short fixed text (RFC 4253 §11.1's reason code says the rest).
+      this.sendDisconnect(DisconnectReason.HOST_KEY_NOT_VERIFIABLE, 'host key not accepted');
       this.finish(
         new SshError('HOST_KEY_NOT_VERIFIED', why, { reason: DisconnectReason.HOST_KEY_NOT_VERIFIABLE }),
         false,

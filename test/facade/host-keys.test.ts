@@ -192,6 +192,9 @@ describe('host key verification on connect', () => {
     await ssh.stopDaemon(d);
     assert.equal(reasons.length, 1);
     assert.match(reasons[0]!, /HOST_KEY_NOT_VERIFIABLE/);
+    // Nothing of the client's machine goes on the wire: not the known_hosts path, not the home.
+    assert.match(reasons[0]!, /host key not accepted/);
+    assert.ok(!reasons[0]!.includes(env.clientDir) && !reasons[0]!.includes('known_hosts'), reasons[0]);
   });
 
   test('the known_hosts directory is created when the host is saved', async () => {

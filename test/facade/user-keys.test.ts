@@ -1,0 +1,56 @@
+/**
+ * User key files the client cannot use are skipped, and AUTH_FAILED says which and why (locally
+ * only: none of it goes on the wire).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { formatOpenSshPrivateKey, generatePrivateKey } from '../../src/keys/openssh-format.js';
+import { formatPublicKeyLine } from '../../src/keys/public-key.js';
+import * as ssh from '../../src/ssh.js';
+import type { SshError } from '../../src/errors.js';
+import { makeEnv, portOf, startDaemon, waitFor, type Env } from './helpers.js';
+
+let env: Env;
+before(async () => (env = await makeEnv()));
+after(async () => {
+  await ssh.stop();
+  await env.cleanup();
+});
+
+test('AUTH_FAILED lists the key files skipped and why; the daemon hears none of it', async () => {
+  const dir = join(env.dir, 'skipping');
+  await mkdir(dir);
+  // An encrypted key (ssh-keygen's own format), a key readable by others, a file that is no key.
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'secret', '-f', join(dir, 'id_ed25519')]);
+  const rsa = generatePrivateKey('rsa', { bits: 2048 });
+  await writeFile(join(dir, 'id_rsa'), formatOpenSshPrivateKey(rsa), { mode: 0o600 });
+  await chmod(join(dir, 'id_rsa'), 0o644);
+  await writeFile(join(dir, 'id_ecdsa'), 'this is not a key\n', { mode: 0o600 });
+  await writeFile(join(env.daemonUserDir, 'authorized_keys'), formatPublicKeyLine(rsa.publicKey) + '\n');
+
+  const heard: string[] = [];
+  const d = await startDaemon(env, { disconnectfun: (r) => heard.push(r) });
+  const port = await portOf(d);
+  const opts = { userDir: dir, user: 'u', silentlyAcceptHosts: true, saveAcceptedHost: false } as const;
+  const e = (await ssh.connect('127.0.0.1', port, opts).then(
+    () => assert.fail('logged in with unusable keys'),
+    (x: unknown) => x,
+  )) as SshError;
+  assert.equal(e.code, 'AUTH_FAILED');
+  assert.match(e.message, /tried nothing/);
+  assert.match(e.message, /skipped key files: /);
+  assert.match(e.message, new RegExp(`${join(dir, 'id_ed25519')}: [^;]*encrypted`));
+  assert.match(e.message, new RegExp(`${join(dir, 'id_rsa')}: permissions 0644 are too open`));
+  assert.match(e.message, new RegExp(`${join(dir, 'id_ecdsa')}: not a private key`));
+  await waitFor(() => heard.length > 0, 'the daemon to hear the disconnect');
+  assert.ok(!heard[0]!.includes(dir), `the wire carried a local path: ${heard[0]}`);
+
+  // Mended, the same key logs in.
+  await chmod(join(dir, 'id_rsa'), 0o600);
+  const c = await ssh.connect('127.0.0.1', port, opts);
+  await ssh.close(c);
+  await ssh.stopDaemon(d);
+});
