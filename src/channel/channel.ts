@@ -77,6 +77,8 @@ export class Channel implements AsyncIterable<ChannelMessage> {
   private wake: (() => void) | undefined;
   private finished = false;
   private closeError: SshError | undefined;
+  /** The peer sent exit-status or exit-signal: whatever it was asked to run, ran. */
+  private peerExited = false;
   private readonly closeWaiters: (() => void)[] = [];
   private closedController: AbortController | undefined;
   private out: { stream: ChannelDuplex; stderr: ChannelDuplex } | undefined;
@@ -165,6 +167,7 @@ export class Channel implements AsyncIterable<ChannelMessage> {
   }
 
   private onRequest(r: ChannelRequest, reply: Answer | undefined): void {
+    if (r.type === 'exit-status' || r.type === 'exit-signal') this.peerExited = true;
     const m = requestToMessage(this.channelId, r);
     if (m && reply) this.answers.set(m, reply);
     if (this.router) {
@@ -386,9 +389,13 @@ export class Channel implements AsyncIterable<ChannelMessage> {
     }
     const p = new Promise<RequestStatus>((resolve, reject) =>
       this.mux.request(this.mc, request, (ok) => {
-        if (!ok && this.mc.state === 'closed')
-          reject(this.closeError ?? new SshError('CLOSED', `channel ${this.channelId} closed`));
-        else resolve(ok ? 'success' : 'failure');
+        if (!ok && this.mc.state === 'closed') {
+          // A server that runs the command before it replies can close the channel before the
+          // reply goes out (paramiko's threaded servers do): an exit status says it ran.
+          const ran = this.peerExited && ['exec', 'shell', 'subsystem'].includes(request.type);
+          if (ran) resolve('success');
+          else reject(this.closeError ?? new SshError('CLOSED', `channel ${this.channelId} closed`));
+        } else resolve(ok ? 'success' : 'failure');
       }),
     );
     return withTimeout(p, timeout, `${requestName(request)} request`);

@@ -406,9 +406,13 @@ export class Transport {
     }
     if (!this.recvKeyed || inKex) {
       // RFC 4253 §7.1: only transport-generic messages may interleave with a key exchange; OpenSSH's
-      // strict kex (PROTOCOL §1.10) forbids even those during the first one.
+      // strict kex (PROTOCOL §1.10) forbids even those during the first one. During a re-key, a
+      // peer that goes on sending channel messages after its KEXINIT (asyncssh 2.10 does) breaks
+      // that rule harmlessly: they are under the old keys and in order, and OpenSSH takes them,
+      // so do we. Transport messages (5-19) stay refused.
       const generic = type === Msg.IGNORE || type === Msg.DEBUG || type === Msg.UNIMPLEMENTED;
-      if (!generic || (this.strict && !this.recvKeyed)) {
+      const lateUpperLayer = this.recvKeyed && type >= 50;
+      if ((!generic && !lateUpperLayer) || (this.strict && !this.recvKeyed)) {
         throw protocolError(
           `unexpected message ${type} during ${this.recvKeyed ? 're-keying' : 'the initial key exchange'}`,
         );

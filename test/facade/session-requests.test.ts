@@ -28,8 +28,14 @@ const deferringCli: ServerChannelHandler<S> = {
     if ((m as ChannelUp)?.type === 'channelUp') s.ch = (m as ChannelUp).channel;
     return { ok: s };
   },
-  handleSshMsg(m, s) {
+  async handleSshMsg(m, s) {
     const ch = s.ch!;
+    if (m.type === 'exec' && (m.command === 'racing' || m.command === 'vanish')) {
+      // Closes without replying, as a server that ran the command before answering may.
+      ch.deferReply();
+      if (m.command === 'racing') await ch.exitStatus(0);
+      return { stop: m.channelId, state: s };
+    }
     if (m.type === 'exec' && m.command === 'slow') {
       const answer = ch.deferReply();
       setTimeout(() => answer('success'), 300);
@@ -95,6 +101,13 @@ describe('session requests at the daemon', () => {
     assert.equal(await signal, 'failure');
     assert.deepEqual(order, ['exec success', 'signal failure']);
     await ch.close();
+  });
+
+  test('a channel closed before its exec reply: success if an exit status came, else CLOSED', async () => {
+    const racing = await conn.sessionChannel();
+    assert.equal(await racing.exec('racing'), 'success');
+    const vanish = await conn.sessionChannel();
+    await assert.rejects(vanish.exec('vanish'), (e: SshError) => e.code === 'CLOSED');
   });
 
   test('signal and window-change that want a reply get one; so does an unknown request', async () => {

@@ -31,7 +31,8 @@ interface CatState {
 /**
  * A CLI for test daemons: `cat` copies stdin to stdout until EOF, waiting on each send so the
  * window only opens as fast as the data goes back out; `bytes N` writes N zero bytes; `status N`
- * exits with N and writes "to stderr" on stderr. Anything else fails the exec request.
+ * exits with N and writes "to stderr" on stderr; `echo WORDS` writes WORDS and a newline. Anything
+ * else fails the exec request.
  */
 export const catCli: ServerChannelHandler<CatState> = {
   init: () => ({ ok: { bytes: 0 } }),
@@ -49,12 +50,13 @@ export const catCli: ServerChannelHandler<CatState> = {
           ch.replyRequest(m.wantReply, 'success');
           return { ok: s };
         }
-        if (cmd === 'bytes' || cmd === 'status') {
+        if (cmd === 'bytes' || cmd === 'status' || cmd === 'echo') {
           ch.replyRequest(m.wantReply, 'success');
-          if (cmd === 'bytes') await ch.send(Buffer.alloc(Number(arg)));
+          if (cmd === 'echo') await ch.send(m.command.slice(5) + '\n');
+          else if (cmd === 'bytes') await ch.send(Buffer.alloc(Number(arg)));
           else await ch.send('to stderr\n', { dataType: 1 });
           await ch.sendEof();
-          await ch.exitStatus(cmd === 'bytes' ? 0 : Number(arg));
+          await ch.exitStatus(cmd === 'status' ? Number(arg) : 0);
           return { stop: m.channelId, state: s };
         }
         ch.replyRequest(m.wantReply, 'failure');
