@@ -260,7 +260,7 @@ export class Daemon {
    * An admitted connection stopped counting as a startup: it logged in, or it ended first, which
    * earns its source a penalty by how it ended.
    */
-  private startupDone(c: Connection, ended: boolean): void {
+  private startupDone(c: Connection, ended?: SshError): void {
     const u = this.unauthenticated.get(c);
     if (!u) return;
     this.unauthenticated.delete(c);
@@ -268,7 +268,7 @@ export class Daemon {
     if (!ended || !this.penalties) return;
     const kind: PenaltyKind = c.loginTimedOut
       ? 'graceExceeded'
-      : c.droppedForFlooding
+      : c.droppedForFlooding || ended.code === 'FLOODED'
         ? 'flood'
         : u.tried
           ? 'authfail'
@@ -285,7 +285,7 @@ export class Daemon {
 
   /** @internal */
   onAuthenticated(c: Connection, user: string, method: string): void {
-    this.startupDone(c, false);
+    this.startupDone(c);
     this.o.connectfun?.(user, peerOf(c), method);
   }
 
@@ -342,7 +342,7 @@ export class Daemon {
   /** @internal */
   onClose(c: Connection, error: SshError, byPeer: boolean): void {
     this.connections.delete(c);
-    this.startupDone(c, true);
+    this.startupDone(c, error);
     if (byPeer) this.o.disconnectfun?.(error.message);
   }
 

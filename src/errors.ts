@@ -52,6 +52,8 @@ export type SshErrorCode =
   | 'CHANNEL_OPEN_FAILED'
   /** The peer refused a channel request (e.g. `ssh.shell()`'s shell request). */
   | 'REQUEST_FAILED'
+  /** The peer went past a rate limit (re-keys) and was disconnected. */
+  | 'FLOODED'
   /** The daemon could not listen, or no daemon matches the reference. */
   | 'NOT_FOUND'
   /** A listen or connect at the socket level failed. */

@@ -18,6 +18,8 @@ export const SERVER_AUTH_METHODS = ['publickey', 'password'] as const;
 
 /** Failed attempts before the daemon disconnects (OpenSSH's MaxAuthTries default). */
 export const MAX_AUTH_FAILURES = 6;
+/** The smallest RSA key the daemon accepts for user authentication (NIST SP 800-131A). */
+export const MIN_USER_RSA_BITS = 2048;
 
 export type PasswordVerdict = boolean | 'disconnect';
 
@@ -159,6 +161,17 @@ export class ServerAuth {
     }
     if (!this.config.publicKeyAlgorithms.includes(alg) || !signatureAlgorithmFits(key.type, alg)) {
       this.fail(req.user, 'publickey', `algorithm ${alg.slice(0, 64)} not accepted for a ${key.type} key`);
+      return;
+    }
+    // RSA under 2048 bits is refused before any lookup (NIST SP 800-131A; the parser already
+    // refuses moduli over 16384 bits before any arithmetic).
+    const bits = key.type === 'ssh-rsa' ? key.keyObject.asymmetricKeyDetails?.modulusLength : undefined;
+    if (bits !== undefined && bits < MIN_USER_RSA_BITS) {
+      this.fail(
+        req.user,
+        'publickey',
+        `RSA key of ${bits} bits is below the minimum of ${MIN_USER_RSA_BITS}`,
+      );
       return;
     }
     // The key is looked up before its signature is checked: a key that is not authorized costs

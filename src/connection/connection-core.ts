@@ -244,6 +244,7 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
   /** Called by the auth adapters. */
   onAuthenticated(user: string, method: string): void {
     this.authenticated = true;
+    this.transport.authenticated = true;
     this.user = user;
     this.events.onAuthenticated(user, method);
   }

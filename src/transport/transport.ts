@@ -37,6 +37,7 @@ import { deriveKey } from './derive.js';
 import type { KexMethod, KexMethodSpec } from './kex/types.js';
 import { guessWasWrong, negotiate, type Negotiated } from './negotiate.js';
 import { PacketDeframer, PacketFramer, type OpenPacket } from './packet.js';
+import { PeerRekeyLimit } from './rekey-limit.js';
 import { VersionReader } from './version.js';
 
 export type Role = 'client' | 'server';
@@ -134,6 +135,9 @@ export class Transport {
   /** Set after the first NEWKEYS from the peer: before it, only transport messages are accepted. */
   private recvKeyed = false;
   private strict = false;
+  /** Set by the layer above once the user is authenticated (re-keys are then allowed by traffic). */
+  authenticated = false;
+  private readonly peerRekeys = new PeerRekeyLimit();
   private peerWantsExtInfo = false;
   /** The algorithms in use, once the first key exchange has finished. */
   negotiated: Negotiated | undefined;
@@ -502,7 +506,16 @@ export class Transport {
   }
 
   private onKexInit(payload: Buffer): void {
-    if (!this.kex) this.startKex(); // the peer started a re-key
+    if (!this.kex) {
+      // The peer started a re-key: within its allowance (see rekey-limit.ts).
+      const bytes = this.framer.bytesSinceKeys + this.deframer.bytesSinceKeys;
+      if (!this.peerRekeys.allow(Date.now(), bytes, this.authenticated)) {
+        throw new SshError('FLOODED', 'the peer started re-keys faster than allowed', {
+          reason: DisconnectReason.BY_APPLICATION,
+        });
+      }
+      this.startKex();
+    }
     const kex = this.kex!;
     if (kex.theirs) throw protocolError('second KEXINIT during one key exchange');
     const theirs = decodeKexInit(payload);

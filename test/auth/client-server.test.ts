@@ -130,6 +130,20 @@ describe('ClientAuth ↔ ServerAuth: publickey (RFC 4252 §7)', () => {
     assert.equal(pair.serverFailures.at(-1)?.why, 'key not authorized');
   });
 
+  test('an RSA key under 2048 bits is refused before it is looked up', async () => {
+    const small = generatePrivateKey('rsa', { bits: 1024 });
+    let lookedUp = false;
+    const pair = new AuthPair(clientConfig(), serverConfig(), {
+      isAuthorizedKey: async () => ((lookedUp = true), true),
+    });
+    pair.client.start();
+    await pair.run();
+    pair.inject(encodeUserauthPublickey('mallory', 'ssh-connection', 'rsa-sha2-256', small.publicKey.blob));
+    await pair.run();
+    assert.equal(lookedUp, false);
+    assert.equal(pair.serverFailures.at(-1)?.why, 'RSA key of 1024 bits is below the minimum of 2048');
+  });
+
   test('a signature by another key is refused', async () => {
     const pair = new AuthPair(clientConfig(), serverConfig(), {
       isAuthorizedKey: async (_u, key) => sameKey(ed.publicKey)(key),

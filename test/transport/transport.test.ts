@@ -132,3 +132,76 @@ describe('transport: key exchange between two in-memory peers', () => {
     assert.ok(server.closed);
   });
 });
+
+/** How a peer of a pair closed (a function, so that earlier asserts do not narrow the type). */
+function closedCode(p: { closed?: { error: { code: string } } }): string | undefined {
+  return p.closed?.error.code;
+}
+
+describe('transport: re-keys a peer may start (rekey-limit.ts)', () => {
+  test('before authentication, a fourth re-key in a row drops the peer (FLOODED)', () => {
+    const { client, server } = transportPair();
+    shuttle(client, server);
+    for (let i = 0; i < 3; i++) {
+      client.transport.rekey();
+      shuttle(client, server);
+    }
+    assert.equal(server.kexDone.length, 4, 'the first exchange and three re-keys');
+    assert.equal(server.closed, undefined);
+    client.transport.rekey();
+    shuttle(client, server);
+    assert.equal(closedCode(server), 'FLOODED');
+    assert.match(client.closed?.error.message ?? '', /re-keys faster than allowed/);
+  });
+
+  test('after authentication, traffic earns re-keys: one per 256 KiB goes on for ever', () => {
+    const { client, server } = transportPair();
+    shuttle(client, server);
+    server.transport.authenticated = true;
+    for (let i = 0; i < 10; i++) {
+      client.transport.rekey();
+      shuttle(client, server);
+    }
+    assert.equal(server.closed, undefined, 'a burst of 10');
+    for (let i = 0; i < 30; i++) {
+      for (let half = 0; half < 2; half++) {
+        const p = Buffer.alloc(128 * 1024, i);
+        p[0] = Msg.CHANNEL_DATA;
+        client.transport.send(p);
+      }
+      client.transport.rekey();
+      shuttle(client, server);
+    }
+    assert.equal(server.closed, undefined);
+    assert.equal(server.kexDone.length, 41);
+    client.transport.rekey();
+    client.transport.rekey();
+    shuttle(client, server);
+    // One credit may be left from the bytes of the re-keys themselves; the next one without
+    // traffic is refused.
+    for (let i = 0; i < 2 && !server.closed; i++) {
+      client.transport.rekey();
+      shuttle(client, server);
+    }
+    assert.equal(closedCode(server), 'FLOODED');
+  });
+
+  test('channel messages the peer sends after its KEXINIT during a re-key are taken (OpenSSH does; asyncssh sends them)', () => {
+    const { client, server } = transportPair();
+    shuttle(client, server);
+    client.transport.rekey();
+    // Inject a channel message after the client's KEXINIT, as a peer breaking RFC 4253 §7.1 would:
+    // under the old keys, straight from the client's framer.
+    const framer = (client.transport as unknown as { framer: { frame(p: Buffer): Buffer[] | Buffer } })
+      .framer;
+    const late = Buffer.from([Msg.CHANNEL_EOF, 0, 0, 0, 1]);
+    const out = client.transport.takeOutput();
+    const extra = framer.frame(late);
+    for (const c of out) server.transport.receive(c);
+    for (const c of Array.isArray(extra) ? extra : [extra]) server.transport.receive(c);
+    shuttle(client, server);
+    assert.equal(server.closed, undefined);
+    assert.deepEqual(server.kexDone, [true, false]);
+    assert.ok(server.messages.some((m) => m.equals(late)));
+  });
+});
