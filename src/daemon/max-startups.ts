@@ -20,8 +20,9 @@ export function maxStartupsProblem(v: unknown): string | undefined {
 /**
  * Admission of new connections while others are still unauthenticated, without I/O: OpenSSH's
  * MaxStartups (below `start` every connection is accepted; from `start` on a new one is refused
- * with probability `rate`%, rising linearly to 100% at `full`) and a cap per source address, so
- * one address stalling connections cannot take the places of everyone else.
+ * with probability `rate`%, rising linearly to 100% at `full`, except a source's first, which
+ * only `full` refuses) and a cap per source address, so one address stalling connections cannot
+ * take the places of everyone else.
  */
 export class Startups {
   private readonly start: number;
@@ -51,7 +52,10 @@ export class Startups {
     const mine = this.bySource.get(source) ?? 0;
     if (mine >= this.perSource) return `too many unauthenticated connections from ${source}`;
     if (this.total >= this.full) return 'too many unauthenticated connections';
-    if (this.total >= this.start) {
+    // Random early drop spares a source's first connection: one address at its per-source cap
+    // (which may equal `start`) then cannot make everybody else's logins a lottery. Many
+    // sources together still meet `full`.
+    if (this.total >= this.start && mine > 0) {
       const p = this.rate + ((100 - this.rate) * (this.total - this.start)) / (this.full - this.start || 1);
       if (random * 100 < p) return 'too many unauthenticated connections (random early drop)';
     }
