@@ -2,7 +2,7 @@ import { SshError } from '../errors.js';
 import { aes128Gcm, aes256Gcm } from './cipher/aes-gcm.js';
 import { chacha20Poly1305 } from './cipher/chacha20-poly1305.js';
 import type { CipherSpec } from './cipher/types.js';
-import { curve25519Sha256, curve25519Sha256Libssh } from './kex/curve25519.js';
+import { curve25519Sha256, curve25519Sha256Libssh } from './kex/ecdh.js';
 import type { KexMethodSpec } from './kex/types.js';
 import { hmacSha256, hmacSha256Etm, hmacSha512, hmacSha512Etm, type MacSpec } from './mac.js';
 import { aes128Ctr, aes192Ctr, aes256Ctr } from './cipher/aes-ctr.js';

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { DisconnectReason, SshError, disconnectReasonName, protocolError } from '../errors.js';
 import { parsePublicKeyBlob } from '../keys/public-key.js';
 import { signData, verifySignature } from '../keys/signature.js';
@@ -8,20 +8,15 @@ import {
   decodeDebug,
   decodeDisconnect,
   decodeExtInfo,
-  decodeKexEcdhInit,
-  decodeKexEcdhReply,
   decodeKexInit,
   encodeDisconnect,
   encodeExtInfo,
-  encodeKexEcdhInit,
-  encodeKexEcdhReply,
   encodeKexInit,
   encodeUnimplemented,
   type Debug,
   type KexInit,
   type KexInitLists,
 } from '../wire/transport-messages.js';
-import { SshWriter } from '../wire/writer.js';
 import {
   CIPHERS,
   EXT_INFO_C,
@@ -34,7 +29,7 @@ import {
 } from './algorithms.js';
 import type { PacketOpener, PacketSealer } from './cipher/types.js';
 import { deriveKey } from './derive.js';
-import type { KexMethod, KexMethodSpec } from './kex/types.js';
+import type { GexSettings, KexMethodSpec, KexOutcome, KexRound } from './kex/types.js';
 import { guessWasWrong, negotiate, type Negotiated } from './negotiate.js';
 import { PacketDeframer, PacketFramer, type OpenPacket } from './packet.js';
 import { PeerRekeyLimit } from './rekey-limit.js';
@@ -60,6 +55,8 @@ export interface TransportConfig {
    * does: an idle connection keeps its keys, and needs no timer).
    */
   rekeyMs?: number;
+  /** DH group exchange: the client's request sizes, the server's groups and limits (RFC 4419). */
+  gex?: GexSettings;
 }
 
 /** Callbacks from the transport to the layers above and to the I/O edge. */
@@ -94,9 +91,9 @@ interface KexState {
   theirs?: KexInit;
   negotiated?: Negotiated;
   spec?: KexMethodSpec;
-  method?: KexMethod;
+  round?: KexRound;
   /** Our ephemeral key, made by `prepareAhead` for the kex we prefer, before the peer's KEXINIT. */
-  premade?: { spec: KexMethodSpec; method: KexMethod };
+  premade?: { spec: KexMethodSpec; key: unknown };
   ignoreNextKexPacket: boolean;
   pendingSealer?: PacketSealer;
   pendingOpener?: PacketOpener;
@@ -207,7 +204,7 @@ export class Transport {
     const kex = this.kex;
     if (this.closed || !kex || kex.theirs || kex.premade) return;
     const spec = KEX_METHODS.get(this.config.algorithms.kex[0] ?? '');
-    if (spec) kex.premade = { spec, method: spec.create() };
+    if (spec?.ephemeral) kex.premade = { spec, key: spec.ephemeral() };
   }
 
   /** Feeds bytes from the peer. Never throws: a bad peer ends in a DISCONNECT and `onClose`. */
@@ -496,13 +493,10 @@ export class Transport {
       kex.ignoreNextKexPacket = false;
       return;
     }
-    if (type === Msg.KEX_ECDH_INIT && this.role === 'server' && !kex.pendingSealer) {
-      this.onEcdhInit(kex, payload);
-    } else if (type === Msg.KEX_ECDH_REPLY && this.role === 'client' && !kex.pendingOpener) {
-      this.onEcdhReply(kex, payload);
-    } else {
-      throw protocolError(`unexpected key exchange message ${type}`);
-    }
+    if (!kex.round || kex.pendingOpener) throw protocolError(`unexpected key exchange message ${type}`);
+    const step = kex.round.receive(payload);
+    if (step.send) for (const p of step.send) this.emit(this.framer.frame(p));
+    if (step.done) this.onKexOutcome(kex, step.done);
   }
 
   private onKexInit(payload: Buffer): void {
@@ -538,80 +532,66 @@ export class Transport {
     if (!spec)
       throw protocolError(`negotiated unsupported kex ${n.kex}`, DisconnectReason.KEY_EXCHANGE_FAILED);
     kex.spec = spec;
-    // The two curve25519 names share one method: a key made for either serves both.
-    kex.method = kex.premade?.spec.create === spec.create ? kex.premade.method : spec.create();
+    const premade = kex.premade?.spec.ephemeral === spec.ephemeral ? kex.premade?.key : undefined;
     kex.premade = undefined;
-    if (this.role === 'client') this.emit(this.framer.frame(encodeKexEcdhInit(kex.method.publicValue)));
-  }
-
-  private exchangeHash(kex: KexState, hostKey: Buffer, qc: Buffer, qs: Buffer, k: Buffer): Buffer {
-    const client = this.role === 'client';
-    const vc = client ? this.config.identification : this.peerIdentification!;
-    const vs = client ? this.peerIdentification! : this.config.identification;
-    const ic = client ? kex.ours.payload : kex.theirs!.payload;
-    const is = client ? kex.theirs!.payload : kex.ours.payload;
-    const w = new SshWriter(2048)
-      .string(vc)
-      .string(vs)
-      .string(ic)
-      .string(is)
-      .string(hostKey)
-      .string(qc)
-      .string(qs)
-      .raw(k);
-    return createHash(kex.spec!.hash).update(w.finish()).digest();
-  }
-
-  private onEcdhInit(kex: KexState, payload: Buffer): void {
-    const n = kex.negotiated!;
-    const qc = decodeKexEcdhInit(payload);
-    const k = kex.method!.computeSecret(qc);
-    const hostKey = this.config.hostKeys?.get(n.hostKey);
-    if (!hostKey) throw protocolError(`no host key for ${n.hostKey}`, DisconnectReason.KEY_EXCHANGE_FAILED);
-    const ks = hostKey.publicKey.blob;
-    const h = this.exchangeHash(kex, ks, qc, kex.method!.publicValue, k);
-    this.sessionId ??= h;
-    const signature = signData(hostKey, n.hostKey as SignatureAlgorithm, h);
-    this.emit(
-      this.framer.frame(
-        encodeKexEcdhReply({ hostKey: ks, serverPublic: kex.method!.publicValue, signature }),
-      ),
+    const isClient = this.role === 'client';
+    const hostKey = isClient ? undefined : this.config.hostKeys?.get(n.hostKey);
+    if (!isClient && !hostKey)
+      throw protocolError(`no host key for ${n.hostKey}`, DisconnectReason.KEY_EXCHANGE_FAILED);
+    kex.round = spec.create(
+      {
+        role: this.role,
+        vc: isClient ? this.config.identification : this.peerIdentification!,
+        vs: isClient ? this.peerIdentification! : this.config.identification,
+        ic: isClient ? kex.ours.payload : theirs.payload,
+        is: isClient ? theirs.payload : kex.ours.payload,
+        hostKey: hostKey && {
+          blob: hostKey.publicKey.blob,
+          sign: (h) => signData(hostKey, n.hostKey as SignatureAlgorithm, h),
+        },
+        gex: this.config.gex,
+      },
+      premade,
     );
-    this.prepareKeys(kex, k, h);
-    this.sendNewKeys();
+    for (const p of kex.round.start()) this.emit(this.framer.frame(p));
   }
 
-  private onEcdhReply(kex: KexState, payload: Buffer): void {
+  /** The round ended: the server has sent its reply; a client checks the server's signature. */
+  private onKexOutcome(kex: KexState, o: KexOutcome): void {
+    kex.round = undefined;
+    if (this.role === 'server') {
+      this.sessionId ??= o.h;
+      this.prepareKeys(kex, o.k, o.h);
+      this.sendNewKeys();
+      return;
+    }
     const n = kex.negotiated!;
-    const reply = decodeKexEcdhReply(payload);
-    const k = kex.method!.computeSecret(reply.serverPublic);
-    const h = this.exchangeHash(kex, reply.hostKey, kex.method!.publicValue, reply.serverPublic, k);
     let key: PublicKey;
     try {
-      key = parsePublicKeyBlob(reply.hostKey);
+      key = parsePublicKeyBlob(o.hostKey);
     } catch (e) {
       throw protocolError(
         `server host key is unusable: ${(e as Error).message}`,
         DisconnectReason.KEY_EXCHANGE_FAILED,
       );
     }
-    if (!verifySignature(key, n.hostKey as SignatureAlgorithm, reply.signature, h)) {
+    if (!verifySignature(key, n.hostKey as SignatureAlgorithm, o.signature, o.h)) {
       throw protocolError(
         `server's ${n.hostKey} signature over the exchange hash does not verify`,
         DisconnectReason.KEY_EXCHANGE_FAILED,
       );
     }
-    this.prepareKeys(kex, k, h);
+    this.prepareKeys(kex, o.k, o.h);
     if (kex.first) {
-      this.sessionId = h;
-      this.hostKeyBlob = reply.hostKey;
+      this.sessionId = o.h;
+      this.hostKeyBlob = o.hostKey;
       if (this.handler.verifyHostKey) {
         this.awaitingHostKey = true;
         this.pauseInput();
         this.handler.verifyHostKey(key, n.hostKey);
         return;
       }
-    } else if (!this.hostKeyBlob!.equals(reply.hostKey)) {
+    } else if (!this.hostKeyBlob!.equals(o.hostKey)) {
       throw protocolError(
         'server host key changed during re-keying',
         DisconnectReason.HOST_KEY_NOT_VERIFIABLE,

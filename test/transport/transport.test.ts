@@ -44,8 +44,8 @@ describe('transport: key exchange between two in-memory peers', () => {
 
   test('prepareAhead makes the ephemeral key before the peer speaks, and the kex uses it', () => {
     const { client, server } = transportPair();
-    type Internals = { kex?: { premade?: { method: { publicValue: Buffer } } } };
-    const premade = (t: unknown) => (t as Internals).kex?.premade?.method.publicValue;
+    type Internals = { kex?: { premade?: { key: { publicValue: Buffer } } } };
+    const premade = (t: unknown) => (t as Internals).kex?.premade?.key.publicValue;
     const clientFirst = client.transport.takeOutput();
     const serverFirst = server.transport.takeOutput();
     client.transport.prepareAhead();
