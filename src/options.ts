@@ -130,6 +130,12 @@ export interface CommonOptions {
 export interface ClientOptions extends CommonOptions {
   user?: string;
   password?: string;
+  /** Passphrase of an encrypted `id_rsa` (the seed's rsa_pass_phrase). */
+  rsaPassPhrase?: string;
+  /** Passphrase of an encrypted `id_ecdsa` (the seed's ecdsa_pass_phrase). */
+  ecdsaPassPhrase?: string;
+  /** Passphrase of an encrypted `id_ed25519` (Seashell's, beside the seed's three). */
+  ed25519PassPhrase?: string;
   silentlyAcceptHosts?: AcceptHosts;
   userInteraction?: boolean;
   saveAcceptedHost?: boolean;
@@ -333,6 +339,9 @@ const CLIENT: Record<string, Check> = {
   saveAcceptedHost: isBoolean,
   quietMode: isBoolean,
   prefPublicKeyAlgs: isStringArray,
+  rsaPassPhrase: isString,
+  ecdsaPassPhrase: isString,
+  ed25519PassPhrase: isString,
   connectTimeout: isTimeout,
   recvExtInfo: isBoolean,
 };
@@ -383,9 +392,7 @@ const NOT_BUILT: Record<string, string> = {
   authMethodKbInteractiveData: 'keyboard-interactive authentication is not built yet',
   dhGexGroups: 'diffie-hellman-group-exchange is not built yet',
   dhGexLimits: 'diffie-hellman-group-exchange is not built yet',
-  dsaPassPhrase: 'encrypted user keys are not supported yet',
-  rsaPassPhrase: 'encrypted user keys are not supported yet',
-  ecdsaPassPhrase: 'encrypted user keys are not supported yet',
+  dsaPassPhrase: 'DSA keys are not supported',
   idleTime: 'idle timeouts are not built yet',
   inet: 'pass an IPv6 address as the host instead',
   fd: 'pass a connected net.Socket instead',

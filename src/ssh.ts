@@ -196,7 +196,11 @@ export async function connect(
   }
   const o = resolveClientOptions(options);
   const api: ClientKeyApi = { ...fileKeyApi, ...(o.keyCb as Partial<ClientKeyApi>) };
-  const ctx: KeyApiContext = { userDir: o.userDir, systemDir: '/etc/ssh' };
+  const ctx: KeyApiContext = {
+    userDir: o.userDir,
+    systemDir: '/etc/ssh',
+    passphrases: { rsa: o.rsaPassPhrase, ecdsa: o.ecdsaPassPhrase, ed25519: o.ed25519PassPhrase },
+  };
   await cryptoReady(o.algorithms);
   const { keys, skipped } = await loadUserKeys(o, api, ctx);
   // known_hosts is read once per connect: to order the host key algorithms and to check the key.

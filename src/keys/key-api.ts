@@ -11,6 +11,8 @@ import type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './types
 export interface KeyApiContext {
   userDir: string;
   systemDir: string;
+  /** Passphrases of encrypted user key files, by the file's stem (`rsa`, `ecdsa`, `ed25519`). */
+  passphrases?: Partial<Record<'rsa' | 'ecdsa' | 'ed25519', string>>;
 }
 
 /** The daemon side of key handling (Erlang's ssh_server_key_api). */
@@ -48,7 +50,7 @@ export function defaultKeyApiContext(): KeyApiContext {
 }
 
 /** The file-name part OpenSSH uses for a key type (ssh_host_<x>_key, id_<x>). */
-function fileStem(type: KeyType): string {
+function fileStem(type: KeyType): 'ed25519' | 'rsa' | 'ecdsa' {
   return type === 'ssh-ed25519' ? 'ed25519' : type === 'ssh-rsa' ? 'rsa' : 'ecdsa';
 }
 
@@ -65,10 +67,11 @@ export async function userKeyFileProblems(
   for (const alg of algorithms) {
     const type = keyTypeForSignatureAlgorithm(alg);
     if (type === undefined) continue;
-    const path = join(ctx.userDir, `id_${fileStem(type)}`);
+    const stem = fileStem(type);
+    const path = join(ctx.userDir, `id_${stem}`);
     if (seen.has(path)) continue;
     seen.add(path);
-    const problem = (await inspectUserKeyFile(path))?.problem;
+    const problem = (await inspectUserKeyFile(path, ctx.passphrases?.[stem]))?.problem;
     if (problem !== undefined) problems.push(`${path}: ${problem}`);
   }
   return problems;
@@ -174,7 +177,8 @@ export const fileKeyApi: FileKeyApi = {
   async userKey(algorithm, ctx) {
     const type = keyTypeForSignatureAlgorithm(algorithm);
     if (type === undefined) return undefined;
-    const key = (await inspectUserKeyFile(join(ctx.userDir, `id_${fileStem(type)}`)))?.key;
+    const stem = fileStem(type);
+    const key = (await inspectUserKeyFile(join(ctx.userDir, `id_${stem}`), ctx.passphrases?.[stem]))?.key;
     return key?.type === type ? key : undefined;
   },
 

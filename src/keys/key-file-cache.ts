@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { SshError } from '../errors.js';
@@ -88,8 +89,14 @@ export function loadPrivateKeyFile(path: string): Promise<PrivateKey | undefined
  */
 export async function inspectUserKeyFile(
   path: string,
+  passphrase?: string,
 ): Promise<{ key?: PrivateKey; problem?: string } | undefined> {
-  const r = await inspectParsedFile(path, 'private-key', (data) => parsePrivateKey(data));
+  // The passphrase is part of the cache stamp (as a digest): another passphrase parses again.
+  const kind =
+    passphrase === undefined
+      ? 'private-key'
+      : `private-key:${createHash('sha256').update(passphrase).digest('base64')}`;
+  const r = await inspectParsedFile(path, kind, (data) => parsePrivateKey(data, passphrase));
   if (r.mode === undefined) return undefined;
   if (r.problem !== undefined) return { problem: r.problem };
   if ((r.mode & 0o077) !== 0) {

@@ -4,7 +4,12 @@ import { SshError } from '../errors.js';
 import { curveForName } from './curves.js';
 import type { EcdsaCurveName } from './curves.js';
 import { badKey, decodeBase64, wrapBase64 } from './encoding.js';
-import { decodeOpenSshPrivateKey, encodeOpenSshPrivateKey, OPENSSH_KEY_MAGIC } from './openssh-private.js';
+import {
+  decodeOpenSshPrivateKey,
+  encodeOpenSshPrivateKey,
+  OPENSSH_KEY_MAGIC,
+  type KeyEncryption,
+} from './openssh-private.js';
 import { parseDerPrivateKey, parsePemPrivateKey } from './pem.js';
 import { privateKeyFromKeyObject } from './private-key.js';
 import { RSA_MAX_BITS, RSA_MIN_BITS } from './public-key.js';
@@ -14,9 +19,10 @@ const BEGIN_OPENSSH = '-----BEGIN OPENSSH PRIVATE KEY-----';
 const END_OPENSSH = '-----END OPENSSH PRIVATE KEY-----';
 
 /**
- * Reads a private key file: OpenSSH's `-----BEGIN OPENSSH PRIVATE KEY-----` (PROTOCOL.key, not
- * encrypted), PEM PKCS#1/PKCS#8/SEC1 (encrypted ones with `passphrase`), or the same as DER.
- * Anything else, and encrypted OpenSSH keys for now, is SshError 'BAD_KEY'.
+ * Reads a private key file: OpenSSH's `-----BEGIN OPENSSH PRIVATE KEY-----` (PROTOCOL.key;
+ * encrypted ones with `passphrase`), PEM PKCS#1/PKCS#8/SEC1 (encrypted ones, PBES2 and the legacy
+ * Proc-Type/DEK-Info form, with `passphrase`), or the same as DER. Anything else is SshError
+ * 'BAD_KEY'; an encrypted key without a passphrase is BAD_KEY saying one is needed.
  */
 export function parsePrivateKey(data: string | Buffer, passphrase?: string): PrivateKey {
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
@@ -26,21 +32,25 @@ export function parsePrivateKey(data: string | Buffer, passphrase?: string): Pri
     const end = text.indexOf(END_OPENSSH, begin);
     if (end < 0) throw badKey(`OpenSSH private key has no "${END_OPENSSH}" line`);
     const body = text.slice(begin + BEGIN_OPENSSH.length, end).replace(/\s+/g, '');
-    return decodeOpenSshPrivateKey(decodeBase64(body, 'OpenSSH private key'));
+    return decodeOpenSshPrivateKey(decodeBase64(body, 'OpenSSH private key'), passphrase);
   }
   if (buf.subarray(0, OPENSSH_KEY_MAGIC.length).equals(OPENSSH_KEY_MAGIC))
-    return decodeOpenSshPrivateKey(buf);
+    return decodeOpenSshPrivateKey(buf, passphrase);
   if (text.includes('-----BEGIN ')) return parsePemPrivateKey(buf, passphrase);
   if (buf[0] === 0x30) return parseDerPrivateKey(buf, passphrase);
   throw badKey('not a private key: expected an OpenSSH or PEM private key');
 }
 
 /**
- * The key as an unencrypted OpenSSH private key file, as ssh-keygen writes it: armour lines,
+ * The key as an OpenSSH private key file, as ssh-keygen writes it (encrypted with `encryption`): armour lines,
  * base64 wrapped at 70 columns, a final newline.
  */
-export function formatOpenSshPrivateKey(key: PrivateKey, comment?: string): string {
-  const lines = wrapBase64(encodeOpenSshPrivateKey(key, comment ?? key.comment));
+export function formatOpenSshPrivateKey(
+  key: PrivateKey,
+  comment?: string,
+  encryption?: KeyEncryption,
+): string {
+  const lines = wrapBase64(encodeOpenSshPrivateKey(key, comment ?? key.comment, encryption));
   return `${BEGIN_OPENSSH}\n${lines.join('\n')}\n${END_OPENSSH}\n`;
 }
 

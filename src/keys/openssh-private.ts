@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { SshReader } from '../wire/reader.js';
 import { SshWriter } from '../wire/writer.js';
 import { curveForKeyType } from './curves.js';
+import { decryptSection, encryptSection, sectionBlockSize, tagLength } from './openssh-cipher.js';
 import { badKey, decodeAs, jwkBytes, leftPad, readUnsignedMpint } from './encoding.js';
 import {
   ecdsaFromScalar,
@@ -15,15 +16,15 @@ import type { PrivateKey } from './types.js';
 /** PROTOCOL.key: the binary format starts with this magic, NUL included. */
 export const OPENSSH_KEY_MAGIC = Buffer.from('openssh-key-v1\0', 'latin1');
 
-/** The cipher "none" pads the private section to 8-byte blocks (PROTOCOL.key). */
-const BLOCK_SIZE = 8;
+/** An encrypted key file was given no passphrase: the caller may ask for one and try again. */
+export const PASSPHRASE_NEEDED = 'a passphrase is needed to decrypt this key';
 
 /**
- * Decodes an unencrypted openssh-key-v1 blob (PROTOCOL.key): magic, cipher, kdf, kdf options,
- * number of keys (1), public key, then the private section: two equal check integers, the key,
- * its comment and padding 1, 2, 3, …
+ * Decodes an openssh-key-v1 blob (PROTOCOL.key): magic, cipher, kdf, kdf options, number of keys
+ * (1), public key, then the private section (encrypted unless the cipher is "none", with an AEAD
+ * tag after it): two equal check integers, the key, its comment and padding 1, 2, 3, ...
  */
-export function decodeOpenSshPrivateKey(buf: Buffer): PrivateKey {
+export function decodeOpenSshPrivateKey(buf: Buffer, passphrase?: string): PrivateKey {
   return decodeAs('invalid OpenSSH private key', () => {
     if (!buf.subarray(0, OPENSSH_KEY_MAGIC.length).equals(OPENSSH_KEY_MAGIC)) {
       throw badKey('not an openssh-key-v1 private key');
@@ -32,23 +33,32 @@ export function decodeOpenSshPrivateKey(buf: Buffer): PrivateKey {
     const cipher = r.ascii('cipher name');
     const kdf = r.ascii('kdf name');
     const kdfOptions = r.string('kdf options');
-    if (cipher !== 'none') {
-      throw badKey(
-        `encrypted OpenSSH private keys are not supported yet (cipher ${cipher}, kdf ${kdf}); ` +
-          `remove the passphrase with "ssh-keygen -p -N '' -f <file>", or convert the key to PEM ` +
-          `with "ssh-keygen -p -m PEM -f <file>"`,
-      );
+    if (cipher === 'none' && (kdf !== 'none' || kdfOptions.length !== 0)) {
+      throw badKey(`unencrypted key with kdf "${kdf.slice(0, 32)}"`);
     }
-    if (kdf !== 'none' || kdfOptions.length !== 0) throw badKey(`unencrypted key with kdf "${kdf}"`);
     const count = r.uint32();
     if (count !== 1) throw badKey(`the file holds ${count} keys; exactly one is supported`);
     const publicBlob = r.string('public key');
-    const section = r.string('private section');
+    let section = r.string('private section');
+    const tag = r.raw(tagLength(cipher), 'authentication tag');
     r.done('OpenSSH private key');
-    if (section.length % BLOCK_SIZE !== 0) throw badKey('private section is not padded to 8-byte blocks');
+    const encrypted = cipher !== 'none';
+    if (encrypted) {
+      if (passphrase === undefined) throw badKey(`${PASSPHRASE_NEEDED} (cipher ${cipher}, kdf ${kdf})`);
+      section = decryptSection(cipher, kdf, kdfOptions, section, tag, passphrase);
+    }
+    if (section.length % sectionBlockSize(cipher) !== 0) {
+      throw badKey(`private section is not padded to ${sectionBlockSize(cipher)}-byte blocks`);
+    }
 
     const p = new SshReader(section);
-    if (p.uint32() !== p.uint32()) throw badKey('check integers differ: the key is corrupt');
+    if (p.uint32() !== p.uint32()) {
+      throw badKey(
+        encrypted
+          ? 'wrong passphrase (the check integers differ)'
+          : 'check integers differ: the key is corrupt',
+      );
+    }
     const keyObject = readPrivateFields(p);
     const comment = p.utf8('comment');
     const padding = p.rest();
@@ -84,8 +94,23 @@ function readPrivateFields(p: SshReader): KeyObject {
   return ecdsaFromScalar(curve, readUnsignedMpint(p, 'ECDSA private scalar', false), q);
 }
 
-/** Encodes a key as unencrypted openssh-key-v1 with a random check integer (PROTOCOL.key). */
-export function encodeOpenSshPrivateKey(key: PrivateKey, comment: string): Buffer {
+/** How `encodeOpenSshPrivateKey` encrypts: ssh-keygen's defaults are aes256-ctr and 16 rounds. */
+export interface KeyEncryption {
+  passphrase: string;
+  cipher?: string;
+  rounds?: number;
+}
+
+/**
+ * Encodes a key as openssh-key-v1 with a random check integer (PROTOCOL.key), encrypted when
+ * `encryption` is given (bcrypt kdf; aes256-ctr unless another cipher is named).
+ */
+export function encodeOpenSshPrivateKey(
+  key: PrivateKey,
+  comment: string,
+  encryption?: KeyEncryption,
+): Buffer {
+  const cipher = encryption ? (encryption.cipher ?? 'aes256-ctr') : 'none';
   const check = randomBytes(4).readUInt32BE(0);
   const p = new SshWriter(1024).uint32(check).uint32(check).string(key.type);
   const jwk = key.keyObject.export({ format: 'jwk' });
@@ -104,15 +129,25 @@ export function encodeOpenSshPrivateKey(key: PrivateKey, comment: string): Buffe
     for (const m of ['n', 'e', 'd', 'qi', 'p', 'q'] as const) p.mpintFromUnsigned(jwkBytes(jwk[m], m));
   }
   p.string(comment);
-  for (let i = 1; p.length % BLOCK_SIZE !== 0; i++) p.byte(i);
+  const block = sectionBlockSize(cipher);
+  for (let i = 1; p.length % block !== 0; i++) p.byte(i);
+  let section: Buffer = p.finish();
+  let kdfOptions: Buffer = Buffer.alloc(0);
+  let tag: Buffer = Buffer.alloc(0);
+  if (encryption) {
+    const e = encryptSection(cipher, section, encryption.passphrase, encryption.rounds);
+    ({ kdfOptions, tag } = e);
+    section = e.encrypted;
+  }
 
-  return new SshWriter(p.length + key.publicKey.blob.length + 64)
+  return new SshWriter(section.length + key.publicKey.blob.length + 128)
     .raw(OPENSSH_KEY_MAGIC)
-    .string('none')
-    .string('none')
-    .string(Buffer.alloc(0))
+    .string(cipher)
+    .string(encryption ? 'bcrypt' : 'none')
+    .string(kdfOptions)
     .uint32(1)
     .string(key.publicKey.blob)
-    .string(p.finish())
+    .string(section)
+    .raw(tag)
     .finish();
 }

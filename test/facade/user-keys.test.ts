@@ -42,7 +42,7 @@ test('AUTH_FAILED lists the key files skipped and why; the daemon hears none of 
   assert.equal(e.code, 'AUTH_FAILED');
   assert.match(e.message, /tried nothing/);
   assert.match(e.message, /skipped key files: /);
-  assert.match(e.message, new RegExp(`${join(dir, 'id_ed25519')}: [^;]*encrypted`));
+  assert.match(e.message, new RegExp(`${join(dir, 'id_ed25519')}: a passphrase is needed`));
   assert.match(e.message, new RegExp(`${join(dir, 'id_rsa')}: permissions 0644 are too open`));
   assert.match(e.message, new RegExp(`${join(dir, 'id_ecdsa')}: not a private key`));
   await waitFor(() => heard.length > 0, 'the daemon to hear the disconnect');
@@ -52,5 +52,34 @@ test('AUTH_FAILED lists the key files skipped and why; the daemon hears none of 
   await chmod(join(dir, 'id_rsa'), 0o600);
   const c = await ssh.connect('127.0.0.1', port, opts);
   await ssh.close(c);
+  await ssh.stopDaemon(d);
+});
+
+test('an encrypted id_ed25519 logs in with ed25519PassPhrase; a wrong one is named in AUTH_FAILED', async () => {
+  const dir = join(env.dir, 'encrypted');
+  await mkdir(dir);
+  execFileSync('ssh-keygen', [
+    '-q',
+    '-t',
+    'ed25519',
+    '-a',
+    '2',
+    '-N',
+    'pass phrase',
+    '-f',
+    join(dir, 'id_ed25519'),
+  ]);
+  const pub = (await import('node:fs')).readFileSync(join(dir, 'id_ed25519.pub'), 'utf8');
+  await writeFile(join(env.daemonUserDir, 'authorized_keys'), pub);
+  const d = await startDaemon(env);
+  const port = await portOf(d);
+  const opts = { userDir: dir, user: 'u', silentlyAcceptHosts: true, saveAcceptedHost: false } as const;
+  const c = await ssh.connect('127.0.0.1', port, { ...opts, ed25519PassPhrase: 'pass phrase' });
+  assert.equal(ssh.connectionInfo(c, 'user'), 'u');
+  await ssh.close(c);
+  await assert.rejects(
+    ssh.connect('127.0.0.1', port, { ...opts, ed25519PassPhrase: 'nope' }),
+    (e: SshError) => e.code === 'AUTH_FAILED' && /id_ed25519: wrong passphrase/.test(e.message),
+  );
   await ssh.stopDaemon(d);
 });
