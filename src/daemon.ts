@@ -2,6 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { SERVER_AUTH_METHODS, type PasswordVerdict } from './auth/server.js';
 import type { Channel } from './channel/channel.js';
+import { subsystemSpec } from './sftp/sftpd.js';
 import { attachSession, type EnvPolicy, type SubsystemCount } from './channel/session.js';
 import type { SessionChannel } from './channel/session-channel.js';
 import { Connection, DEFAULT_MAX_PACKET, DEFAULT_WINDOW } from './edge/connection.js';
@@ -106,7 +107,8 @@ export class Daemon {
     this.startups = new Startups(o.maxStartups, o.perSourceMaxStartups);
     const p = o.perSourcePenalties ?? true;
     this.penalties = p === false ? undefined : new PenaltyBox(p === true ? {} : p);
-    this.subsystems = new Map(o.subsystems ?? []);
+    // The seed: without the subsystems option, ssh_sftpd:subsystem_spec([]) is used.
+    this.subsystems = new Map(o.subsystems ?? [subsystemSpec()]);
     this.env = envPolicy(o.acceptEnv ?? ['LANG', 'LC_*'], o.limits);
     this.keyApi = { ...fileKeyApi, ...(o.keyCb as Partial<ServerKeyApi>) };
     this.ctx = { userDir: o.userDir, systemDir: o.systemDir ?? '/etc/ssh' };

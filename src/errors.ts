@@ -57,7 +57,9 @@ export type SshErrorCode =
   /** The daemon could not listen, or no daemon matches the reference. */
   | 'NOT_FOUND'
   /** A listen or connect at the socket level failed. */
-  | 'SOCKET_ERROR';
+  | 'SOCKET_ERROR'
+  /** An SFTP request was answered with a status other than OK (see SftpError's `status`). */
+  | 'SFTP_STATUS';
 
 /**
  * The one error type Seashell rejects with. `code` says what happened; `reason` carries the

@@ -374,18 +374,20 @@ describe('subsystems', () => {
     await ssh.stopDaemon(d);
   });
 
-  test(
-    'without the subsystems option the daemon offers sftp (the seed: ssh_sftpd:subsystem_spec([]))',
-    { todo: 'the SFTP server is not built yet' },
-    async () => {
-      const d = await startDaemon(env, { password: 'pw' });
-      try {
-        const conn = await connectTo(d, env, { password: 'pw' });
-        const ch = await conn.sessionChannel();
-        assert.equal(await ch.subsystem('sftp'), 'success');
-      } finally {
-        await ssh.stopDaemon(d);
-      }
-    },
-  );
+  test('without the subsystems option the daemon offers sftp (the seed: ssh_sftpd:subsystem_spec([]))', async () => {
+    const d = await startDaemon(env, { password: 'pw' });
+    try {
+      const conn = await connectTo(d, env, { password: 'pw' });
+      const ch = await conn.sessionChannel();
+      assert.equal(await ch.subsystem('sftp'), 'success');
+      // SSH_FXP_INIT version 3: the answer is SSH_FXP_VERSION 3 (draft-02 §4).
+      await ch.send(Buffer.from([0, 0, 0, 5, 1, 0, 0, 0, 3]));
+      const reply = await new Promise<Buffer>((resolve) => ch.stream.once('data', resolve));
+      assert.equal(reply[4], 2);
+      assert.equal(reply.readUInt32BE(5), 3);
+      await ch.sendEof();
+    } finally {
+      await ssh.stopDaemon(d);
+    }
+  });
 });
