@@ -44,6 +44,7 @@ export * as clientChannel from './channel/client.js';
 export { ChannelRef } from './channel/client.js';
 export { defaultShell } from './cli/default-cli.js';
 export * as sftpd from './sftp/sftpd.js';
+export * as sftp from './sftp-api.js';
 export type { Reply } from './connection/replies.js';
 export type { ChannelOpen, GlobalRequest, ChannelRequest } from './wire/connection-messages.js';
 export { SshError, DisconnectReason, disconnectReasonName, type SshErrorCode } from './errors.js';

@@ -1,0 +1,105 @@
+/**
+ * The seed's ssh_sftp start/stop functions: `ssh.sftp.startChannel(...)` opens a session channel,
+ * starts the `sftp` subsystem on it and resolves with an SftpClient.
+ */
+import type { Socket } from 'node:net';
+import type { ChannelOptions, ConnectionRef } from './channel/link.js';
+import { SshError } from './errors.js';
+import type { ClientOptions } from './options.js';
+import { SftpClient } from './sftp/client.js';
+import { SftpSession } from './sftp/session.js';
+import { connect } from './ssh.js';
+
+export { SftpClient, SftpError, TransferError } from './sftp/client.js';
+export type {
+  Attrs,
+  FileStat,
+  Handle,
+  NameEntry,
+  OpenFlags,
+  OpenMode,
+  ProgressCallback,
+  SftpLimits,
+  StatVfs,
+  TransferOptions,
+} from './sftp/client.js';
+
+/** Options of startChannel beside the connection's: the channel's and a timeout for the start. */
+export interface SftpChannelOptions extends ChannelOptions {
+  /** Milliseconds for the channel, the subsystem and the version exchange (default Infinity). */
+  timeout?: number;
+}
+
+function isConnection(v: unknown): v is ConnectionRef {
+  return typeof v === 'object' && v !== null && typeof (v as ConnectionRef).sessionChannel === 'function';
+}
+
+/**
+ * Starts an SFTP client: on an existing connection (`startChannel(connection, options?)`), or on a
+ * new one (`startChannel(host, port?, options?)`, `startChannel(socket, options?)`), which
+ * `stopChannel` then closes too. Channel options are `initialWindowSize`, `maxPacketSize` and
+ * `timeout`; the other options are the connection's.
+ */
+export function startChannel(connection: ConnectionRef, options?: SftpChannelOptions): Promise<SftpClient>;
+export function startChannel(
+  host: string,
+  port?: number,
+  options?: ClientOptions & SftpChannelOptions,
+): Promise<SftpClient>;
+export function startChannel(
+  socket: Socket,
+  options?: ClientOptions & SftpChannelOptions,
+): Promise<SftpClient>;
+export async function startChannel(
+  a: ConnectionRef | string | Socket,
+  b?: number | (ClientOptions & SftpChannelOptions),
+  c?: ClientOptions & SftpChannelOptions,
+): Promise<SftpClient> {
+  const all = (typeof b === 'object' ? b : c) ?? {};
+  const { initialWindowSize, maxPacketSize, timeout, ...connOptions } = all;
+  const channelOptions: ChannelOptions = { initialWindowSize, maxPacketSize, timeout };
+  if (isConnection(a)) return open(a, channelOptions, timeout, false);
+  const conn =
+    typeof a === 'string'
+      ? await connect(a, typeof b === 'number' ? b : 22, connOptions)
+      : await connect(a, connOptions);
+  try {
+    return await open(conn, channelOptions, timeout, true);
+  } catch (e) {
+    await conn.close();
+    throw e;
+  }
+}
+
+async function open(
+  conn: ConnectionRef,
+  channelOptions: ChannelOptions,
+  timeout: number | undefined,
+  owns: boolean,
+): Promise<SftpClient> {
+  const ch = await conn.sessionChannel({ initialWindowSize: 8 * 1024 * 1024, ...strip(channelOptions) });
+  if ((await ch.subsystem('sftp', timeout)) !== 'success') {
+    await ch.close();
+    throw new SshError('REQUEST_FAILED', 'the server refused the sftp subsystem');
+  }
+  const session = new SftpSession(ch);
+  try {
+    await session.init(timeout);
+  } catch (e) {
+    await ch.close();
+    throw e;
+  }
+  const client = new SftpClient(session);
+  if (owns) client.ownsConnection = () => conn.close();
+  return client;
+}
+
+function strip(o: ChannelOptions): ChannelOptions {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as ChannelOptions;
+}
+
+/** Closes the client's channel (and the connection, when startChannel made it). */
+export async function stopChannel(client: SftpClient): Promise<void> {
+  await client.channel.close();
+  await client.ownsConnection?.();
+}

@@ -1,0 +1,623 @@
+import { createWriteStream } from 'node:fs';
+import {
+  mkdir as mkdirLocal,
+  open as openLocal,
+  readdir as readdirLocal,
+  stat as statLocal,
+} from 'node:fs/promises';
+import { posix, join as joinLocal } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { SessionChannel } from '../channel/session-channel.js';
+import { SshError } from '../errors.js';
+import { isDirectory, isRegularFile, isSymbolicLink, type Attrs } from './attrs.js';
+import { EXT, FX } from './constants.js';
+import type { NameEntry, SftpLimits, StatVfs } from './responses.js';
+import type { SftpSession } from './session.js';
+import { pflagsOf, SftpError, type Handle, type OpenFlags } from './session.js';
+
+export { SftpError, type Handle, type OpenFlags, type OpenMode } from './session.js';
+export type { Attrs } from './attrs.js';
+export type { NameEntry, SftpLimits, StatVfs } from './responses.js';
+
+/** Progress of a whole-file transfer: bytes so far, of the total, and the rate so far in bytes/s. */
+export type ProgressCallback = (transferred: number, total: number, bytesPerSecond: number) => void;
+
+export interface TransferOptions {
+  /** Requests in flight at most (default 64; the client starts at 8 and doubles per round trip). */
+  concurrency?: number;
+  /** Bytes per request (default: the largest the server's limits@openssh.com allows, else 32 KiB). */
+  chunkSize?: number;
+  /** Called after each chunk. */
+  step?: ProgressCallback;
+}
+
+/** What `stat` returns: the attributes with the ssh2-sftp-client style flags. */
+export interface FileStat extends Attrs {
+  isDirectory: boolean;
+  isFile: boolean;
+  isSymbolicLink: boolean;
+}
+
+/** A failed whole-file transfer says how far it got. */
+export class TransferError extends SshError {
+  constructor(
+    readonly transferred: number,
+    cause: unknown,
+  ) {
+    super(
+      (cause as SshError)?.code ?? 'SFTP_STATUS',
+      `transfer failed after ${transferred} bytes: ${(cause as Error)?.message ?? String(cause)}`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * An SFTP client on one channel (the seed's ssh_sftp channel), with the seed's file functions as
+ * Promise methods and the whole-file and stream helpers Node users know from ssh2-sftp-client.
+ * Errors are SftpError (code 'SFTP_STATUS', `status` the draft-02 code) or SshError.
+ */
+export class SftpClient {
+  /** @internal */
+  readonly session: SftpSession;
+  private readonly positions = new Map<string, number>();
+  /** Set by the facade when this client owns its connection (startChannel(host, ...)). */
+  /** @internal */ ownsConnection: (() => Promise<void>) | undefined;
+
+  /** @internal */
+  constructor(session: SftpSession) {
+    this.session = session;
+  }
+
+  get channel(): SessionChannel {
+    return this.session.channel;
+  }
+
+  /** The server's extensions by name, with their version strings. */
+  get extensions(): ReadonlyMap<string, string> {
+    return this.session.extensions;
+  }
+
+  get limits(): SftpLimits {
+    return this.session.limits;
+  }
+
+  // ---- the seed's file functions -------------------------------------------------------------
+
+  /** Opens a file: modes as the seed's (['read'], ['write', 'creat', 'trunc'], …) or Node's flags ('r', 'w', 'a', …). */
+  async open(path: string, flags: OpenFlags = ['read'], attrs: Attrs = {}): Promise<Handle> {
+    const r = await this.session.call({ type: 'open', path, pflags: pflagsOf(flags), attrs });
+    const h = this.session.expect(r, 'handle', path).handle;
+    this.positions.set(h.toString('latin1'), 0);
+    return h;
+  }
+
+  async opendir(path: string): Promise<Handle> {
+    return this.session.expect(await this.session.call({ type: 'opendir', path }), 'handle', path).handle;
+  }
+
+  async close(handle: Handle): Promise<void> {
+    this.positions.delete(handle.toString('latin1'));
+    await this.session.ok({ type: 'close', handle });
+  }
+
+  /** Reads up to `length` bytes at the handle's position; null at the end of the file. */
+  async read(handle: Handle, length: number): Promise<Buffer | null> {
+    const key = handle.toString('latin1');
+    const at = this.positions.get(key) ?? 0;
+    const d = await this.pread(handle, at, length);
+    if (d) this.positions.set(key, at + d.length);
+    return d;
+  }
+
+  pread(handle: Handle, position: number, length: number): Promise<Buffer | null> {
+    return this.session.read(handle, position, Math.min(length, this.session.chunkLimit));
+  }
+
+  /** Writes at the handle's position and moves it on. */
+  async write(handle: Handle, data: Uint8Array | string): Promise<void> {
+    const key = handle.toString('latin1');
+    const at = this.positions.get(key) ?? 0;
+    const b = typeof data === 'string' ? Buffer.from(data) : data;
+    this.positions.set(key, at + b.length);
+    await this.pwrite(handle, at, b);
+  }
+
+  async pwrite(handle: Handle, position: number, data: Uint8Array | string): Promise<void> {
+    const b = typeof data === 'string' ? Buffer.from(data) : data;
+    const chunk = this.session.chunkLimit;
+    const parts: Promise<void>[] = [];
+    for (let o = 0; o < b.length || (o === 0 && b.length === 0); o += chunk) {
+      parts.push(this.session.write(handle, position + o, b.subarray(o, o + chunk)));
+      if (b.length === 0) break;
+    }
+    await Promise.all(parts);
+  }
+
+  /** The seed's aread: the request goes out now; await the returned promise later. */
+  aread(handle: Handle, length: number): Promise<Buffer | null> {
+    return quiet(this.read(handle, length));
+  }
+  apread(handle: Handle, position: number, length: number): Promise<Buffer | null> {
+    return quiet(this.pread(handle, position, length));
+  }
+  awrite(handle: Handle, data: Uint8Array | string): Promise<void> {
+    return quiet(this.write(handle, data));
+  }
+  apwrite(handle: Handle, position: number, data: Uint8Array | string): Promise<void> {
+    return quiet(this.pwrite(handle, position, data));
+  }
+
+  /** Moves the handle's position: a number, or { bof | cur | eof: offset }; resolves with the new one. */
+  async position(
+    handle: Handle,
+    to: number | { bof: number } | { cur: number } | { eof: number },
+  ): Promise<number> {
+    const key = handle.toString('latin1');
+    let p: number;
+    if (typeof to === 'number') p = to;
+    else if ('bof' in to) p = to.bof;
+    else if ('cur' in to) p = (this.positions.get(key) ?? 0) + to.cur;
+    else p = ((await this.session.attrs({ type: 'fstat', handle })).size ?? 0) + to.eof;
+    if (p < 0) throw new SftpError(FX.FAILURE, 'position before the start of the file');
+    this.positions.set(key, p);
+    return p;
+  }
+
+  /** The whole file, read with requests in flight. */
+  async readFile(path: string): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    await this.download(path, new Writable({ write: (c: Buffer, _e, cb) => (parts.push(c), cb()) }), {});
+    return Buffer.concat(parts);
+  }
+
+  async writeFile(path: string, data: Uint8Array | string): Promise<void> {
+    const h = await this.open(path, 'w');
+    try {
+      await this.pwrite(h, 0, data);
+    } finally {
+      await this.close(h);
+    }
+  }
+
+  /** Names in a directory (no . and ..). */
+  async listDir(path: string): Promise<string[]> {
+    return (await this.readdirAll(path)).map((e) => e.filename);
+  }
+
+  /** One batch of entries of an open directory; null when there are no more. */
+  readdir(handle: Handle): Promise<NameEntry[] | null> {
+    return this.session.names({ type: 'readdir', handle });
+  }
+
+  async readdirAll(path: string): Promise<NameEntry[]> {
+    const h = await this.opendir(path);
+    const out: NameEntry[] = [];
+    try {
+      for (let b = await this.readdir(h); b; b = await this.readdir(h))
+        out.push(...b.filter((e) => e.filename !== '.' && e.filename !== '..'));
+    } finally {
+      await this.close(h);
+    }
+    return out;
+  }
+
+  makeDir(path: string, attrs: Attrs = {}): Promise<void> {
+    return this.session.ok({ type: 'mkdir', path, attrs }, path);
+  }
+  delDir(path: string): Promise<void> {
+    return this.session.ok({ type: 'rmdir', path }, path);
+  }
+  delete(path: string): Promise<void> {
+    return this.session.ok({ type: 'remove', path }, path);
+  }
+  /** draft-02 RENAME (fails if `newPath` exists). */
+  rename(oldPath: string, newPath: string): Promise<void> {
+    return this.session.ok({ type: 'rename', oldPath, newPath }, oldPath);
+  }
+  readFileInfo(path: string): Promise<Attrs> {
+    return this.session.attrs({ type: 'stat', path }, path);
+  }
+  readLinkInfo(path: string): Promise<Attrs> {
+    return this.session.attrs({ type: 'lstat', path }, path);
+  }
+  fstat(handle: Handle): Promise<Attrs> {
+    return this.session.attrs({ type: 'fstat', handle });
+  }
+  writeFileInfo(path: string, attrs: Attrs): Promise<void> {
+    return this.session.ok({ type: 'setstat', path, attrs }, path);
+  }
+  fsetstat(handle: Handle, attrs: Attrs): Promise<void> {
+    return this.session.ok({ type: 'fsetstat', handle, attrs });
+  }
+  async readLink(path: string): Promise<string> {
+    return (await this.session.names({ type: 'readlink', path }, path))?.[0]?.filename ?? '';
+  }
+  /** A symlink at `linkPath` pointing to `target` (sent in OpenSSH's argument order). */
+  makeSymlink(linkPath: string, target: string): Promise<void> {
+    return this.session.ok({ type: 'symlink', linkPath, targetPath: target }, linkPath);
+  }
+  async realpath(path: string): Promise<string> {
+    return (await this.session.names({ type: 'realpath', path }, path))?.[0]?.filename ?? path;
+  }
+
+  // ---- OpenSSH extensions (PROTOCOL §4) -------------------------------------------------------
+
+  posixRename(oldPath: string, newPath: string): Promise<void> {
+    this.session.needs(EXT.posixRename);
+    return this.session.ok({ type: 'posixRename', oldPath, newPath }, oldPath);
+  }
+  statvfs(path: string): Promise<StatVfs> {
+    this.session.needs(EXT.statvfs);
+    return this.session.statvfs({ type: 'statvfs', path });
+  }
+  fstatvfs(handle: Handle): Promise<StatVfs> {
+    this.session.needs(EXT.fstatvfs);
+    return this.session.statvfs({ type: 'fstatvfs', handle });
+  }
+  hardlink(oldPath: string, newPath: string): Promise<void> {
+    this.session.needs(EXT.hardlink);
+    return this.session.ok({ type: 'hardlink', oldPath, newPath }, newPath);
+  }
+  fsync(handle: Handle): Promise<void> {
+    this.session.needs(EXT.fsync);
+    return this.session.ok({ type: 'fsync', handle });
+  }
+  lsetstat(path: string, attrs: Attrs): Promise<void> {
+    this.session.needs(EXT.lsetstat);
+    return this.session.ok({ type: 'lsetstat', path, attrs }, path);
+  }
+  async expandPath(path: string): Promise<string> {
+    this.session.needs(EXT.expandPath);
+    return (await this.session.names({ type: 'expandPath', path }, path))?.[0]?.filename ?? path;
+  }
+  /** Server-side copy of `length` bytes (0: to the end) from one open file to another. */
+  copyData(from: Handle, fromOffset: number, length: number, to: Handle, toOffset: number): Promise<void> {
+    this.session.needs(EXT.copyData);
+    return this.session.ok({
+      type: 'copyData',
+      readHandle: from,
+      readOffset: fromOffset,
+      length,
+      writeHandle: to,
+      writeOffset: toOffset,
+    });
+  }
+  async homeDirectory(username = ''): Promise<string> {
+    this.session.needs(EXT.homeDirectory);
+    return (await this.session.names({ type: 'homeDirectory', username }))?.[0]?.filename ?? '';
+  }
+  getUsersGroups(uids: number[], gids: number[]): Promise<{ users: string[]; groups: string[] }> {
+    return this.session.usersGroups(uids, gids);
+  }
+
+  // ---- the everyday API ----------------------------------------------------------------------
+
+  /** false, or the type: 'd' directory, '-' file, 'l' symlink (ssh2-sftp-client's exists). */
+  async exists(path: string): Promise<false | 'd' | '-' | 'l'> {
+    try {
+      const a = await this.readLinkInfo(path);
+      return isDirectory(a) ? 'd' : isSymbolicLink(a) ? 'l' : '-';
+    } catch (e) {
+      if (e instanceof SftpError && e.status === FX.NO_SUCH_FILE) return false;
+      throw e;
+    }
+  }
+
+  async stat(path: string): Promise<FileStat> {
+    const a = await this.readFileInfo(path);
+    return { ...a, isDirectory: isDirectory(a), isFile: isRegularFile(a), isSymbolicLink: isSymbolicLink(a) };
+  }
+
+  /** mkdir, with `recursive` making the parents too (existing ones are fine). */
+  async mkdir(path: string, recursive = false): Promise<void> {
+    if (!recursive) return this.makeDir(path);
+    if ((await this.exists(path)) === 'd') return;
+    const parent = posix.dirname(path);
+    if (parent !== path) await this.mkdir(parent, true);
+    try {
+      await this.makeDir(path);
+    } catch (e) {
+      if ((await this.exists(path)) !== 'd') throw e;
+    }
+  }
+
+  /** rmdir, with `recursive` removing what is inside first. */
+  async rmdir(path: string, recursive = false): Promise<void> {
+    if (recursive) {
+      for (const e of await this.readdirAll(path)) {
+        const p = posix.join(path, e.filename);
+        if (isDirectory(e.attrs)) await this.rmdir(p, true);
+        else await this.delete(p);
+      }
+    }
+    await this.delDir(path);
+  }
+
+  /** Downloads `remote` to the local file `local`, many requests in flight. */
+  async fastGet(remote: string, local: string, options: TransferOptions = {}): Promise<void> {
+    await this.download(remote, createWriteStream(local), options);
+  }
+
+  /** Uploads the local file `local` to `remote`, many requests in flight. */
+  async fastPut(local: string, remote: string, options: TransferOptions = {}): Promise<void> {
+    const size = (await statLocal(local)).size;
+    const fd = await openLocal(local, 'r');
+    try {
+      await this.upload(
+        remote,
+        size,
+        (buf, pos) => fd.read(buf, 0, buf.length, pos).then((r) => r.bytesRead),
+        options,
+      );
+    } finally {
+      await fd.close();
+    }
+  }
+
+  /** Downloads to a local path or into a Writable (ended when done). */
+  async get(remote: string, dst: string | Writable, options: TransferOptions = {}): Promise<void> {
+    await this.download(remote, typeof dst === 'string' ? createWriteStream(dst) : dst, options);
+  }
+
+  /** Uploads a local path, a Buffer or a Readable. */
+  async put(src: string | Buffer | Readable, remote: string, options: TransferOptions = {}): Promise<void> {
+    if (typeof src === 'string') return this.fastPut(src, remote, options);
+    if (Buffer.isBuffer(src)) {
+      return this.upload(
+        remote,
+        src.length,
+        async (buf, pos) => src.copy(buf, 0, pos, Math.min(src.length, pos + buf.length)),
+        options,
+      );
+    }
+    await pipeline(src, this.createWriteStream(remote));
+  }
+
+  /** A Readable of a remote file, with reads ahead bounded by the stream's highWaterMark. */
+  createReadStream(
+    path: string,
+    options: { start?: number; end?: number; highWaterMark?: number } = {},
+  ): Readable {
+    const chunk = this.session.chunkLimit;
+    const ahead = Math.max(1, Math.ceil((options.highWaterMark ?? 4 * chunk) / chunk));
+    let handle: Handle | undefined;
+    let next = options.start ?? 0;
+    const end = options.end === undefined ? Infinity : options.end + 1;
+    const inflight: Promise<Buffer | null>[] = [];
+    let done = false;
+    const issue = () => {
+      while (inflight.length < ahead && next < end && !done) {
+        const len = Math.min(chunk, end - next);
+        inflight.push(quiet(this.pread(handle!, next, len)));
+        next += len;
+      }
+    };
+    return new Readable({
+      highWaterMark: options.highWaterMark ?? 4 * chunk,
+      construct: (cb) => {
+        this.open(path, 'r').then((h) => ((handle = h), cb()), cb);
+      },
+      read: function (this: Readable) {
+        issue();
+        const p = inflight.shift();
+        if (!p) return void this.push(null);
+        p.then(
+          (d) => {
+            // A short read in the middle: the data is right, the next requests follow on.
+            if (!d) {
+              done = true;
+              inflight.length = 0;
+              this.push(null);
+            } else this.push(d);
+          },
+          (e: Error) => this.destroy(e),
+        );
+      },
+      destroy: (err, cb) => {
+        done = true;
+        if (handle)
+          this.close(handle).then(
+            () => cb(err),
+            () => cb(err),
+          );
+        else cb(err);
+      },
+    });
+  }
+
+  /** A Writable to a remote file: each write is a WRITE request, several in flight, with backpressure. */
+  createWriteStream(
+    path: string,
+    options: { flags?: OpenFlags; start?: number; highWaterMark?: number } = {},
+  ): Writable {
+    let handle: Handle | undefined;
+    let pos = options.start ?? 0;
+    const chunk = this.session.chunkLimit;
+    const inflight = new Set<Promise<void>>();
+    let failure: Error | undefined;
+    const maxInflight = 16;
+    return new Writable({
+      highWaterMark: options.highWaterMark ?? 4 * chunk,
+      construct: (cb) => {
+        this.open(path, options.flags ?? 'w').then((h) => ((handle = h), cb()), cb);
+      },
+      write: (data: Buffer, _enc, cb) => {
+        if (failure) return cb(failure);
+        for (let o = 0; o < data.length; o += chunk) {
+          const p = this.session.write(handle!, pos + o, data.subarray(o, o + chunk)).then(
+            () => void inflight.delete(p),
+            (e: Error) => {
+              inflight.delete(p);
+              failure ??= e;
+            },
+          );
+          inflight.add(p);
+        }
+        pos += data.length;
+        if (inflight.size < maxInflight) return cb();
+        void Promise.race(inflight).then(() => cb(failure));
+      },
+      final: (cb) => {
+        void Promise.all(inflight)
+          .then(() => this.close(handle!))
+          .then(
+            () => cb(failure),
+            (e: Error) => cb(e),
+          );
+      },
+    });
+  }
+
+  /** Uploads a local directory tree; `filter(localPath, isDirectory)` false skips an entry. */
+  async uploadDir(
+    src: string,
+    dst: string,
+    options: TransferOptions & { filter?: (path: string, isDirectory: boolean) => boolean } = {},
+  ): Promise<void> {
+    await this.mkdir(dst, true);
+    for (const e of await readdirLocal(src, { withFileTypes: true })) {
+      const l = joinLocal(src, e.name);
+      const r = posix.join(dst, e.name);
+      if (options.filter && !options.filter(l, e.isDirectory())) continue;
+      if (e.isDirectory()) await this.uploadDir(l, r, options);
+      else if (e.isFile()) await this.fastPut(l, r, options);
+    }
+  }
+
+  /** Downloads a remote directory tree; `filter(remotePath, isDirectory)` false skips an entry. */
+  async downloadDir(
+    src: string,
+    dst: string,
+    options: TransferOptions & { filter?: (path: string, isDirectory: boolean) => boolean } = {},
+  ): Promise<void> {
+    await mkdirLocal(dst, { recursive: true });
+    for (const e of await this.readdirAll(src)) {
+      const r = posix.join(src, e.filename);
+      const l = joinLocal(dst, e.filename);
+      const dir = isDirectory(e.attrs);
+      if (options.filter && !options.filter(r, dir)) continue;
+      if (dir) await this.downloadDir(r, l, options);
+      else if (isRegularFile(e.attrs)) await this.fastGet(r, l, options);
+    }
+  }
+
+  // ---- pipelined transfers -------------------------------------------------------------------
+
+  /**
+   * Reads `remote` into `out` with up to `concurrency` READs in flight. The window starts at 8
+   * requests and grows by one per reply, so a loopback transfer reaches the cap in a few round
+   * trips and a long path keeps `concurrency × chunkSize` bytes in flight. Chunks are written in
+   * file order; `out` is ended at the end.
+   */
+  private async download(remote: string, out: Writable, o: TransferOptions): Promise<void> {
+    const chunk = Math.min(o.chunkSize ?? this.session.chunkLimit, this.session.chunkLimit);
+    const cap = Math.max(1, o.concurrency ?? 64);
+    const h = await this.open(remote, 'r');
+    let got = 0;
+    const started = Date.now();
+    try {
+      const total = (await this.fstat(h)).size ?? 0;
+      let next = 0;
+      let window = Math.min(8, cap);
+      let eof = false;
+      const queue: { offset: number; p: Promise<Buffer | null> }[] = [];
+      const fill = () => {
+        // Up to `window` requests within the size fstat gave; past it, one at a time until EOF.
+        while (!eof && queue.length < (next < total ? window : 1)) {
+          queue.push({ offset: next, p: quiet(this.pread(h, next, chunk)) });
+          next += chunk;
+        }
+      };
+      fill();
+      while (queue.length > 0) {
+        const { offset, p } = queue.shift()!;
+        let d = await p;
+        if (d && d.length < chunk && offset + d.length < next) {
+          // A short read before the end: fetch the rest of this chunk before going on.
+          const parts = [d];
+          let at = offset + d.length;
+          while (at < offset + chunk) {
+            const more = await this.pread(h, at, offset + chunk - at);
+            if (!more) break;
+            parts.push(more);
+            at += more.length;
+          }
+          d = Buffer.concat(parts);
+        }
+        if (!d) {
+          eof = true;
+          continue;
+        }
+        if (!out.write(d)) await new Promise((r) => out.once('drain', r));
+        got += d.length;
+        o.step?.(got, total, got / Math.max(0.001, (Date.now() - started) / 1000));
+        if (window < cap) window++;
+        fill();
+      }
+    } catch (e) {
+      out.destroy();
+      throw new TransferError(got, e);
+    } finally {
+      await this.close(h).catch(() => {});
+    }
+    await new Promise<void>((resolve, reject) => {
+      out.once('error', reject);
+      out.end(resolve);
+    });
+  }
+
+  /** Writes `size` bytes taken by `readAt` to `remote` with up to `concurrency` WRITEs in flight. */
+  private async upload(
+    remote: string,
+    size: number,
+    readAt: (buf: Buffer, position: number) => Promise<number>,
+    o: TransferOptions,
+  ): Promise<void> {
+    const chunk = Math.min(o.chunkSize ?? this.session.chunkLimit, this.session.chunkLimit);
+    const cap = Math.max(1, o.concurrency ?? 64);
+    const h = await this.open(remote, 'w');
+    let acked = 0;
+    const started = Date.now();
+    try {
+      const inflight = new Set<Promise<void>>();
+      let window = Math.min(8, cap);
+      let failure: unknown;
+      for (let pos = 0; pos < size;) {
+        const buf = Buffer.allocUnsafe(Math.min(chunk, size - pos));
+        const n = await readAt(buf, pos);
+        if (n <= 0) throw new SshError('SFTP_STATUS', `the local source ended at ${pos} of ${size} bytes`);
+        const at = pos;
+        const p: Promise<void> = this.session.write(h, at, buf.subarray(0, n)).then(
+          () => {
+            inflight.delete(p);
+            acked += n;
+            if (window < cap) window++;
+            o.step?.(acked, size, acked / Math.max(0.001, (Date.now() - started) / 1000));
+          },
+          (e: unknown) => {
+            inflight.delete(p);
+            failure ??= e;
+          },
+        );
+        inflight.add(p);
+        pos += n;
+        while (inflight.size >= window && !failure) await Promise.race(inflight);
+        if (failure) throw failure;
+      }
+      await Promise.all(inflight);
+      if (failure) throw failure;
+    } catch (e) {
+      await this.close(h).catch(() => {});
+      throw new TransferError(acked, e);
+    }
+    await this.close(h);
+  }
+}
+
+/** Marks a promise handled (a request the caller awaits later must not crash the process meanwhile). */
+function quiet<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}

@@ -1,0 +1,269 @@
+import type { SessionChannel } from '../channel/session-channel.js';
+import { SshError } from '../errors.js';
+import { debug } from '../log.js';
+import type { Attrs } from './attrs.js';
+import { EXT, FX, FXF, MAX_DATA, MAX_PACKET, SFTP_VERSION, statusName } from './constants.js';
+import { PacketFramer } from './framer.js';
+import { encodeRequest, frameWrite, type SftpRequest } from './requests.js';
+import {
+  decodeLimits,
+  decodeNames,
+  decodeResponse,
+  decodeStatVfs,
+  type NameEntry,
+  type SftpLimits,
+  type SftpResponse,
+  type StatVfs,
+} from './responses.js';
+
+export type { Attrs } from './attrs.js';
+export type { NameEntry, SftpLimits, StatVfs } from './responses.js';
+
+/** A status other than OK from the server: `status` is the draft-02 §7 code, `statusName` its name. */
+export class SftpError extends SshError {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly path?: string,
+  ) {
+    super('SFTP_STATUS', path ? `${message} (${path})` : message);
+  }
+  get statusName(): string {
+    return statusName(this.status);
+  }
+}
+
+/** The seed's open modes, and Node's flag strings. */
+export type OpenMode = 'read' | 'write' | 'append' | 'creat' | 'trunc' | 'excl';
+export type OpenFlags = OpenMode[] | 'r' | 'r+' | 'w' | 'w+' | 'wx' | 'a' | 'a+' | 'ax';
+
+const FLAG_STRINGS: Record<string, number> = {
+  r: FXF.READ,
+  'r+': FXF.READ | FXF.WRITE,
+  w: FXF.WRITE | FXF.CREAT | FXF.TRUNC,
+  'w+': FXF.READ | FXF.WRITE | FXF.CREAT | FXF.TRUNC,
+  wx: FXF.WRITE | FXF.CREAT | FXF.EXCL,
+  a: FXF.WRITE | FXF.CREAT | FXF.APPEND,
+  'a+': FXF.READ | FXF.WRITE | FXF.CREAT | FXF.APPEND,
+  ax: FXF.WRITE | FXF.CREAT | FXF.APPEND | FXF.EXCL,
+};
+const MODE_BITS: Record<OpenMode, number> = {
+  read: FXF.READ,
+  write: FXF.WRITE,
+  append: FXF.APPEND | FXF.WRITE,
+  creat: FXF.CREAT,
+  trunc: FXF.TRUNC,
+  excl: FXF.EXCL,
+};
+
+export function pflagsOf(flags: OpenFlags): number {
+  if (typeof flags === 'string') {
+    const f = FLAG_STRINGS[flags];
+    if (f === undefined) throw new SshError('BAD_OPTION', `unknown open flags ${flags}`);
+    return f;
+  }
+  let p = 0;
+  for (const m of flags) {
+    const b = MODE_BITS[m];
+    if (b === undefined) throw new SshError('BAD_OPTION', `unknown open mode ${String(m)}`);
+    p |= b;
+  }
+  return p;
+}
+
+/** An open file or directory on the server (opaque). */
+export type Handle = Buffer;
+
+type Pending = { resolve: (r: SftpResponse) => void; reject: (e: Error) => void };
+type Req = SftpRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+/**
+ * The protocol side of an SFTP client (the seed's ssh_sftp channel): requests out with fresh
+ * ids, replies matched to them in whatever order they come. Any number may be in flight; the
+ * channel's window and the server pace them.
+ */
+export class SftpSession {
+  private readonly framer = new PacketFramer(MAX_PACKET);
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private failure: Error | undefined;
+  /** The server's extensions (name → version string), from SSH_FXP_VERSION. */
+  readonly extensions = new Map<string, string>();
+  version = 0;
+  /** The server's limits (limits@openssh.com), or draft-02's conservative defaults. */
+  limits: SftpLimits = {
+    maxPacketLength: 34000,
+    maxReadLength: 32768,
+    maxWriteLength: 32768,
+    maxOpenHandles: 0,
+  };
+
+  constructor(readonly channel: SessionChannel) {
+    channel.stream.on('data', (d: Buffer) => this.onData(d));
+    channel.stream.on('error', (e: Error) => this.fail(e));
+    channel.stream.on('close', () => this.fail(new SshError('CLOSED', 'the SFTP channel is closed')));
+    channel.stream.on('end', () => this.fail(new SshError('CLOSED', 'the SFTP server ended the channel')));
+  }
+
+  /** Sends INIT, reads VERSION, then the server's limits if it has the extension. */
+  async init(timeout?: number): Promise<void> {
+    const version = new Promise<SftpResponse>((resolve, reject) => this.pending.set(-1, { resolve, reject }));
+    await this.channel.send(encodeRequest({ type: 'init', version: SFTP_VERSION, extensions: [] }));
+    let timer: NodeJS.Timeout | undefined;
+    const v = await (timeout === undefined || timeout === Infinity
+      ? version
+      : Promise.race([
+          version,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new SshError('TIMEOUT', `no SFTP VERSION in ${timeout} ms`)),
+              timeout,
+            );
+          }),
+        ]).finally(() => clearTimeout(timer)));
+    if (v.type !== 'version') throw new SshError('PROTOCOL_ERROR', 'the SFTP server did not answer INIT');
+    this.version = v.version;
+    for (const [n, d] of v.extensions) this.extensions.set(n, d.toString('latin1'));
+    if (this.has(EXT.limits)) {
+      const r = await this.call({ type: 'limits' });
+      this.limits = decodeLimits(this.extendedData(r));
+    }
+  }
+
+  has(extension: string): boolean {
+    return this.extensions.has(extension);
+  }
+
+  /** Bytes one READ or WRITE may carry with this server. */
+  get chunkLimit(): number {
+    const l = this.limits;
+    const fit = (n: number) => (n > 0 ? n : MAX_DATA);
+    return Math.min(fit(l.maxReadLength), fit(l.maxWriteLength), fit(l.maxPacketLength - 1024), MAX_DATA);
+  }
+
+  private onData(d: Buffer): void {
+    let bodies: Buffer[];
+    try {
+      bodies = this.framer.push(d);
+    } catch (e) {
+      this.fail(e as Error);
+      void this.channel.close();
+      return;
+    }
+    for (const b of bodies) {
+      let r: SftpResponse;
+      try {
+        r = decodeResponse(b);
+      } catch (e) {
+        debug('sftp client: bad reply: %s', (e as Error).message);
+        this.fail(e as Error);
+        void this.channel.close();
+        return;
+      }
+      const id = r.type === 'version' ? -1 : r.id;
+      const p = this.pending.get(id);
+      if (!p) {
+        debug('sftp client: reply to unknown request %d', id);
+        continue;
+      }
+      this.pending.delete(id);
+      p.resolve(r);
+    }
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  private take(): number {
+    if (this.failure) throw this.failure;
+    const id = this.nextId;
+    this.nextId = (this.nextId + 1) >>> 0;
+    return id;
+  }
+
+  private wait(id: number): Promise<SftpResponse> {
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+  }
+
+  /** Sends a request and resolves with its reply (any type; a STATUS is not an error here). */
+  async call(req: Req): Promise<SftpResponse> {
+    const id = this.take();
+    const reply = this.wait(id);
+    this.channel.send(encodeRequest({ ...req, id } as SftpRequest)).catch((e: Error) => this.fail(e));
+    return reply;
+  }
+
+  /** A WRITE built with one copy of the data. */
+  async write(handle: Handle, offset: number, data: Uint8Array): Promise<void> {
+    const id = this.take();
+    const reply = this.wait(id);
+    this.channel.send(frameWrite(id, handle, offset, data)).catch((e: Error) => this.fail(e));
+    this.expectOk(await reply);
+  }
+
+  /** Throws an SftpError unless `r` is STATUS OK. */
+  expectOk(r: SftpResponse, path?: string): void {
+    if (r.type === 'status' && r.code === FX.OK) return;
+    throw this.unexpected(r, path);
+  }
+
+  unexpected(r: SftpResponse, path?: string): Error {
+    if (r.type === 'status') return new SftpError(r.code, r.message || statusName(r.code), path);
+    return new SshError('PROTOCOL_ERROR', `unexpected SFTP ${r.type} reply`);
+  }
+
+  expect<T extends SftpResponse['type']>(
+    r: SftpResponse,
+    type: T,
+    path?: string,
+  ): Extract<SftpResponse, { type: T }> {
+    if (r.type !== type) throw this.unexpected(r, path);
+    return r as Extract<SftpResponse, { type: T }>;
+  }
+
+  extendedData(r: SftpResponse): Buffer {
+    return this.expect(r, 'extendedReply').data;
+  }
+
+  /** Resolves with DATA, or null at the end of the file. */
+  async read(handle: Handle, offset: number, length: number): Promise<Buffer | null> {
+    const r = await this.call({ type: 'read', handle, offset, length });
+    if (r.type === 'status' && r.code === FX.EOF) return null;
+    return this.expect(r, 'data').data;
+  }
+
+  async attrs(req: Req, path?: string): Promise<Attrs> {
+    return this.expect(await this.call(req), 'attrs', path).attrs;
+  }
+
+  async names(req: Req, path?: string): Promise<NameEntry[] | null> {
+    const r = await this.call(req);
+    if (r.type === 'status' && r.code === FX.EOF) return null;
+    return this.expect(r, 'name', path).entries;
+  }
+
+  async ok(req: Req, path?: string): Promise<void> {
+    this.expectOk(await this.call(req), path);
+  }
+
+  needs(extension: string): void {
+    if (!this.has(extension))
+      throw new SftpError(FX.OP_UNSUPPORTED, `the SFTP server does not support ${extension}`);
+  }
+
+  async statvfs(req: Req): Promise<StatVfs> {
+    return decodeStatVfs(this.extendedData(await this.call(req)));
+  }
+
+  async usersGroups(uids: number[], gids: number[]): Promise<{ users: string[]; groups: string[] }> {
+    this.needs(EXT.usersGroupsById);
+    return decodeNames(this.extendedData(await this.call({ type: 'usersGroupsById', uids, gids })));
+  }
+
+  get closedError(): Error | undefined {
+    return this.failure;
+  }
+}
