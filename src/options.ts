@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { ServerChannelHandler } from './channel/behaviour.js';
@@ -9,10 +10,19 @@ import { SshError } from './errors.js';
 import type { ClientKeyApi, ServerKeyApi } from './keys/key-api.js';
 import {
   resolveAlgorithms,
+  withGexSettings,
   type AlgorithmSet,
   type AlgorithmsOption,
   type ModifyAlgorithmsOption,
 } from './transport/algorithms.js';
+import {
+  checkDhGex,
+  checkDhGexGroups,
+  checkDhGexLimits,
+  resolveDaemonGex,
+  type DhGexGroupsOption,
+  type DhGexOption,
+} from './transport/kex/gex-options.js';
 import { validateIdString, type IdStringOption } from './transport/version.js';
 
 /** Fingerprint hashes for `silentlyAcceptHosts` (the seed's fp_digest_alg). */
@@ -145,6 +155,8 @@ export interface ClientOptions extends CommonOptions {
   connectTimeout?: number;
   /** Offer ext-info-c (RFC 8308; default true). */
   recvExtInfo?: boolean;
+  /** Group sizes asked for in diffie-hellman-group-exchange, [min, n, max] (default [1024, 6144, 8192]). */
+  dhGex?: DhGexOption;
 }
 
 export interface DaemonOptions extends CommonOptions {
@@ -167,6 +179,10 @@ export interface DaemonOptions extends CommonOptions {
   subsystems?: [name: string, spec: HandlerSpec][];
   /** Offer ext-info-s and send server-sig-algs (RFC 8308; default true). */
   sendExtInfo?: boolean;
+  /** Groups offered in diffie-hellman-group-exchange (default: RFC 3526's 2048-8192-bit groups). */
+  dhGexGroups?: DhGexGroupsOption;
+  /** Group sizes a client may get, [min, max] (default [1024, 8192]). */
+  dhGexLimits?: [number, number];
   /**
    * Environment variables a session accepts, by name or `*` / `?` pattern, as OpenSSH's AcceptEnv
    * (default `['LANG', 'LC_*']`); others are refused. `limits.envCount`/`envBytes` bound them.
@@ -344,6 +360,7 @@ const CLIENT: Record<string, Check> = {
   ed25519PassPhrase: isString,
   connectTimeout: isTimeout,
   recvExtInfo: isBoolean,
+  dhGex: checkDhGex,
 };
 
 const DAEMON: Record<string, Check> = {
@@ -369,6 +386,8 @@ const DAEMON: Record<string, Check> = {
   sshCli: isSshCli,
   subsystems: isSubsystems,
   sendExtInfo: isBoolean,
+  dhGexGroups: checkDhGexGroups,
+  dhGexLimits: checkDhGexLimits,
   negotiationTimeout: isTimeout,
   maxSessions: isPositiveInt,
   maxStartups: (v, n) => {
@@ -390,8 +409,6 @@ const DAEMON: Record<string, Check> = {
 const NOT_BUILT: Record<string, string> = {
   parallelLogin: 'logins are always handled in parallel',
   authMethodKbInteractiveData: 'keyboard-interactive authentication is not built yet',
-  dhGexGroups: 'diffie-hellman-group-exchange is not built yet',
-  dhGexLimits: 'diffie-hellman-group-exchange is not built yet',
   dsaPassPhrase: 'DSA keys are not supported',
   idleTime: 'idle timeouts are not built yet',
   inet: 'pass an IPv6 address as the host instead',
@@ -465,5 +482,9 @@ export function resolveClientOptions(opts: ClientOptions | undefined): ClientOpt
 export function resolveDaemonOptions(opts: DaemonOptions | undefined): DaemonOptions & ResolvedCommon {
   validate('daemon', DAEMON, opts);
   const o = opts ?? {};
-  return { ...o, ...resolveCommon(o) };
+  const r = resolveCommon(o);
+  // The groups reach the transport with the algorithm lists (see gexSettingsOf).
+  const gex = resolveDaemonGex(o.dhGexGroups, o.dhGexLimits, (f) => readFileSync(f, 'utf8'));
+  if (gex) withGexSettings(r.algorithms, gex);
+  return { ...o, ...r };
 }

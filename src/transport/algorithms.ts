@@ -2,15 +2,49 @@ import { SshError } from '../errors.js';
 import { aes128Gcm, aes256Gcm } from './cipher/aes-gcm.js';
 import { chacha20Poly1305 } from './cipher/chacha20-poly1305.js';
 import type { CipherSpec } from './cipher/types.js';
-import { curve25519Sha256, curve25519Sha256Libssh } from './kex/ecdh.js';
-import type { KexMethodSpec } from './kex/types.js';
+import { dhGexSha1, dhGexSha256 } from './kex/dh-gex.js';
+import {
+  dhGroup14Sha1,
+  dhGroup14Sha256,
+  dhGroup16Sha512,
+  dhGroup18Sha512,
+  dhGroup1Sha1,
+} from './kex/dh-group.js';
+import {
+  curve25519Sha256,
+  curve25519Sha256Libssh,
+  curve448Sha512,
+  ecdhNistp256,
+  ecdhNistp384,
+  ecdhNistp521,
+} from './kex/ecdh.js';
+import { mlkem768x25519Sha256 } from './kex/hybrid.js';
+import type { GexSettings, KexMethodSpec } from './kex/types.js';
 import { hmacSha256, hmacSha256Etm, hmacSha512, hmacSha512Etm, type MacSpec } from './mac.js';
 import { aes128Ctr, aes192Ctr, aes256Ctr } from './cipher/aes-ctr.js';
 
 /** The algorithm registry: every name Seashell can negotiate, and the default order of each list. */
 
+/** Offered by default, in this order (OpenSSH 10's preference, then the RFC 9142 MUST/SHOULD methods). */
+const DEFAULT_KEX = [
+  mlkem768x25519Sha256,
+  curve25519Sha256,
+  curve25519Sha256Libssh,
+  curve448Sha512,
+  ecdhNistp256,
+  ecdhNistp384,
+  ecdhNistp521,
+  dhGexSha256,
+  dhGroup16Sha512,
+  dhGroup18Sha512,
+  dhGroup14Sha256,
+];
+
+/** Supported, but only negotiated when asked for (SHA-1 and the 1024-bit group: RFC 9142 §3.3). */
+const LEGACY_KEX = [dhGroup14Sha1, dhGroup1Sha1, dhGexSha1];
+
 export const KEX_METHODS: ReadonlyMap<string, KexMethodSpec> = new Map(
-  [curve25519Sha256, curve25519Sha256Libssh].map((k) => [k.name, k]),
+  [...DEFAULT_KEX, ...LEGACY_KEX].map((k) => [k.name, k]),
 );
 
 /** Fastest first: AES-GCM runs on AES-NI through OpenSSL; chacha20-poly1305 needs WebAssembly Poly1305. */
@@ -71,13 +105,28 @@ export type ModifyAlgorithmsOption = (
   { append: AlgorithmsOption } | { prepend: AlgorithmsOption } | { rm: AlgorithmsOption }
 )[];
 
+const gexOf = new WeakMap<AlgorithmSet, GexSettings>();
+
+/**
+ * Attaches a daemon's DH group exchange settings to its resolved algorithm set, so that they
+ * travel wherever the set goes (into every connection's transport config).
+ */
+export function withGexSettings(set: AlgorithmSet, gex: GexSettings): AlgorithmSet {
+  gexOf.set(set, gex);
+  return set;
+}
+
+export function gexSettingsOf(set: AlgorithmSet): GexSettings | undefined {
+  return gexOf.get(set);
+}
+
 function both(list: readonly string[]): Directional<string> {
   return { clientToServer: [...list], serverToClient: [...list] };
 }
 
 export function defaultAlgorithms(): AlgorithmSet {
   return {
-    kex: [...KEX_METHODS.keys()],
+    kex: DEFAULT_KEX.map((k) => k.name),
     publicKey: [...PUBLIC_KEY_ALGORITHMS],
     cipher: both([...CIPHERS.keys()]),
     mac: both([...MACS.keys()]),

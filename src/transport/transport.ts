@@ -21,6 +21,7 @@ import {
   CIPHERS,
   EXT_INFO_C,
   EXT_INFO_S,
+  gexSettingsOf,
   KEX_METHODS,
   KEX_STRICT_C,
   KEX_STRICT_S,
@@ -204,7 +205,8 @@ export class Transport {
     const kex = this.kex;
     if (this.closed || !kex || kex.theirs || kex.premade) return;
     const spec = KEX_METHODS.get(this.config.algorithms.kex[0] ?? '');
-    if (spec?.ephemeral) kex.premade = { spec, key: spec.ephemeral() };
+    if (spec?.ephemeral && (this.role === 'client' || !spec.ephemeralClientOnly))
+      kex.premade = { spec, key: spec.ephemeral() };
   }
 
   /** Feeds bytes from the peer. Never throws: a bad peer ends in a DISCONNECT and `onClose`. */
@@ -549,7 +551,7 @@ export class Transport {
           blob: hostKey.publicKey.blob,
           sign: (h) => signData(hostKey, n.hostKey as SignatureAlgorithm, h),
         },
-        gex: this.config.gex,
+        gex: this.config.gex ?? gexSettingsOf(this.config.algorithms),
       },
       premade,
     );

@@ -88,7 +88,7 @@ describe('connectionInfo and daemonInfo', () => {
     assert.deepEqual(info.peer, { address: '127.0.0.1', port: await portOf(d) });
     assert.equal(info.sockname.address, '127.0.0.1');
     assert.ok(info.sockname.port > 0 && info.sockname.port !== info.peer.port);
-    assert.equal(info.algorithms?.kex, 'curve25519-sha256');
+    assert.equal(info.algorithms?.kex, 'mlkem768x25519-sha256');
     // A list of keys gives just those; one key gives its value; an unknown key is refused.
     assert.deepEqual(ssh.connectionInfo(conn, ['user', 'peer']), { user: 'jo', peer: info.peer });
     assert.deepEqual(ssh.connectionInfo(conn, 'serverVersion'), info.serverVersion);

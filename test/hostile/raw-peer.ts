@@ -193,10 +193,11 @@ export const CLIENT_IDENT = 'SSH-2.0-HostileTest_1.0';
 
 /**
  * A KEXINIT payload a real client would send: the default lists, without the strict-kex marker
- * unless `strict` (so that the general before-NEWKEYS rules are what a test exercises).
+ * unless `strict` (so that the general before-NEWKEYS rules are what a test exercises). Its kex
+ * is curve25519-sha256, whose INIT the hostile tests write by hand.
  */
 export function clientKexInit(strict = false): Buffer {
-  const a = resolveAlgorithms();
+  const a = resolveAlgorithms({ kex: ['curve25519-sha256'] });
   return encodeKexInit(randomBytes(16), {
     kex: strict ? [...a.kex, 'kex-strict-c-v00@openssh.com'] : a.kex,
     hostKey: a.publicKey,

@@ -111,7 +111,8 @@ function plainPackets(output: Buffer[]): { ident: string; payloads: Buffer[] } {
 function clientLists(overrides: Partial<KexInitLists> = {}): KexInitLists {
   const a = defaultAlgorithms();
   return {
-    kex: a.kex,
+    // The hand-made clients here speak curve25519-sha256.
+    kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org'],
     hostKey: a.publicKey,
     cipherC2S: a.cipher.clientToServer,
     cipherS2C: a.cipher.serverToClient,
@@ -268,7 +269,10 @@ describe('first_kex_packet_follows (RFC 4253 §7.1)', () => {
    * is malformed (so acting on it would fail the key exchange), then the real KEX_ECDH_INIT.
    */
   function run(lists: KexInitLists) {
-    const s = peer('server', { extInfo: false });
+    const s = peer('server', {
+      extInfo: false,
+      algorithms: { kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org'] },
+    });
     s.transport.start();
     const serverStart = s.transport.takeOutput();
     const ident = 'SSH-2.0-Guesser';
@@ -500,7 +504,7 @@ describe('preferredAlgorithms / modifyAlgorithms (the seed)', () => {
 
   test('an unknown name in preferredAlgorithms is BAD_OPTION naming it', () => {
     badOption(() => resolveAlgorithms({ cipher: ['aes128-ctr', 'des-cbc'] }), /des-cbc/);
-    badOption(() => resolveAlgorithms({ kex: ['diffie-hellman-group1-sha1'] }), /diffie-hellman-group1-sha1/);
+    badOption(() => resolveAlgorithms({ kex: ['diffie-hellman-group2-sha1'] }), /diffie-hellman-group2-sha1/);
     badOption(() => resolveAlgorithms({ mac: { clientToServer: ['hmac-md5'] } }), /hmac-md5/);
     badOption(() => resolveAlgorithms({ publicKey: ['ssh-dss'] }), /ssh-dss/);
   });
@@ -515,7 +519,7 @@ describe('preferredAlgorithms / modifyAlgorithms (the seed)', () => {
   test('modifyAlgorithms silently ignores names it does not support', () => {
     const d = defaultAlgorithms();
     const a = resolveAlgorithms(undefined, [
-      { append: { cipher: ['3des-cbc'], kex: ['diffie-hellman-group1-sha1'] } },
+      { append: { cipher: ['des-cbc'], kex: ['diffie-hellman-group2-sha1'] } },
       { prepend: { mac: ['hmac-md5'] } },
       { rm: { publicKey: ['ssh-dss'] } },
     ]);
@@ -540,7 +544,7 @@ describe('preferredAlgorithms / modifyAlgorithms (the seed)', () => {
       { rm: { cipher: ['aes128-ctr'] } },
       { prepend: { kex: ['curve25519-sha256@libssh.org'] } },
     ];
-    const a = resolveAlgorithms({ cipher: ['aes128-ctr', 'aes192-ctr'] }, modify);
+    const a = resolveAlgorithms({ cipher: ['aes128-ctr', 'aes192-ctr'], kex: ['curve25519-sha256'] }, modify);
     assert.deepEqual(a.cipher.clientToServer, ['aes192-ctr', 'aes256-gcm@openssh.com']);
     assert.deepEqual(a.kex, ['curve25519-sha256@libssh.org', 'curve25519-sha256']);
   });

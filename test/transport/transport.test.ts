@@ -43,7 +43,8 @@ describe('transport: key exchange between two in-memory peers', () => {
   }
 
   test('prepareAhead makes the ephemeral key before the peer speaks, and the kex uses it', () => {
-    const { client, server } = transportPair();
+    const kex = { kex: ['curve25519-sha256'] };
+    const { client, server } = transportPair({ client: kex, server: kex });
     type Internals = { kex?: { premade?: { key: { publicValue: Buffer } } } };
     const premade = (t: unknown) => (t as Internals).kex?.premade?.key.publicValue;
     const clientFirst = client.transport.takeOutput();

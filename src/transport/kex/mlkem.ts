@@ -1,0 +1,88 @@
+import * as nodeCrypto from 'node:crypto';
+import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+
+/**
+ * ML-KEM-768 (FIPS 203) for the hybrid key exchange: from `node:crypto` where the running Node
+ * has it (24.7 and later: `crypto.encapsulate`/`decapsulate` over OpenSSL 3.5), otherwise from
+ * `@noble/post-quantum` (audited, pure JavaScript). The choice is made once, at run time.
+ */
+export interface MlKem {
+  /** Which implementation this is, for logs and tests. */
+  readonly source: 'node:crypto' | '@noble/post-quantum';
+  keygen(): MlKemKeyPair;
+  /** Encapsulates to a raw 1184-byte encapsulation key; throws on a key that fails FIPS 203's check. */
+  encapsulate(publicKey: Buffer): { ciphertext: Buffer; sharedSecret: Buffer };
+}
+
+export interface MlKemKeyPair {
+  /** The raw 1184-byte encapsulation key. */
+  readonly publicKey: Buffer;
+  /** The 32-byte shared secret from a 1088-byte ciphertext (implicit rejection on a forged one). */
+  decapsulate(ciphertext: Buffer): Buffer;
+}
+
+export const MLKEM768_PUBLIC_KEY_BYTES = 1184;
+export const MLKEM768_CIPHERTEXT_BYTES = 1088;
+
+/** DER SubjectPublicKeyInfo header of an ML-KEM-768 key (OID 2.16.840.1.101.3.4.4.2): the raw key follows. */
+const SPKI_PREFIX = Buffer.from('308204b2300b0609608648016503040402038204a100', 'hex');
+
+export const nobleMlKem: MlKem = {
+  source: '@noble/post-quantum',
+  keygen() {
+    const { publicKey, secretKey } = ml_kem768.keygen();
+    return {
+      publicKey: Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.length),
+      decapsulate: (ct) => Buffer.from(ml_kem768.decapsulate(ct, secretKey)),
+    };
+  },
+  encapsulate(publicKey) {
+    const { cipherText, sharedSecret } = ml_kem768.encapsulate(publicKey);
+    return { ciphertext: Buffer.from(cipherText), sharedSecret: Buffer.from(sharedSecret) };
+  },
+};
+
+/** The node:crypto functions of Node 24.7+, typed here because @types/node 20 lacks them. */
+interface KemFunctions {
+  encapsulate(key: nodeCrypto.KeyObject): { sharedKey: Buffer; ciphertext: Buffer };
+  decapsulate(key: nodeCrypto.KeyObject, ciphertext: Buffer): Buffer;
+}
+
+function nodeKem(): MlKem | undefined {
+  const c = nodeCrypto as unknown as Partial<KemFunctions>;
+  if (typeof c.encapsulate !== 'function' || typeof c.decapsulate !== 'function') return undefined;
+  const { encapsulate, decapsulate } = c as KemFunctions;
+  try {
+    // Present is not enough: the OpenSSL under it must know ML-KEM (3.5 and later).
+    nodeCrypto.generateKeyPairSync('ml-kem-768' as 'x25519');
+  } catch {
+    return undefined;
+  }
+  return {
+    source: 'node:crypto',
+    keygen() {
+      const { publicKey, privateKey } = nodeCrypto.generateKeyPairSync('ml-kem-768' as 'x25519', {
+        publicKeyEncoding: { type: 'spki', format: 'der' },
+      }) as unknown as { publicKey: Buffer; privateKey: nodeCrypto.KeyObject };
+      if (!publicKey.subarray(0, SPKI_PREFIX.length).equals(SPKI_PREFIX))
+        throw new Error('generateKeyPairSync returned an unexpected ML-KEM-768 SubjectPublicKeyInfo');
+      return {
+        publicKey: publicKey.subarray(SPKI_PREFIX.length),
+        decapsulate: (ct) => decapsulate(privateKey, ct),
+      };
+    },
+    encapsulate(publicKey) {
+      const key = nodeCrypto.createPublicKey({
+        key: Buffer.concat([SPKI_PREFIX, publicKey]),
+        format: 'der',
+        type: 'spki',
+      });
+      const { sharedKey, ciphertext } = encapsulate(key);
+      return { ciphertext, sharedSecret: sharedKey };
+    },
+  };
+}
+
+/** The implementation this process uses: node:crypto's when it has one, else noble's. */
+export const nodeMlKem: MlKem | undefined = nodeKem();
+export const mlKem: MlKem = nodeMlKem ?? nobleMlKem;
