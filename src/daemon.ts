@@ -18,6 +18,7 @@ import { debug } from './log.js';
 import { DisconnectReason, SshError } from './errors.js';
 import { fileKeyApi, type KeyApiContext, type ServerKeyApi } from './keys/key-api.js';
 import { isSignatureAlgorithm } from './keys/public-key.js';
+import { fromAllows, type KeyRestrictions } from './keys/key-restrictions.js';
 import type { PrivateKey } from './keys/types.js';
 import {
   LIMIT_DEFAULTS,
@@ -94,6 +95,8 @@ export class Daemon {
   private readonly penalties: PenaltyBox | undefined;
   /** Connections not yet authenticated: their source, and whether they tried to authenticate. */
   private readonly unauthenticated = new Map<Connection, { address: string; tried: boolean }>();
+  /** What the authorized_keys line of the key a connection logged in with allows. */
+  private readonly keyRestrictions = new WeakMap<Connection, KeyRestrictions>();
   /** Keys the per-user failure delay. */
   private readonly delaySecret = randomBytes(32);
   /** Called when the daemon has stopped (the facade's registry listens). */
@@ -281,13 +284,32 @@ export class Daemon {
   // ---- ConnectionHooks (internal): one object serves every connection of the daemon ---------
 
   /** @internal */
-  isAuthorizedKey(_c: Connection, user: string, key: PublicKey): Promise<boolean> {
-    return this.keyApi.isAuthKey(key, user, this.ctx);
+  async isAuthorizedKey(c: Connection, user: string, key: PublicKey): Promise<boolean> {
+    if (this.o.keyCb?.isAuthKey) return this.keyApi.isAuthKey(key, user, this.ctx);
+    // The default key files: the line's options decide too (from=, expiry-time=), and what they
+    // allow the session is kept for it (command=, no-pty, restrict).
+    const r = await fileKeyApi.authorizedKeyRestrictions(key, user, this.ctx);
+    if (!r) return false;
+    const why =
+      r.from && !fromAllows(r.from, c.socket.remoteAddress ?? '')
+        ? `from= does not allow ${c.socket.remoteAddress}`
+        : r.expires !== undefined && Date.now() >= r.expires
+          ? 'the key has expired (expiry-time)'
+          : undefined;
+    if (why) {
+      debug('publickey for %s refused: %s', user, why);
+      return false;
+    }
+    // The last key approved is the one a publickey success is for: the signed request follows
+    // its own query, or is looked up again (ServerAuth.approvedQuery).
+    this.keyRestrictions.set(c, r);
+    return true;
   }
 
   /** @internal */
   onAuthenticated(c: Connection, user: string, method: string): void {
     this.startupDone(c);
+    if (method !== 'publickey') this.keyRestrictions.delete(c);
     this.o.connectfun?.(user, peerOf(c), method);
   }
 
@@ -332,6 +354,7 @@ export class Daemon {
       maxSubsystemChannels: o.maxChannels,
       subsystemCount: count,
       env: this.env,
+      restrictions: this.keyRestrictions.get(c),
       onError: (id, e) => debug('channel %d: handler failed: %s', id, (e as Error)?.stack ?? e),
     });
   }

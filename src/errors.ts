@@ -28,6 +28,10 @@ export function disconnectReasonName(code: number): string {
 export type SshErrorCode =
   /** The server's host key is neither in known_hosts nor accepted by `silentlyAcceptHosts`. */
   | 'HOST_KEY_NOT_VERIFIED'
+  /** The server's host key differs from the one known_hosts records for it. */
+  | 'HOST_KEY_MISMATCH'
+  /** The server's host key is marked `@revoked` in known_hosts. */
+  | 'HOST_KEY_REVOKED'
   /** Every authentication method the client could try was refused. */
   | 'AUTH_FAILED'
   /** A negotiation, request or connect timeout expired. */
@@ -52,6 +56,8 @@ export type SshErrorCode =
   | 'CHANNEL_OPEN_FAILED'
   /** The peer refused a channel request (e.g. `ssh.shell()`'s shell request). */
   | 'REQUEST_FAILED'
+  /** The ssh-agent could not be reached, refused a request or answered nonsense. */
+  | 'AGENT_ERROR'
   /** The peer went past a rate limit (re-keys) and was disconnected. */
   | 'FLOODED'
   /** The daemon could not listen, or no daemon matches the reference. */

@@ -140,6 +140,11 @@ export interface CommonOptions {
 export interface ClientOptions extends CommonOptions {
   user?: string;
   password?: string;
+  /**
+   * The ssh-agent whose keys to try before the key files: a Unix socket path, true for
+   * `SSH_AUTH_SOCK` (the default), false for none.
+   */
+  agent?: boolean | string;
   /** Passphrase of an encrypted `id_rsa` (the seed's rsa_pass_phrase). */
   rsaPassPhrase?: string;
   /** Passphrase of an encrypted `id_ecdsa` (the seed's ecdsa_pass_phrase). */
@@ -355,6 +360,8 @@ const CLIENT: Record<string, Check> = {
   saveAcceptedHost: isBoolean,
   quietMode: isBoolean,
   prefPublicKeyAlgs: isStringArray,
+  agent: (v, n) =>
+    void (typeof v === 'boolean' || typeof v === 'string' || fail(n, 'a boolean or a socket path', v)),
   rsaPassPhrase: isString,
   ecdsaPassPhrase: isString,
   ed25519PassPhrase: isString,

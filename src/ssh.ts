@@ -1,6 +1,8 @@
 import { connect as netConnect, isIP, Socket } from 'node:net';
 import { join } from 'node:path';
-import { CLIENT_AUTH_METHODS } from './auth/client.js';
+import { CLIENT_AUTH_METHODS, type UserKey } from './auth/client.js';
+import { AgentClient, type AgentIdentity } from './keys/agent.js';
+import { signatureAlgorithmFits } from './keys/signature.js';
 import type { ConnectionInfo, ConnectionRef } from './channel/link.js';
 import { Connection, DEFAULT_MAX_PACKET, DEFAULT_WINDOW } from './edge/connection.js';
 import { Daemon, type DaemonInfo } from './daemon.js';
@@ -9,9 +11,10 @@ import { fingerprint } from './keys/fingerprint.js';
 import { fileKeyApi, userKeyFileProblems, type ClientKeyApi, type KeyApiContext } from './keys/key-api.js';
 import { debug } from './log.js';
 import { loadParsedFile } from './keys/key-file-cache.js';
-import { checkKnownHosts, hostPattern, knownKeyTypesFor } from './keys/known-hosts.js';
+import { checkKnownHosts, hostPattern, knownKeyTypesFor, mismatchedEntry } from './keys/known-hosts.js';
+import type { HostKeyRefusal } from './edge/connection.js';
 import { isSignatureAlgorithm, keyTypeForSignatureAlgorithm } from './keys/public-key.js';
-import type { PrivateKey, PublicKey, SignatureAlgorithm } from './keys/types.js';
+import type { PublicKey, SignatureAlgorithm } from './keys/types.js';
 import {
   defaultUser,
   resolveClientOptions,
@@ -35,10 +38,32 @@ async function cryptoReady(algorithms: AlgorithmSet): Promise<void> {
   if (lists.includes('chacha20-poly1305@openssh.com')) await loadPoly1305();
 }
 
-/** The user's keys, each with the algorithms (in preference order) it can sign with. */
-async function loadUserKeys(o: ResolvedClient, api: ClientKeyApi, ctx: KeyApiContext) {
+/**
+ * The user's keys, each with the algorithms (in preference order) it can sign with: the agent's
+ * first (as OpenSSH), then the key files that hold keys the agent does not.
+ */
+async function loadUserKeys(o: ResolvedClient, api: ClientKeyApi, ctx: KeyApiContext, agent?: AgentClient) {
   const prefs = (o.prefPublicKeyAlgs ?? o.algorithms.publicKey).filter(isSignatureAlgorithm);
-  const out: { key: PrivateKey; algorithms: SignatureAlgorithm[] }[] = [];
+  const out: UserKey[] = [];
+  if (agent) {
+    let identities: AgentIdentity[] = [];
+    try {
+      identities = await agent.list();
+    } catch (e) {
+      debug('agent: cannot list keys: %s', (e as Error).message);
+    }
+    for (const id of identities) {
+      const pub = id.publicKey;
+      if (!pub) continue;
+      const algorithms = prefs.filter((alg) => signatureAlgorithmFits(pub.type, alg));
+      if (algorithms.length === 0) continue;
+      out.push({
+        key: { type: pub.type, publicKey: pub, comment: id.comment },
+        algorithms,
+        sign: (alg, data) => agent.sign(pub, alg, data),
+      });
+    }
+  }
   // The default files: say which exist and cannot be used, here and in AUTH_FAILED.
   const skipped = (o.keyCb as Partial<ClientKeyApi> | undefined)?.userKey
     ? []
@@ -48,10 +73,25 @@ async function loadUserKeys(o: ResolvedClient, api: ClientKeyApi, ctx: KeyApiCon
     const key = await api.userKey(alg, ctx);
     if (!key) continue;
     const known = out.find((k) => k.key.publicKey.blob.equals(key.publicKey.blob));
-    if (known) known.algorithms.push(alg);
-    else out.push({ key, algorithms: [alg] });
+    if (known) {
+      if (!known.sign) (known.algorithms as SignatureAlgorithm[]).push(alg);
+    } else out.push({ key, algorithms: [alg] });
   }
   return { keys: out, skipped };
+}
+
+/** The agent to ask for keys: the `agent` option's socket, else SSH_AUTH_SOCK; none if unreachable. */
+async function openAgent(o: ResolvedClient): Promise<AgentClient | undefined> {
+  if (o.agent === false) return undefined;
+  const path = typeof o.agent === 'string' ? o.agent : process.env.SSH_AUTH_SOCK;
+  if (!path) return undefined;
+  try {
+    return await AgentClient.connect(path);
+  } catch (e) {
+    // As OpenSSH: an agent that cannot be reached is skipped, the key files still tried.
+    debug('agent: %s', (e as Error).message);
+    return undefined;
+  }
 }
 
 /** known_hosts, read again only when it changed (a stat per connect instead of a read). */
@@ -79,7 +119,7 @@ async function hostKeyDecision(
   port: number,
   key: PublicKey,
   algorithm: string,
-): Promise<true | string> {
+): Promise<true | HostKeyRefusal> {
   const where = hostPattern(host, port);
   const fp = fingerprint(key, 'sha256');
   const custom = (o.keyCb as Partial<ClientKeyApi> | undefined)?.isHostKey;
@@ -90,13 +130,26 @@ async function hostKeyDecision(
     status = checkKnownHosts(knownHosts, host, port, key);
   }
   if (status === 'match') return true;
-  if (status === 'revoked')
-    return `the host key of ${where} (${key.type} ${fp}) is marked @revoked in known_hosts`;
+  const file = join(ctx.userDir, 'known_hosts');
+  if (status === 'revoked') {
+    return {
+      code: 'HOST_KEY_REVOKED',
+      message: `the host key of ${where} (${key.type} ${fp}) is marked @revoked in ${file}`,
+    };
+  }
   if (status === 'mismatch') {
-    return (
-      `HOST KEY MISMATCH for ${where}: the server offered ${key.type} ${fp}, which is not the key recorded ` +
-      `in ${join(ctx.userDir, 'known_hosts')}; if the host key really changed, remove the old entry`
-    );
+    // As OpenSSH's warning: both fingerprints, and the file and line to edit.
+    const old = mismatchedEntry(knownHosts, host, port, key);
+    const was = old
+      ? `${fingerprint(old.key, 'sha256')}, recorded at ${file}:${old.line}`
+      : `the key in ${file}`;
+    return {
+      code: 'HOST_KEY_MISMATCH',
+      message:
+        `HOST KEY MISMATCH for ${where}: the server offered ${key.type} ${fp}, not ${was}; someone may be ` +
+        `intercepting the connection. If the host key really changed, remove that line ` +
+        `(ssh-keygen -R '${where}' -f ${file}) and connect again`,
+    };
   }
   const accept = o.silentlyAcceptHosts;
   let accepted = false;
@@ -104,12 +157,14 @@ async function hostKeyDecision(
   else if (typeof accept === 'function') accepted = (await accept(host, fp)) === true;
   else if (Array.isArray(accept)) accepted = (await accept[1](host, fingerprints(key, accept[0]))) === true;
   if (!accepted) {
-    return (
-      `the host key of ${where} (${key.type} ${fp}) is not in ${join(ctx.userDir, 'known_hosts')}` +
-      (accept === undefined || accept === false
-        ? '; add it there, or pass silentlyAcceptHosts'
-        : ' and was not accepted')
-    );
+    return {
+      code: 'HOST_KEY_NOT_VERIFIED',
+      message:
+        `the host key of ${where} (${key.type} ${fp}) is not in ${file}` +
+        (accept === undefined || accept === false
+          ? '; add it there, or pass silentlyAcceptHosts'
+          : ' and was not accepted'),
+    };
   }
   if (o.saveAcceptedHost !== false) await api.addHostKey(host, port, key, ctx);
   return true;
@@ -202,7 +257,11 @@ export async function connect(
     passphrases: { rsa: o.rsaPassPhrase, ecdsa: o.ecdsaPassPhrase, ed25519: o.ed25519PassPhrase },
   };
   await cryptoReady(o.algorithms);
-  const { keys, skipped } = await loadUserKeys(o, api, ctx);
+  const agent = await openAgent(o);
+  const { keys, skipped } = await loadUserKeys(o, api, ctx, agent).catch((e: unknown) => {
+    agent?.close();
+    throw e;
+  });
   // known_hosts is read once per connect: to order the host key algorithms and to check the key.
   const knownHosts = o.keyCb?.isHostKey ? '' : await readKnownHosts(ctx);
   const knownTypes = knownKeyTypesFor(knownHosts, host, port);
@@ -251,12 +310,14 @@ export async function connect(
   try {
     await conn.authenticated;
   } catch (e) {
+    agent?.close();
     // Not destroy(): the DISCONNECT saying why (e.g. HOST_KEY_NOT_VERIFIABLE) must go out first,
     // and the rejection waits until it is with the operating system, so that a program exiting
     // right after it still tells the server why.
     await conn.close();
     throw e;
   }
+  agent?.close(); // only authentication uses it (agent forwarding is not built)
   connections.add(conn);
   return conn;
 }

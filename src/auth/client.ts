@@ -24,10 +24,20 @@ export interface ClientAuthConfig {
   /** The `authMethods` option: methods to try, in order. */
   methods: readonly string[];
   password?: string;
-  /** The user's keys, with the signature algorithms to try for each, in preference order. */
-  keys: readonly { key: PrivateKey; algorithms: readonly SignatureAlgorithm[] }[];
+  /**
+   * The user's keys, with the signature algorithms to try for each, in preference order. A key
+   * held elsewhere (an ssh-agent) has no private half here and comes with its own `sign`.
+   */
+  keys: readonly UserKey[];
   /** Key files found but not usable, as `path: why`: named in AUTH_FAILED (never sent). */
   skipped?: readonly string[];
+}
+
+export interface UserKey {
+  key: Pick<PrivateKey, 'type' | 'publicKey'> & Partial<PrivateKey>;
+  algorithms: readonly SignatureAlgorithm[];
+  /** Makes the signature blob when the private key is not here (an agent); may be slow. */
+  sign?: (algorithm: SignatureAlgorithm, data: Buffer) => Promise<Buffer>;
 }
 
 export interface ClientAuthLink {
@@ -44,7 +54,7 @@ export interface ClientAuthLink {
 type Attempt =
   | { method: 'none' }
   | { method: 'password' }
-  | { method: 'publickey'; key: PrivateKey; algorithm: SignatureAlgorithm; signed: boolean };
+  | { method: 'publickey'; key: UserKey; algorithm: SignatureAlgorithm; signed: boolean };
 
 /**
  * RFC 4252 client: asks for the ssh-userauth service, learns the server's methods with a `none`
@@ -111,7 +121,7 @@ export class ClientAuth {
         const a = this.attempt;
         if (a?.method === 'publickey' && !a.signed) {
           const ok = decodeUserauthPkOk(payload);
-          if (ok.algorithm !== a.algorithm || !ok.keyBlob.equals(a.key.publicKey.blob)) {
+          if (ok.algorithm !== a.algorithm || !ok.keyBlob.equals(a.key.key.publicKey.blob)) {
             throw protocolError('USERAUTH_PK_OK for a key that was not offered');
           }
           this.sign(a);
@@ -130,7 +140,7 @@ export class ClientAuth {
   }
 
   private sign(a: Extract<Attempt, { method: 'publickey' }>): void {
-    const blob = a.key.publicKey.blob;
+    const blob = a.key.key.publicKey.blob;
     const data = publickeySignedData(
       this.link.sessionId(),
       this.config.user,
@@ -139,14 +149,26 @@ export class ClientAuth {
       blob,
     );
     a.signed = true;
-    this.link.send(
-      encodeUserauthPublickey(
-        this.config.user,
-        CONNECTION_SERVICE,
-        a.algorithm,
-        blob,
-        signData(a.key, a.algorithm, data),
-      ),
+    const send = (signature: Buffer) =>
+      this.link.send(
+        encodeUserauthPublickey(this.config.user, CONNECTION_SERVICE, a.algorithm, blob, signature),
+      );
+    const agentSign = a.key.sign;
+    if (!agentSign) {
+      send(signData(a.key.key as PrivateKey, a.algorithm, data));
+      return;
+    }
+    // The server waits for this request and sends nothing meanwhile; should the signer fail (an
+    // agent that refuses, a confirmation declined), the next key or method is tried instead.
+    agentSign(a.algorithm, data).then(
+      (signature) => {
+        if (!this.done && this.attempt === a) send(signature);
+      },
+      (e: unknown) => {
+        if (this.done || this.attempt !== a) return;
+        this.tried[this.tried.length - 1] += ` (not signed: ${(e as Error)?.message ?? e})`;
+        this.next();
+      },
     );
   }
 
@@ -163,7 +185,7 @@ export class ClientAuth {
               this.config.user,
               CONNECTION_SERVICE,
               pick.algorithm,
-              pick.key.publicKey.blob,
+              pick.key.key.publicKey.blob,
             ),
           );
           return;
@@ -196,14 +218,15 @@ export class ClientAuth {
   }
 
   /** The next untried key, with the first of its algorithms the server accepts (server-sig-algs when known). */
-  private nextPublicKey(): { key: PrivateKey; algorithm: SignatureAlgorithm } | undefined {
+  private nextPublicKey(): { key: UserKey; algorithm: SignatureAlgorithm } | undefined {
     const accepted = this.link.serverSigAlgs();
     while (this.nextKey < this.config.keys.length) {
-      const { key, algorithms } = this.config.keys[this.nextKey++]!;
-      const algorithm = algorithms.find(
-        (alg) => signatureAlgorithmFits(key.type, alg) && (accepted === undefined || accepted.includes(alg)),
+      const entry = this.config.keys[this.nextKey++]!;
+      const algorithm = entry.algorithms.find(
+        (alg) =>
+          signatureAlgorithmFits(entry.key.type, alg) && (accepted === undefined || accepted.includes(alg)),
       );
-      if (algorithm) return { key, algorithm };
+      if (algorithm) return { key: entry, algorithm };
     }
     return undefined;
   }

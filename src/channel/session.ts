@@ -35,6 +35,16 @@ export interface SessionRouting extends RunnerEvents {
   /** The connection's count of open subsystem channels. */
   subsystemCount: SubsystemCount;
   env: EnvPolicy;
+  /** What the login key's authorized_keys options allow (sshd's command=, no-pty, restrict). */
+  restrictions?: SessionRestrictions;
+}
+
+/** The parts of an authorized_keys line's options that decide what a session may do. */
+export interface SessionRestrictions {
+  /** Runs instead of whatever the client asks (shell, exec or subsystem). */
+  command?: string;
+  /** false: pty requests are refused. */
+  pty: boolean;
 }
 
 type Msg<T extends ChannelMessage['type']> = Extract<ChannelMessage, { type: T }>;
@@ -69,15 +79,25 @@ export function attachSession(channel: SessionChannel, routing: SessionRouting):
       else reply?.(false);
       return;
     }
+    const forced = routing.restrictions?.command;
     switch (m.type) {
       case 'subsystem':
-        startSubsystem(m.name, reply);
+        if (forced !== undefined) startForced(m, m.name, reply);
+        else startSubsystem(m.name, reply);
         return;
       case 'shell':
       case 'exec':
-        startCli(m, reply);
+        if (forced !== undefined) startForced(m, m.type === 'exec' ? m.command : undefined, reply);
+        else startCli(m, reply);
         return;
       case 'pty':
+        if (routing.restrictions?.pty === false) {
+          reply?.(false);
+          return;
+        }
+        keep(m, (k) => k.type === m.type);
+        reply?.(routing.cli !== 'noCli');
+        return;
       case 'windowChange':
         keep(m, (k) => k.type === m.type);
         reply?.(routing.cli !== 'noCli');
@@ -122,6 +142,33 @@ export function attachSession(channel: SessionChannel, routing: SessionRouting):
     runner = new ChannelRunner(channel, handler, args, routing);
     for (const k of kept.splice(0)) channel.forward(k);
     channel.forward(m);
+  }
+
+  /**
+   * sshd's forced command: whatever the client asked for runs the key's `command=` instead, and
+   * the client's own command (or subsystem name) comes first as SSH_ORIGINAL_COMMAND.
+   */
+  function startForced(
+    m: Msg<'shell'> | Msg<'exec'> | Msg<'subsystem'>,
+    original: string | undefined,
+    reply: ((ok: boolean) => void) | undefined,
+  ): void {
+    if (original !== undefined) {
+      const env: Msg<'env'> = {
+        type: 'env',
+        channelId: channel.channelId,
+        wantReply: false,
+        name: 'SSH_ORIGINAL_COMMAND',
+        value: original,
+      };
+      keep(env, (k) => k.type === 'env' && k.name === env.name);
+    }
+    // The same message object becomes the exec: its answer (kept by the channel for that object)
+    // then answers the client's request.
+    const exec = m as unknown as Msg<'exec'>;
+    Object.assign(exec, { type: 'exec', command: routing.restrictions!.command! });
+    delete (exec as { name?: string }).name;
+    startCli(exec, reply);
   }
 
   function startSubsystem(name: string, reply: ((ok: boolean) => void) | undefined): void {

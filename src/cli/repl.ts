@@ -52,6 +52,8 @@ const INTR = 0x03;
 const EOT = 0x04;
 /** How long a worker not busy in an evaluation gets to take input sent before a Ctrl-C. */
 const CATCH_UP_MS = 1000;
+/** How long a worker not running user code is waited for before a Ctrl-C stops it anyway. */
+const SLOW_WORKER_MS = 4000;
 
 function mode(modes: TerminalMode[], name: string): number | undefined {
   for (const [op, value] of modes) if (op === name) return value;
@@ -270,7 +272,18 @@ export class ReplSession {
     if (!busy) this.forwardInterrupt();
     void (async () => {
       try {
-        if (!busy && (await this.caughtUp(CATCH_UP_MS))) return;
+        if (!busy) {
+          let caught = await this.caughtUp(CATCH_UP_MS);
+          // A worker that is only slow to read (a loaded machine) and not running user code gets
+          // longer: stopping it would cut into the REPL's own work on the line (its preview) and
+          // lose the Ctrl-C. A line that started user code, or a callback that never returns,
+          // is stopped after at most SLOW_WORKER_MS.
+          const until = Date.now() + SLOW_WORKER_MS - CATCH_UP_MS;
+          while (!caught && !this.done && Atomics.load(this.flow, SLOT.busy) === 0 && Date.now() < until) {
+            caught = await this.caughtUp(100);
+          }
+          if (caught) return;
+        }
         const result = await interruptWorker(worker.threadId, () => worker.postMessage({ t: 'poke' }));
         if (this.done || worker !== this.worker) return;
         if (result === 'interrupted') this.post({ t: 'interrupted', dropCtrlC: !busy });

@@ -81,9 +81,19 @@ export type ChannelOpenHandler = (
  */
 export type GlobalRequestHandler = (request: GlobalRequest, reply: Reply | undefined) => void;
 
+/** Why a client refused the server's host key: unknown, changed or revoked, each its own code. */
+export interface HostKeyRefusal {
+  code: 'HOST_KEY_NOT_VERIFIED' | 'HOST_KEY_MISMATCH' | 'HOST_KEY_REVOKED';
+  message: string;
+}
+
 /** Hooks the daemon or the client facade plugs into a connection. @internal */
 export interface ConnectionHooks {
-  verifyHostKey?(connection: Connection, key: PublicKey, algorithm: string): Promise<boolean | string>;
+  verifyHostKey?(
+    connection: Connection,
+    key: PublicKey,
+    algorithm: string,
+  ): Promise<boolean | string | HostKeyRefusal>;
   isAuthorizedKey?(connection: Connection, user: string, key: PublicKey): Promise<boolean>;
   checkPassword?(connection: Connection, user: string, password: string): Promise<PasswordVerdict>;
   onAuthenticated?(connection: Connection, user: string, method: string): void;
@@ -285,7 +295,10 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
   verifyHostKey(key: PublicKey, algorithm: string): void {
     const verdict = this.hooks.verifyHostKey?.(this, key, algorithm) ?? Promise.resolve('no host key check');
     verdict.then(
-      (v) => this.core.transport.hostKeyVerdict(v === true, typeof v === 'string' ? v : 'host key rejected'),
+      (v) =>
+        typeof v === 'object'
+          ? this.core.transport.hostKeyVerdict(false, v.message, v.code)
+          : this.core.transport.hostKeyVerdict(v === true, typeof v === 'string' ? v : 'host key rejected'),
       (e: unknown) =>
         this.core.transport.hostKeyVerdict(false, `host key check failed: ${(e as Error).message}`),
     );

@@ -2,7 +2,9 @@ import { mkdir, open, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseAuthorizedKeys, parseKeyOptions } from './authorized-keys.js';
+import { debug } from '../log.js';
 import { inspectUserKeyFile, loadParsedFile, loadPrivateKeyFile } from './key-file-cache.js';
+import { keyRestrictions, type KeyRestrictions } from './key-restrictions.js';
 import { checkKnownHosts, formatKnownHostsLine, knownKeyTypesFor } from './known-hosts.js';
 import { keyTypeForSignatureAlgorithm } from './public-key.js';
 import type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './types.js';
@@ -40,6 +42,12 @@ export interface ClientKeyApi {
 }
 
 export interface FileKeyApi extends ServerKeyApi, ClientKeyApi {
+  /** What the authorized_keys line of `key` allows (undefined: the key is not authorized). */
+  authorizedKeyRestrictions(
+    key: PublicKey,
+    user: string,
+    ctx: KeyApiContext,
+  ): Promise<KeyRestrictions | undefined>;
   /** The key types known_hosts records for `host`:`port`, in file order (to prefer them in KEXINIT). */
   knownHostKeyTypes(host: string, port: number, ctx: KeyApiContext): Promise<KeyType[]>;
 }
@@ -90,22 +98,30 @@ async function keyForAlgorithm(
 }
 
 /**
- * The key blobs an authorized_keys file authorizes (base64, as written), parsed once per version
- * of the file. `cert-authority` lines only trust certificate signers, so they authorize no key.
+ * The keys an authorized_keys file authorizes (base64 blob, as written) with what their line's
+ * options allow, parsed once per version of the file; the first line of a key wins, as in sshd.
+ * `cert-authority` lines only trust certificate signers, so they authorize no key; a line with
+ * options sshd does not know, or cannot read, authorizes nothing.
  */
-function authorizedBlobs(path: string): Promise<Set<string> | undefined> {
+function authorizedKeys(path: string): Promise<Map<string, KeyRestrictions> | undefined> {
   return loadParsedFile(path, 'authorized-keys', (data) => {
-    const blobs = new Set<string>();
+    const keys = new Map<string, KeyRestrictions>();
     for (const e of parseAuthorizedKeys(data.toString('utf8'))) {
-      let certAuthority: boolean;
+      const blob = e.key.blob.toString('base64');
+      if (keys.has(blob)) continue;
+      let options;
+      let restrictions: KeyRestrictions;
       try {
-        certAuthority = parseKeyOptions(e.options).some((o) => o.name.toLowerCase() === 'cert-authority');
-      } catch {
-        continue; // options we cannot read: that line authorizes nothing
+        options = parseKeyOptions(e.options);
+        restrictions = keyRestrictions(options);
+      } catch (err) {
+        debug('%s:%d: line ignored: %s', path, e.line, (err as Error).message);
+        continue;
       }
-      if (!certAuthority) blobs.add(e.key.blob.toString('base64'));
+      if (options.some((o) => o.name.toLowerCase() === 'cert-authority')) continue;
+      keys.set(blob, restrictions);
     }
-    return blobs;
+    return keys;
   });
 }
 
@@ -155,12 +171,17 @@ export const fileKeyApi: FileKeyApi = {
     return keyForAlgorithm(ctx.systemDir, (stem) => `ssh_host_${stem}_key`, algorithm);
   },
 
-  async isAuthKey(key, _user, ctx) {
+  async isAuthKey(key, user, ctx) {
+    return (await fileKeyApi.authorizedKeyRestrictions(key, user, ctx)) !== undefined;
+  },
+
+  async authorizedKeyRestrictions(key, _user, ctx) {
     const blob = key.blob.toString('base64');
     for (const name of ['authorized_keys', 'authorized_keys2']) {
-      if ((await authorizedBlobs(join(ctx.userDir, name)))?.has(blob)) return true;
+      const r = (await authorizedKeys(join(ctx.userDir, name)))?.get(blob);
+      if (r) return r;
     }
-    return false;
+    return undefined;
   },
 
   async isHostKey(key, host, port, algorithm, ctx) {

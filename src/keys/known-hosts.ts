@@ -81,6 +81,18 @@ function splitLine(
  * if a host line holds it; 'mismatch' if the host has lines of the same key type, none equal;
  * else 'unknown'. `@cert-authority` lines are ignored: certificates are not supported yet.
  */
+/** The recorded key of that type that differs from the one offered, for a mismatch message. */
+export function mismatchedEntry(
+  text: string,
+  host: string,
+  port: number,
+  key: PublicKey,
+): KnownHostsEntry | undefined {
+  return knownHostsEntriesFor(text, host, port).find(
+    (e) => e.marker === undefined && e.key.type === key.type && !publicKeysEqual(e.key, key),
+  );
+}
+
 export function checkKnownHosts(text: string, host: string, port: number, key: PublicKey): KnownHostStatus {
   let status: KnownHostStatus = 'unknown';
   for (const e of knownHostsEntriesFor(text, host, port)) {

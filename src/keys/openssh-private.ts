@@ -94,6 +94,30 @@ function readPrivateFields(p: SshReader): KeyObject {
   return ecdsaFromScalar(curve, readUnsignedMpint(p, 'ECDSA private scalar', false), q);
 }
 
+/**
+ * The key type and its private fields in sshkey.c's order (PROTOCOL.key's private section, and
+ * the agent's ADD_IDENTITY): ed25519 `pub, seed || pub`; ecdsa `curve, Q, d`; rsa `n, e, d, iqmp,
+ * p, q`.
+ */
+export function encodePrivateFields(w: SshWriter, key: PrivateKey): void {
+  w.string(key.type);
+  const jwk = key.keyObject.export({ format: 'jwk' });
+  const curve = curveForKeyType(key.type);
+  if (key.type === 'ssh-ed25519') {
+    const pub = jwkBytes(jwk.x, 'x');
+    w.string(pub).string(Buffer.concat([jwkBytes(jwk.d, 'd'), pub]));
+  } else if (curve !== undefined) {
+    const q = Buffer.concat([
+      Buffer.of(0x04),
+      leftPad(jwkBytes(jwk.x, 'x'), curve.size),
+      leftPad(jwkBytes(jwk.y, 'y'), curve.size),
+    ]);
+    w.string(curve.name).string(q).mpintFromUnsigned(jwkBytes(jwk.d, 'd'));
+  } else {
+    for (const m of ['n', 'e', 'd', 'qi', 'p', 'q'] as const) w.mpintFromUnsigned(jwkBytes(jwk[m], m));
+  }
+}
+
 /** How `encodeOpenSshPrivateKey` encrypts: ssh-keygen's defaults are aes256-ctr and 16 rounds. */
 export interface KeyEncryption {
   passphrase: string;
@@ -112,22 +136,8 @@ export function encodeOpenSshPrivateKey(
 ): Buffer {
   const cipher = encryption ? (encryption.cipher ?? 'aes256-ctr') : 'none';
   const check = randomBytes(4).readUInt32BE(0);
-  const p = new SshWriter(1024).uint32(check).uint32(check).string(key.type);
-  const jwk = key.keyObject.export({ format: 'jwk' });
-  const curve = curveForKeyType(key.type);
-  if (key.type === 'ssh-ed25519') {
-    const pub = jwkBytes(jwk.x, 'x');
-    p.string(pub).string(Buffer.concat([jwkBytes(jwk.d, 'd'), pub]));
-  } else if (curve !== undefined) {
-    const q = Buffer.concat([
-      Buffer.of(0x04),
-      leftPad(jwkBytes(jwk.x, 'x'), curve.size),
-      leftPad(jwkBytes(jwk.y, 'y'), curve.size),
-    ]);
-    p.string(curve.name).string(q).mpintFromUnsigned(jwkBytes(jwk.d, 'd'));
-  } else {
-    for (const m of ['n', 'e', 'd', 'qi', 'p', 'q'] as const) p.mpintFromUnsigned(jwkBytes(jwk[m], m));
-  }
+  const p = new SshWriter(1024).uint32(check).uint32(check);
+  encodePrivateFields(p, key);
   p.string(comment);
   const block = sectionBlockSize(cipher);
   for (let i = 1; p.length % block !== 0; i++) p.byte(i);

@@ -320,17 +320,18 @@ export class Transport {
   }
 
   /** Client: the verdict on the host key offered by `verifyHostKey`. */
-  hostKeyVerdict(accepted: boolean, why = 'host key not accepted'): void {
+  hostKeyVerdict(
+    accepted: boolean,
+    why = 'host key not accepted',
+    code: 'HOST_KEY_NOT_VERIFIED' | 'HOST_KEY_MISMATCH' | 'HOST_KEY_REVOKED' = 'HOST_KEY_NOT_VERIFIED',
+  ): void {
     if (this.closed || !this.awaitingHostKey) return;
     this.awaitingHostKey = false;
     if (!accepted) {
       // `why` is for the local user (it may name files under their home): the wire gets a
       // short fixed text (RFC 4253 §11.1's reason code says the rest).
       this.sendDisconnect(DisconnectReason.HOST_KEY_NOT_VERIFIABLE, 'host key not accepted');
-      this.finish(
-        new SshError('HOST_KEY_NOT_VERIFIED', why, { reason: DisconnectReason.HOST_KEY_NOT_VERIFIABLE }),
-        false,
-      );
+      this.finish(new SshError(code, why, { reason: DisconnectReason.HOST_KEY_NOT_VERIFIABLE }), false);
       return;
     }
     try {

@@ -77,6 +77,35 @@ describe('ClientAuth ↔ ServerAuth: publickey (RFC 4252 §7)', () => {
     assert.equal(pair.server.isAuthenticated, true);
   });
 
+  test('a key signed elsewhere (an agent): its signer is awaited; one that fails moves on to the next key', async () => {
+    const remote = (key: PrivateKey, fail: boolean) => ({
+      key: { type: key.type, publicKey: key.publicKey },
+      algorithms: [key.type as SignatureAlgorithm],
+      sign: async (alg: SignatureAlgorithm, data: Buffer) => {
+        await new Promise((r) => setTimeout(r, 5));
+        if (fail) throw new Error('agent refused');
+        return signData(key, alg, data);
+      },
+    });
+    const pair = new AuthPair(
+      clientConfig({ keys: [remote(ed2, true), remote(ed, false)] }),
+      serverConfig(),
+      {
+        isAuthorizedKey: async () => true,
+      },
+    );
+    pair.client.start();
+    // Each signature arrives a few ms later: run the exchange until it settles (bounded).
+    for (let i = 0; i < 50 && pair.clientSuccess === undefined; i++) {
+      await pair.run();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(pair.clientSuccess, 'publickey');
+    const signed = requests(pair).filter((r) => r.method === 'publickey' && r.signature);
+    assert.equal(signed.length, 1);
+    assert.ok(signed[0]!.method === 'publickey' && signed[0]!.keyBlob.equals(ed.publicKey.blob));
+  });
+
   test('a key the server refuses gets FAILURE, then the next key is tried', async () => {
     const pair = new AuthPair(
       clientConfig({ keys: [keyEntry(ed2), keyEntry(ecdsa), keyEntry(ed)] }),

@@ -166,13 +166,28 @@ describe('host key verification on connect', () => {
       },
     ]) {
       await assert.rejects(connect({ silentlyAcceptHosts: accept }), (e: unknown) => {
-        notVerified(e);
-        assert.match((e as Error).message, /HOST KEY MISMATCH/);
+        assert.ok(e instanceof SshError && e.code === 'HOST_KEY_MISMATCH', String(e));
+        const m = (e as Error).message;
+        assert.match(m, /HOST KEY MISMATCH/);
+        // Both fingerprints, and the file and line to edit, as OpenSSH's warning has them.
+        assert.ok(m.includes(fingerprint(env.hostKey.publicKey, 'sha256')), m);
+        assert.ok(m.includes(fingerprint(other.publicKey, 'sha256')), m);
+        assert.ok(m.includes(`${knownHosts}:1`), m);
         return true;
       });
     }
     assert.equal(asked, false, 'a mismatch is not a question for the accept callback');
     assert.equal(await knownHostsText(), recorded);
+  });
+
+  test('a host key marked @revoked is refused with HOST_KEY_REVOKED, whatever else the file says', async () => {
+    const line = formatKnownHostsLine('127.0.0.1', port, env.hostKey.publicKey);
+    await writeFile(knownHosts, `${line}\n@revoked ${line}\n`);
+    await assert.rejects(connect({ silentlyAcceptHosts: true }), (e: unknown) => {
+      assert.ok(e instanceof SshError && e.code === 'HOST_KEY_REVOKED', String(e));
+      assert.match((e as Error).message, /@revoked/);
+      return true;
+    });
   });
 
   test('a key recorded for another port does not count for this one', async () => {

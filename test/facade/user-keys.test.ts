@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { formatOpenSshPrivateKey, generatePrivateKey } from '../../src/keys/openssh-format.js';
 import { formatPublicKeyLine } from '../../src/keys/public-key.js';
+import type { ServerChannelHandler } from '../../src/channel/behaviour.js';
+import type { SessionChannel } from '../../src/channel/session-channel.js';
 import * as ssh from '../../src/ssh.js';
 import type { SshError } from '../../src/errors.js';
 import { makeEnv, portOf, startDaemon, waitFor, type Env } from './helpers.js';
@@ -81,5 +83,54 @@ test('an encrypted id_ed25519 logs in with ed25519PassPhrase; a wrong one is nam
     ssh.connect('127.0.0.1', port, { ...opts, ed25519PassPhrase: 'nope' }),
     (e: SshError) => e.code === 'AUTH_FAILED' && /id_ed25519: wrong passphrase/.test(e.message),
   );
+  await ssh.stopDaemon(d);
+});
+
+test("the daemon enforces the authorized_keys line's options: from=, expiry-time=, no-pty, command=", async () => {
+  const dir = join(env.dir, 'restricted');
+  await mkdir(dir);
+  const key = generatePrivateKey('ed25519');
+  await writeFile(join(dir, 'id_ed25519'), formatOpenSshPrivateKey(key), { mode: 0o600 });
+  const line = formatPublicKeyLine(key.publicKey);
+  const seen: string[] = [];
+  const recorder: ServerChannelHandler<{ ch?: SessionChannel }> = {
+    init: () => ({ ok: {} }),
+    handleMsg: (m, s) => {
+      if ((m as { type?: string }).type === 'channelUp') s.ch = (m as { channel: SessionChannel }).channel;
+      return { ok: s };
+    },
+    handleSshMsg: async (m, s) => {
+      if (m.type === 'env') seen.push(`env ${m.name}=${m.value}`);
+      if (m.type === 'exec') {
+        seen.push(`exec ${m.command}`);
+        s.ch!.replyRequest(m.wantReply, 'success');
+        await s.ch!.exitStatus(0);
+        return { stop: m.channelId, state: s };
+      }
+      return { ok: s };
+    },
+  };
+  const d = await startDaemon(env, { sshCli: recorder, perSourcePenalties: false });
+  const port = await portOf(d);
+  const opts = { userDir: dir, user: 'u', silentlyAcceptHosts: true, saveAcceptedHost: false } as const;
+  const login = async (options: string) => {
+    await writeFile(join(env.daemonUserDir, 'authorized_keys'), `${options} ${line}\n`);
+    return ssh.connect('127.0.0.1', port, opts);
+  };
+  for (const refused of [
+    'from="10.0.0.0/8"',
+    'from="*,!127.0.0.1"',
+    'expiry-time="20200101"',
+    'bogus-option',
+  ]) {
+    await assert.rejects(login(refused), (e: SshError) => e.code === 'AUTH_FAILED', refused);
+  }
+  const c = await login('from="127.0.0.0/8",expiry-time="29991231",no-pty,command="forced one"');
+  const ch = await c.sessionChannel();
+  assert.equal(await ch.ptyAlloc(), 'failure');
+  assert.equal(await ch.exec('what I asked'), 'success');
+  for await (const m of ch) if (m.type === 'closed') break;
+  assert.deepEqual(seen, ['env SSH_ORIGINAL_COMMAND=what I asked', 'exec forced one']);
+  await ssh.close(c);
   await ssh.stopDaemon(d);
 });

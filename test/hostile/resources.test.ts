@@ -127,7 +127,9 @@ describe('an unauthenticated client that never reads', () => {
     const attacker = await KexClient.connect(d.port);
     attacker.socket.pause(); // never read the daemon's replies
     const junk = Buffer.from([200, 0, 0, 0]);
-    const attack = flood(attacker, () => junk, { ms: 8000, bytes: 512 * MiB });
+    // Until the daemon drops it (its replies fill the socket both ways first): about 8 s alone,
+    // longer on a busy machine.
+    const attack = flood(attacker, () => junk, { ms: 30_000, bytes: 512 * MiB });
     const took: number[] = [];
     for (let i = 0; i < 3; i++) {
       await new Promise((r) => setTimeout(r, 1000));
