@@ -514,7 +514,13 @@ export class SftpClient {
   private async download(remote: string, out: Writable, o: TransferOptions): Promise<void> {
     const chunk = Math.min(o.chunkSize ?? this.session.chunkLimit, this.session.chunkLimit);
     const cap = Math.max(1, o.concurrency ?? 64);
-    const h = await this.open(remote, 'r');
+    let h: Handle;
+    try {
+      h = await this.open(remote, 'r');
+    } catch (e) {
+      out.destroy();
+      throw new TransferError(0, e);
+    }
     let got = 0;
     const started = Date.now();
     try {
