@@ -152,8 +152,14 @@ export interface ClientOptions extends CommonOptions {
   /** Passphrase of an encrypted `id_ed25519` (Seashell's, beside the seed's three). */
   ed25519PassPhrase?: string;
   silentlyAcceptHosts?: AcceptHosts;
+  /**
+   * Ask on the terminal (/dev/tty) whether to trust an unknown host key when `silentlyAcceptHosts`
+   * is not given (default true); without a terminal the key is refused.
+   */
   userInteraction?: boolean;
   saveAcceptedHost?: boolean;
+  /** Save accepted host keys with hashed host names, as OpenSSH's HashKnownHosts (default false). */
+  hashKnownHosts?: boolean;
   quietMode?: boolean;
   prefPublicKeyAlgs?: string[];
   /** TCP connect timeout in ms (default Infinity). */
@@ -358,6 +364,7 @@ const CLIENT: Record<string, Check> = {
   silentlyAcceptHosts: isAcceptHosts,
   userInteraction: isBoolean,
   saveAcceptedHost: isBoolean,
+  hashKnownHosts: isBoolean,
   quietMode: isBoolean,
   prefPublicKeyAlgs: isStringArray,
   agent: (v, n) =>

@@ -10,6 +10,7 @@ import { SshError } from './errors.js';
 import { fingerprint } from './keys/fingerprint.js';
 import { fileKeyApi, userKeyFileProblems, type ClientKeyApi, type KeyApiContext } from './keys/key-api.js';
 import { debug } from './log.js';
+import { askTerminal } from './tty-prompt.js';
 import { loadParsedFile } from './keys/key-file-cache.js';
 import { checkKnownHosts, hostPattern, knownKeyTypesFor, mismatchedEntry } from './keys/known-hosts.js';
 import type { HostKeyRefusal } from './edge/connection.js';
@@ -156,6 +157,18 @@ async function hostKeyDecision(
   if (accept === true) accepted = true;
   else if (typeof accept === 'function') accepted = (await accept(host, fp)) === true;
   else if (Array.isArray(accept)) accepted = (await accept[1](host, fingerprints(key, accept[0]))) === true;
+  else if (accept === undefined && o.userInteraction !== false) {
+    // The seed's user_interaction: nothing else decided, so ask on the terminal as OpenSSH does.
+    const name = key.type.startsWith('ecdsa') ? 'ECDSA' : key.type.replace(/^ssh-/, '').toUpperCase();
+    const answer = await askTerminal(
+      `The authenticity of host '${where}' can't be established.\r\n` +
+        `${name} key fingerprint is ${fp}.\r\n` +
+        `Are you sure you want to continue connecting (yes/no/[fingerprint])? `,
+      `Please type 'yes', 'no' or the fingerprint: `,
+      (line) => (line === 'yes' || line === fp ? true : line === 'no' ? false : undefined),
+    );
+    accepted = answer === true;
+  }
   if (!accepted) {
     return {
       code: 'HOST_KEY_NOT_VERIFIED',
@@ -255,6 +268,7 @@ export async function connect(
     userDir: o.userDir,
     systemDir: '/etc/ssh',
     passphrases: { rsa: o.rsaPassPhrase, ecdsa: o.ecdsaPassPhrase, ed25519: o.ed25519PassPhrase },
+    hashKnownHosts: o.hashKnownHosts,
   };
   await cryptoReady(o.algorithms);
   const agent = await openAgent(o);

@@ -15,6 +15,8 @@ export interface KeyApiContext {
   systemDir: string;
   /** Passphrases of encrypted user key files, by the file's stem (`rsa`, `ecdsa`, `ed25519`). */
   passphrases?: Partial<Record<'rsa' | 'ecdsa' | 'ed25519', string>>;
+  /** Client: write accepted host keys with hashed host names (OpenSSH's HashKnownHosts). */
+  hashKnownHosts?: boolean;
 }
 
 /** The daemon side of key handling (Erlang's ssh_server_key_api). */
@@ -192,7 +194,10 @@ export const fileKeyApi: FileKeyApi = {
 
   async addHostKey(host, port, key, ctx) {
     await mkdir(ctx.userDir, { recursive: true, mode: 0o700 });
-    await appendLine(join(ctx.userDir, 'known_hosts'), formatKnownHostsLine(host, port, key));
+    await appendLine(
+      join(ctx.userDir, 'known_hosts'),
+      formatKnownHostsLine(host, port, key, ctx.hashKnownHosts),
+    );
   },
 
   async userKey(algorithm, ctx) {

@@ -1,4 +1,5 @@
-import { isHashedHostField, matchHashedHost, matchPatternList } from './host-patterns.js';
+import { randomBytes } from 'node:crypto';
+import { hashHostName, isHashedHostField, matchHashedHost, matchPatternList } from './host-patterns.js';
 import { formatPublicKeyLine, parsePublicKeyLine, publicKeysEqual } from './public-key.js';
 import type { KeyType, PublicKey } from './types.js';
 
@@ -114,7 +115,11 @@ export function knownKeyTypesFor(text: string, host: string, port: number): KeyT
   return types;
 }
 
-/** A plain (not hashed) known_hosts line for the host, lowercased as OpenSSH records it; no newline. */
-export function formatKnownHostsLine(host: string, port: number, key: PublicKey): string {
-  return `${hostPattern(host.toLowerCase(), port)} ${formatPublicKeyLine(key)}`;
+/**
+ * A known_hosts line for the host, lowercased as OpenSSH records it; no newline. `hashed` writes
+ * the host field as OpenSSH's HashKnownHosts does (`|1|salt|HMAC-SHA1(salt, host)`).
+ */
+export function formatKnownHostsLine(host: string, port: number, key: PublicKey, hashed = false): string {
+  const name = hostPattern(host.toLowerCase(), port);
+  return `${hashed ? hashHostName(name, randomBytes(20)) : name} ${formatPublicKeyLine(key)}`;
 }

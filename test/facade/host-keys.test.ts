@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -210,6 +211,20 @@ describe('host key verification on connect', () => {
     // Nothing of the client's machine goes on the wire: not the known_hosts path, not the home.
     assert.match(reasons[0]!, /host key not accepted/);
     assert.ok(!reasons[0]!.includes(env.clientDir) && !reasons[0]!.includes('known_hosts'), reasons[0]);
+  });
+
+  test('hashKnownHosts saves the host hashed, as OpenSSH writes it: ssh-keygen -F finds it, we match it', async () => {
+    await connect({ silentlyAcceptHosts: true, hashKnownHosts: true });
+    const text = await knownHostsText();
+    assert.match(text, /^\|1\|[A-Za-z0-9+/]{27}=\|[A-Za-z0-9+/]{27}= ssh-ed25519 /);
+    assert.ok(!text.includes('127.0.0.1'));
+    const found = spawnSync('ssh-keygen', ['-F', `[127.0.0.1]:${port}`, '-f', knownHosts], {
+      encoding: 'utf8',
+    });
+    assert.equal(found.status, 0, found.stderr);
+    assert.match(found.stdout, /Host \[127\.0\.0\.1\]:\d+ found: line 1/);
+    await connect({});
+    assert.equal(await knownHostsText(), text, 'matched, not saved again');
   });
 
   test('the known_hosts directory is created when the host is saved', async () => {
