@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
-import { SERVER_AUTH_METHODS, type PasswordVerdict } from './auth/server.js';
+import { defaultKbdIntData } from './auth/keyboard-interactive.js';
+import { SERVER_AUTH_METHODS, type KbdIntData, type PasswordVerdict } from './auth/server.js';
 import type { Channel } from './channel/channel.js';
 import { subsystemSpec } from './sftp/sftpd.js';
 import { attachSession, type EnvPolicy, type SubsystemCount } from './channel/session.js';
@@ -130,7 +131,7 @@ export class Daemon {
       channelDefaults: { initialWindow: DEFAULT_WINDOW, maxPacket: DEFAULT_MAX_PACKET },
       serverAuth: {
         methods: o.authMethodList.filter(
-          (m) => (SERVER_AUTH_METHODS as readonly string[]).includes(m) && (m !== 'password' || usePassword),
+          (m) => (SERVER_AUTH_METHODS as readonly string[]).includes(m) && (m === 'publickey' || usePassword),
         ),
         publicKeyAlgorithms: o.algorithms.publicKey,
       },
@@ -369,6 +370,14 @@ export class Daemon {
     this.connections.delete(c);
     this.startupDone(c, error);
     if (byPeer) this.o.disconnectfun?.(error.message);
+  }
+
+  /** @internal The seed's auth_method_kb_interactive_data, or its default. */
+  async kbdIntData(c: Connection, user: string, service: string): Promise<KbdIntData> {
+    const opt = this.o.authMethodKbInteractiveData;
+    const t = typeof opt === 'function' ? await opt(peerOf(c), user, service) : opt;
+    if (!t) return defaultKbdIntData(user);
+    return { name: String(t[0]), instruction: String(t[1]), prompt: String(t[2]), echo: t[3] === true };
   }
 
   /** @internal */

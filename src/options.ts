@@ -69,6 +69,17 @@ export type PwdFun =
       state: unknown,
     ) => PwdFunVerdict | Promise<PwdFunVerdict>);
 
+/** The seed's kb_int_tuple(): [name, instruction, prompt, echo]. */
+export type KbdIntTuple = [name: string, instruction: string, prompt: string, echo: boolean];
+/** The seed's prompt_texts(): a tuple, or kb_int_fun_3() called at each keyboard-interactive request. */
+export type KbdIntDataOption =
+  | KbdIntTuple
+  | ((
+      peer: { address: string; port: number },
+      user: string,
+      service: string,
+    ) => KbdIntTuple | Promise<KbdIntTuple>);
+
 export type RekeyLimit = number | { minutes?: number; bytes?: number };
 
 /**
@@ -168,6 +179,21 @@ export interface ClientOptions extends CommonOptions {
   recvExtInfo?: boolean;
   /** Group sizes asked for in diffie-hellman-group-exchange, [min, n, max] (default [1024, 6144, 8192]). */
   dhGex?: DhGexOption;
+  /**
+   * Answers keyboard-interactive prompts (RFC 4256): called with each INFO_REQUEST's name,
+   * instruction and prompts, returns one answer per prompt (undefined gives up the method).
+   * Without it, a single prompt that does not echo is answered with `password`.
+   */
+  keyboardInteractive?: (
+    name: string,
+    instruction: string,
+    prompts: { prompt: string; echo: boolean }[],
+  ) => string[] | undefined | Promise<string[] | undefined>;
+  /**
+   * Answers the server's password change request (RFC 4252 §8) with a new password; undefined
+   * (or no callback) refuses, and the next method is tried.
+   */
+  passwordChange?: (prompt: string) => string | undefined | Promise<string | undefined>;
 }
 
 export interface DaemonOptions extends CommonOptions {
@@ -176,6 +202,12 @@ export interface DaemonOptions extends CommonOptions {
   userPasswords?: [user: string, password: string][];
   password?: string;
   pwdfun?: PwdFun;
+  /**
+   * Keyboard-interactive's text (the seed's auth_method_kb_interactive_data): default
+   * `['SSH server', 'Enter password for "<user>"', 'password: ', false]`. The answer is checked
+   * as a password (pwdfun, userPasswords, password).
+   */
+  authMethodKbInteractiveData?: KbdIntDataOption;
   exec?: ExecFun;
   /**
    * Milliseconds the default evaluator lets one exec run before stopping it (default 60000;
@@ -375,6 +407,8 @@ const CLIENT: Record<string, Check> = {
   connectTimeout: isTimeout,
   recvExtInfo: isBoolean,
   dhGex: checkDhGex,
+  keyboardInteractive: isFunction,
+  passwordChange: isFunction,
 };
 
 const DAEMON: Record<string, Check> = {
@@ -383,6 +417,17 @@ const DAEMON: Record<string, Check> = {
   userPasswords: isUserPasswords,
   password: isString,
   pwdfun: isFunction,
+  authMethodKbInteractiveData: (v, n) => {
+    if (typeof v === 'function') return;
+    if (
+      Array.isArray(v) &&
+      v.length === 4 &&
+      v.slice(0, 3).every((x) => typeof x === 'string') &&
+      typeof v[3] === 'boolean'
+    )
+      return;
+    fail(n, 'a [name, instruction, prompt, echo] tuple or a function (peer, user, service) returning one', v);
+  },
   exec: isFunction,
   shell: isShell,
   acceptEnv: isStringArray,
@@ -422,7 +467,6 @@ const DAEMON: Record<string, Check> = {
 /** Seed options that Seashell does not build yet: refused by name rather than silently ignored. */
 const NOT_BUILT: Record<string, string> = {
   parallelLogin: 'logins are always handled in parallel',
-  authMethodKbInteractiveData: 'keyboard-interactive authentication is not built yet',
   dsaPassPhrase: 'DSA keys are not supported',
   idleTime: 'idle timeouts are not built yet',
   inet: 'pass an IPv6 address as the host instead',

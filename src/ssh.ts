@@ -303,6 +303,8 @@ export async function connect(
         user,
         methods: o.authMethodList.filter((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m)),
         password: o.password,
+        keyboardInteractive: o.keyboardInteractive,
+        passwordChange: o.passwordChange,
         keys,
         skipped,
       },

@@ -1,80 +1,75 @@
 import { DisconnectReason, SshError, protocolError } from '../errors.js';
-import { signatureAlgorithmFits, signData } from '../keys/signature.js';
-import type { PrivateKey, SignatureAlgorithm } from '../keys/types.js';
-import {
-  decodeUserauthBanner,
-  decodeUserauthFailure,
-  decodeUserauthPkOk,
-  encodeUserauthNone,
-  encodeUserauthPassword,
-  encodeUserauthPublickey,
-  publickeySignedData,
-} from '../wire/auth-messages.js';
+import { decodeUserauthBanner, decodeUserauthFailure } from '../wire/auth-messages.js';
 import { Msg } from '../wire/numbers.js';
 import { decodeServiceName, encodeServiceRequest } from '../wire/transport-messages.js';
+import { KbdIntClient } from './keyboard-interactive.js';
+import {
+  USERAUTH_SERVICE,
+  type ClientAuthConfig,
+  type ClientAuthLink,
+  type ClientAuthMethod,
+  type ClientMethodContext,
+} from './method.js';
+import { NoneClient } from './none.js';
+import { PasswordClient } from './password.js';
+import { PublickeyClient } from './publickey.js';
 
-export const USERAUTH_SERVICE = 'ssh-userauth';
-export const CONNECTION_SERVICE = 'ssh-connection';
+export { CONNECTION_SERVICE, USERAUTH_SERVICE } from './method.js';
+export type { ClientAuthConfig, ClientAuthLink, KbdIntAnswerer, PasswordChanger, UserKey } from './method.js';
 
 /** The methods this client implements, in the seed's default order. */
-export const CLIENT_AUTH_METHODS = ['publickey', 'password'] as const;
+export const CLIENT_AUTH_METHODS = ['publickey', 'keyboard-interactive', 'password'] as const;
 
-export interface ClientAuthConfig {
-  user: string;
-  /** The `authMethods` option: methods to try, in order. */
-  methods: readonly string[];
-  password?: string;
-  /**
-   * The user's keys, with the signature algorithms to try for each, in preference order. A key
-   * held elsewhere (an ssh-agent) has no private half here and comes with its own `sign`.
-   */
-  keys: readonly UserKey[];
-  /** Key files found but not usable, as `path: why`: named in AUTH_FAILED (never sent). */
-  skipped?: readonly string[];
-}
-
-export interface UserKey {
-  key: Pick<PrivateKey, 'type' | 'publicKey'> & Partial<PrivateKey>;
-  algorithms: readonly SignatureAlgorithm[];
-  /** Makes the signature blob when the private key is not here (an agent); may be slow. */
-  sign?: (algorithm: SignatureAlgorithm, data: Buffer) => Promise<Buffer>;
-}
-
-export interface ClientAuthLink {
-  send(payload: Buffer): void;
-  sessionId(): Buffer;
-  /** `server-sig-algs` from the server's EXT_INFO (RFC 8308 §3.1), if it sent one. */
-  serverSigAlgs(): readonly string[] | undefined;
-  onBanner(message: string): void;
-  onSuccess(method: string): void;
-  /** No method is left: the caller disconnects and fails the connect with this error. */
-  onExhausted(error: SshError): void;
-}
-
-type Attempt =
-  | { method: 'none' }
-  | { method: 'password' }
-  | { method: 'publickey'; key: UserKey; algorithm: SignatureAlgorithm; signed: boolean };
+/** Each method's client piece; a new method joins here. */
+const METHODS: Record<string, () => ClientAuthMethod> = {
+  publickey: () => new PublickeyClient(),
+  'keyboard-interactive': () => new KbdIntClient(),
+  password: () => new PasswordClient(),
+};
 
 /**
- * RFC 4252 client: asks for the ssh-userauth service, learns the server's methods with a `none`
- * request, then tries publickey (query first, sign on PK_OK, §7) and password (§8) in the order
- * of `authMethods`, until success or nothing is left.
+ * RFC 4252 client core: asks for the ssh-userauth service, then tries the methods of
+ * `authMethods` in order (each method's piece sends its requests and reads its own messages
+ * 60-79), skipping those the server does not list, following partial success (§5.1), until
+ * success or nothing is left. When nothing can be tried first, `none` asks for the list.
  */
-export class ClientAuth {
-  private attempt: Attempt | undefined;
+export class ClientAuth implements ClientMethodContext {
+  private readonly methods: ClientAuthMethod[];
+  private readonly none = new NoneClient();
+  /** The method whose request is outstanding. */
+  private current: ClientAuthMethod | undefined;
   private serviceAccepted = false;
-  private nextKey = 0;
-  private passwordTried = false;
-  private done = false;
-  private readonly tried: string[] = [];
+  private finished = false;
+  private partial = false;
+  private readonly attempts: string[] = [];
   /** The server's methods, once a USERAUTH_FAILURE told them; before that every method may be tried. */
   private allowed: string[] | undefined;
 
   constructor(
-    private readonly config: ClientAuthConfig,
-    private readonly link: ClientAuthLink,
-  ) {}
+    readonly config: ClientAuthConfig,
+    readonly link: ClientAuthLink,
+  ) {
+    this.methods = config.methods.flatMap((m) => {
+      const make = METHODS[m];
+      return make ? [make()] : [];
+    });
+  }
+
+  get done(): boolean {
+    return this.finished;
+  }
+
+  send(payload: Buffer): void {
+    if (!this.finished) this.link.send(payload);
+  }
+
+  tried(what: string): void {
+    if (this.attempts.length < 64) this.attempts.push(what);
+  }
+
+  giveUp(): void {
+    if (!this.finished) this.next();
+  }
 
   /**
    * Asks for ssh-userauth and, without waiting for SERVICE_ACCEPT (the server handles messages in
@@ -85,13 +80,13 @@ export class ClientAuth {
   start(): void {
     this.link.send(encodeServiceRequest(USERAUTH_SERVICE));
     queueMicrotask(() => {
-      if (!this.done && !this.attempt) this.next();
+      if (!this.finished && !this.current) this.next();
     });
   }
 
   /** Handles SERVICE_ACCEPT and messages 50-79. */
   handle(payload: Buffer): void {
-    if (this.done) return;
+    if (this.finished) return;
     const type = payload[0]!;
     if (type === Msg.SERVICE_ACCEPT) {
       const name = decodeServiceName(payload);
@@ -107,127 +102,56 @@ export class ClientAuth {
         this.link.onBanner(decodeUserauthBanner(payload));
         return;
       case Msg.USERAUTH_SUCCESS:
-        if (!this.attempt) throw protocolError('USERAUTH_SUCCESS without a request');
-        this.done = true;
-        this.link.onSuccess(this.attempt.method);
+        if (!this.current) throw protocolError('USERAUTH_SUCCESS without a request');
+        this.finished = true;
+        this.link.onSuccess(this.current.name);
         return;
       case Msg.USERAUTH_FAILURE: {
-        if (!this.attempt) throw protocolError('USERAUTH_FAILURE without a request');
-        this.allowed = decodeUserauthFailure(payload).methods;
+        if (!this.current) throw protocolError('USERAUTH_FAILURE without a request');
+        const f = decodeUserauthFailure(payload);
+        this.allowed = f.methods;
+        if (f.partialSuccess) {
+          // §5.1: that method worked; the server wants another one as well.
+          this.partial = true;
+          this.tried(`${this.current.name} (partial success)`);
+        }
         this.next();
         return;
       }
-      case 60: {
-        const a = this.attempt;
-        if (a?.method === 'publickey' && !a.signed) {
-          const ok = decodeUserauthPkOk(payload);
-          if (ok.algorithm !== a.algorithm || !ok.keyBlob.equals(a.key.key.publicKey.blob)) {
-            throw protocolError('USERAUTH_PK_OK for a key that was not offered');
-          }
-          this.sign(a);
-          return;
-        }
-        if (a?.method === 'password') {
-          // SSH_MSG_USERAUTH_PASSWD_CHANGEREQ: we cannot change it; count it as a failure.
-          this.next();
-          return;
-        }
-        throw protocolError('unexpected message 60 during authentication');
-      }
       default:
+        if (type >= 60 && type <= 79 && this.current?.message) {
+          this.current.message(payload, this);
+          return;
+        }
         throw protocolError(`unexpected authentication message ${type}`);
     }
   }
 
-  private sign(a: Extract<Attempt, { method: 'publickey' }>): void {
-    const blob = a.key.key.publicKey.blob;
-    const data = publickeySignedData(
-      this.link.sessionId(),
-      this.config.user,
-      CONNECTION_SERVICE,
-      a.algorithm,
-      blob,
-    );
-    a.signed = true;
-    const send = (signature: Buffer) =>
-      this.link.send(
-        encodeUserauthPublickey(this.config.user, CONNECTION_SERVICE, a.algorithm, blob, signature),
-      );
-    const agentSign = a.key.sign;
-    if (!agentSign) {
-      send(signData(a.key.key as PrivateKey, a.algorithm, data));
-      return;
-    }
-    // The server waits for this request and sends nothing meanwhile; should the signer fail (an
-    // agent that refuses, a confirmation declined), the next key or method is tried instead.
-    agentSign(a.algorithm, data).then(
-      (signature) => {
-        if (!this.done && this.attempt === a) send(signature);
-      },
-      (e: unknown) => {
-        if (this.done || this.attempt !== a) return;
-        this.tried[this.tried.length - 1] += ` (not signed: ${(e as Error)?.message ?? e})`;
-        this.next();
-      },
-    );
-  }
-
+  /** Sends the next request: the first method in order, allowed by the server, with something left to try. */
   private next(): void {
-    for (const method of this.config.methods) {
-      if (this.allowed && !this.allowed.includes(method)) continue;
-      if (method === 'publickey') {
-        const pick = this.nextPublicKey();
-        if (pick) {
-          this.attempt = { method, key: pick.key, algorithm: pick.algorithm, signed: false };
-          this.tried.push(`publickey (${pick.algorithm})`);
-          this.link.send(
-            encodeUserauthPublickey(
-              this.config.user,
-              CONNECTION_SERVICE,
-              pick.algorithm,
-              pick.key.key.publicKey.blob,
-            ),
-          );
-          return;
-        }
-      } else if (method === 'password' && this.config.password !== undefined && !this.passwordTried) {
-        this.passwordTried = true;
-        this.attempt = { method };
-        this.tried.push('password');
-        this.link.send(encodeUserauthPassword(this.config.user, CONNECTION_SERVICE, this.config.password));
+    for (const m of this.methods) {
+      if (this.allowed && !this.allowed.includes(m.name)) continue;
+      if (m.start(this)) {
+        this.current = m;
         return;
       }
     }
-    if (!this.attempt) {
+    if (!this.current && this.none.start(this)) {
       // Nothing of ours to offer: the `none` request (RFC 4252 §5.2) may still succeed, and
       // otherwise tells which methods the server takes.
-      this.attempt = { method: 'none' };
-      this.link.send(encodeUserauthNone(this.config.user, CONNECTION_SERVICE));
+      this.current = this.none;
       return;
     }
-    this.done = true;
+    this.finished = true;
     this.link.onExhausted(
       new SshError(
         'AUTH_FAILED',
-        `authentication failed for user '${this.config.user}': server accepts ${this.allowed?.join(', ') || 'nothing'}; ` +
-          `tried ${this.tried.join(', ') || 'nothing (no usable key or password)'}` +
+        `authentication failed for user '${this.config.user}': server accepts ${this.allowed?.join(', ') || 'nothing'}` +
+          `${this.partial ? ' (after a partial success)' : ''}; ` +
+          `tried ${this.attempts.join(', ') || 'nothing (no usable key or password)'}` +
           (this.config.skipped?.length ? `; skipped key files: ${this.config.skipped.join('; ')}` : ''),
         { reason: DisconnectReason.NO_MORE_AUTH_METHODS_AVAILABLE },
       ),
     );
-  }
-
-  /** The next untried key, with the first of its algorithms the server accepts (server-sig-algs when known). */
-  private nextPublicKey(): { key: UserKey; algorithm: SignatureAlgorithm } | undefined {
-    const accepted = this.link.serverSigAlgs();
-    while (this.nextKey < this.config.keys.length) {
-      const entry = this.config.keys[this.nextKey++]!;
-      const algorithm = entry.algorithms.find(
-        (alg) =>
-          signatureAlgorithmFits(entry.key.type, alg) && (accepted === undefined || accepted.includes(alg)),
-      );
-      if (algorithm) return { key: entry, algorithm };
-    }
-    return undefined;
   }
 }

@@ -1,70 +1,68 @@
 import { DisconnectReason, protocolError } from '../errors.js';
-import { parsePublicKeyBlob } from '../keys/public-key.js';
-import { signatureAlgorithmFits, verifySignature } from '../keys/signature.js';
-import type { PublicKey, SignatureAlgorithm } from '../keys/types.js';
-import {
-  decodeUserauthRequest,
-  encodeUserauthFailure,
-  encodeUserauthPkOk,
-  publickeySignedData,
-  type UserauthRequest,
-} from '../wire/auth-messages.js';
+import { decodeUserauthRequest, encodeUserauthBanner, encodeUserauthFailure } from '../wire/auth-messages.js';
 import { Msg } from '../wire/numbers.js';
 import { decodeServiceName, encodeServiceAccept } from '../wire/transport-messages.js';
-import { CONNECTION_SERVICE, USERAUTH_SERVICE } from './client.js';
+import { HostbasedServer } from './hostbased.js';
+import { KbdIntServer } from './keyboard-interactive.js';
+import {
+  CONNECTION_SERVICE,
+  USERAUTH_SERVICE,
+  type ServerAuthConfig,
+  type ServerAuthLink,
+  type ServerAuthMethod,
+  type ServerMethodContext,
+  type Verdict,
+} from './method.js';
+import { NoneServer } from './none.js';
+import { PasswordServer } from './password.js';
+import { PublickeyServer } from './publickey.js';
+
+export { MIN_USER_RSA_BITS } from './publickey.js';
+export type { KbdIntData, PasswordVerdict, ServerAuthConfig, ServerAuthLink } from './method.js';
 
 /** The methods this daemon implements. */
-export const SERVER_AUTH_METHODS = ['publickey', 'password'] as const;
+export const SERVER_AUTH_METHODS = ['publickey', 'keyboard-interactive', 'password'] as const;
+
+/** Each method's server piece; a new method joins here. */
+const METHODS: Record<string, () => ServerAuthMethod> = {
+  none: () => new NoneServer(),
+  password: () => new PasswordServer(),
+  publickey: () => new PublickeyServer(),
+  'keyboard-interactive': () => new KbdIntServer(),
+  hostbased: () => new HostbasedServer(),
+};
 
 /** Failed attempts before the daemon disconnects (OpenSSH's MaxAuthTries default). */
 export const MAX_AUTH_FAILURES = 6;
-/** The smallest RSA key the daemon accepts for user authentication (NIST SP 800-131A). */
-export const MIN_USER_RSA_BITS = 2048;
-
-export type PasswordVerdict = boolean | 'disconnect';
-
-export interface ServerAuthConfig {
-  /** Methods offered, in order (USERAUTH_FAILURE lists them). */
-  methods: readonly string[];
-  /** Public key algorithms accepted for user keys (also sent as server-sig-algs). */
-  publicKeyAlgorithms: readonly string[];
-  maxFailures?: number;
-}
-
-export interface ServerAuthLink {
-  send(payload: Buffer): void;
-  sessionId(): Buffer;
-  /** Input stays paused while a decision is pending, so messages are handled strictly in order. */
-  pauseInput(): void;
-  resumeInput(): void;
-  disconnect(reason: number, description: string): void;
-  isAuthorizedKey(user: string, key: PublicKey): Promise<boolean>;
-  checkPassword(user: string, password: string): Promise<PasswordVerdict>;
-  onSuccess(user: string, method: string): void;
-  onFailure(user: string, method: string, why: string): void;
-}
 
 /**
- * RFC 4252 server: accepts the ssh-userauth service, answers `none` with the method list, checks
- * publickey (PK_OK to a query, signature over the session id, §7) and password (§8), and
- * disconnects after too many failures.
+ * RFC 4252 server core: accepts the ssh-userauth service, hands each request to its method's
+ * piece and the messages 60-79 to the method whose exchange is under way, counts failures and
+ * disconnects after too many, and reports success once a chain of methods is complete (partial
+ * success otherwise, §5.1). One decision at a time: input stays paused while one is pending.
  */
-export class ServerAuth {
+export class ServerAuth implements ServerMethodContext {
   private serviceAccepted = false;
   private failures = 0;
   private authenticated = false;
   private busy = false;
-  private noneSeen = false;
-  /** The key of the last query answered with PK_OK, for the signed request that follows it. */
-  private approvedQuery: { user: string; blob: Buffer } | undefined;
+  private readonly methodsByName = new Map<string, ServerAuthMethod>();
+  /** The method whose exchange is under way (it answered `continue`), and for whom. */
+  private current: { name: string; method: ServerAuthMethod; user: string } | undefined;
+  /** Methods that succeeded so far, for partial success, and the user they were for. */
+  private passed: { user: string; methods: Set<string> } | undefined;
 
   constructor(
-    private readonly config: ServerAuthConfig,
-    private readonly link: ServerAuthLink,
+    readonly config: ServerAuthConfig,
+    readonly link: ServerAuthLink,
   ) {}
 
   get isAuthenticated(): boolean {
     return this.authenticated;
+  }
+
+  send(payload: Buffer): void {
+    this.link.send(payload);
   }
 
   /** Handles SERVICE_REQUEST and messages 50-79. */
@@ -81,14 +79,21 @@ export class ServerAuth {
       }
       this.serviceAccepted = true;
       this.link.send(encodeServiceAccept(name));
+      if (this.config.banner !== undefined) this.link.send(encodeUserauthBanner(this.config.banner));
       return;
     }
-    if (type !== Msg.USERAUTH_REQUEST)
-      throw protocolError(`unexpected authentication message ${type} from the client`);
     if (!this.serviceAccepted)
-      throw protocolError('USERAUTH_REQUEST before the ssh-userauth service was accepted');
+      throw protocolError(`authentication message ${type} before the ssh-userauth service was accepted`);
     // RFC 4252 §5.1: requests after success are ignored.
     if (this.authenticated) return;
+    if (this.busy) throw protocolError('authentication message while another is being decided');
+    if (type !== Msg.USERAUTH_REQUEST) {
+      const c = this.current;
+      if (!c?.method.message)
+        throw protocolError(`unexpected authentication message ${type} from the client`);
+      this.decide(c.name, c.user, () => c.method.message!(payload, this));
+      return;
+    }
     const req = decodeUserauthRequest(payload);
     if (req.service !== CONNECTION_SERVICE) {
       this.link.disconnect(
@@ -97,109 +102,86 @@ export class ServerAuth {
       );
       return;
     }
-    if (req.method === 'none') {
-      // The first `none` asks for the method list (RFC 4252 §5.2) and is free; as in OpenSSH,
-      // any later one counts as a failure, so `none` cannot be looped until the login timeout.
-      if (this.noneSeen) this.fail(req.user, 'none', 'none is not a method here');
-      else this.sendFailure();
-      this.noneSeen = true;
+    const name = req.method === 'other' ? req.name : req.method;
+    // A new request ends the exchange under way with another method (RFC 4256 §3.1 says so for
+    // keyboard-interactive; a publickey query's PK_OK stays good for its signed request).
+    if (this.current && this.current.name !== name) this.current.method.abandon?.();
+    this.current = undefined;
+    if (name !== 'none' && !this.config.methods.includes(name)) {
+      this.fail(req.user, name, 'method not offered');
       return;
     }
-    if (!this.config.methods.includes(req.method === 'other' ? req.name : req.method)) {
-      this.fail(req.user, req.method === 'other' ? req.name : req.method, 'method not offered');
-      return;
-    }
-    this.decide(req);
+    const method = this.method(name)!;
+    this.decide(name, req.user, () => method.request(req, this));
   }
 
-  private decide(req: UserauthRequest): void {
-    if (req.method !== 'publickey') this.approvedQuery = undefined;
-    if (this.busy) throw protocolError('authentication request while another is being decided');
+  private method(name: string): ServerAuthMethod | undefined {
+    let m = this.methodsByName.get(name);
+    if (!m) {
+      const make = METHODS[name];
+      if (!make) return undefined;
+      this.methodsByName.set(name, (m = make()));
+    }
+    return m;
+  }
+
+  /** Runs one decision with input paused, then acts on its verdict. */
+  private decide(name: string, user: string, run: () => Verdict | Promise<Verdict>): void {
+    const verdict = run(); // throws on a malformed message: a protocol error
+    if (!(verdict instanceof Promise)) {
+      this.act(name, user, verdict);
+      return;
+    }
     this.busy = true;
     this.link.pauseInput();
-    const verdict =
-      req.method === 'password'
-        ? this.password(req)
-        : req.method === 'publickey'
-          ? this.publickey(req)
-          : undefined;
-    (verdict ?? Promise.resolve(undefined))
-      .catch((e: unknown) => {
-        // A key store or password check that fails is a failed attempt: the client must hear
-        // USERAUTH_FAILURE (and the attempt counts), or it would wait for an answer forever.
-        this.fail(req.user, req.method, `internal error: ${(e as Error)?.message ?? e}`);
-      })
-      .then(() => {
+    verdict
+      .then(
+        (v) => this.act(name, user, v),
+        (e: unknown) => {
+          // A key store or password check that fails is a failed attempt: the client must hear
+          // USERAUTH_FAILURE (and the attempt counts), or it would wait for an answer forever.
+          this.current = undefined;
+          this.fail(user, name, `internal error: ${(e as Error)?.message ?? e}`);
+        },
+      )
+      .finally(() => {
         this.busy = false;
         this.link.resumeInput();
       });
   }
 
-  private async password(req: Extract<UserauthRequest, { method: 'password' }>): Promise<void> {
-    if (req.newPassword !== undefined) {
-      this.fail(req.user, 'password', 'password change is not supported');
-      return;
+  private act(name: string, user: string, v: Verdict): void {
+    const method = this.methodsByName.get(name);
+    this.current = v.result === 'continue' && method ? { name, method, user } : undefined;
+    switch (v.result) {
+      case 'continue':
+        return;
+      case 'success':
+        this.succeed(user, name);
+        return;
+      case 'disconnect':
+        this.link.onFailure(user, name, v.why);
+        this.link.disconnect(DisconnectReason.NO_MORE_AUTH_METHODS_AVAILABLE, 'authentication refused');
+        return;
+      case 'failure':
+        if (v.free) this.sendFailure();
+        else this.fail(user, name, v.why);
+        return;
     }
-    const v = await this.link.checkPassword(req.user, req.password);
-    if (v === 'disconnect') {
-      this.link.onFailure(req.user, 'password', 'disconnected by the password check');
-      this.link.disconnect(DisconnectReason.NO_MORE_AUTH_METHODS_AVAILABLE, 'authentication refused');
-      return;
-    }
-    if (v) this.succeed(req.user, 'password');
-    else this.fail(req.user, 'password', 'wrong password');
   }
 
-  private async publickey(req: Extract<UserauthRequest, { method: 'publickey' }>): Promise<void> {
-    const alg = req.algorithm;
-    let key: PublicKey;
-    try {
-      key = parsePublicKeyBlob(req.keyBlob);
-    } catch {
-      this.fail(req.user, 'publickey', 'unreadable public key');
-      return;
-    }
-    if (!this.config.publicKeyAlgorithms.includes(alg) || !signatureAlgorithmFits(key.type, alg)) {
-      this.fail(req.user, 'publickey', `algorithm ${alg.slice(0, 64)} not accepted for a ${key.type} key`);
-      return;
-    }
-    // RSA under 2048 bits is refused before any lookup (NIST SP 800-131A; the parser already
-    // refuses moduli over 16384 bits before any arithmetic).
-    const bits = key.type === 'ssh-rsa' ? key.keyObject.asymmetricKeyDetails?.modulusLength : undefined;
-    if (bits !== undefined && bits < MIN_USER_RSA_BITS) {
-      this.fail(
-        req.user,
-        'publickey',
-        `RSA key of ${bits} bits is below the minimum of ${MIN_USER_RSA_BITS}`,
-      );
-      return;
-    }
-    // The key is looked up before its signature is checked: a key that is not authorized costs
-    // no public-key operation (a junk signature with a 16384-bit RSA key cost 6.6 ms of CPU).
-    // The signed request that follows a query this connection's key passed needs no second
-    // lookup (RFC 4252 §7's usual pair of messages, a round trip apart).
-    const approved = this.approvedQuery;
-    this.approvedQuery = undefined;
-    const preApproved =
-      req.signature !== undefined && approved?.user === req.user && approved.blob.equals(req.keyBlob);
-    if (!preApproved && !(await this.link.isAuthorizedKey(req.user, key))) {
-      this.fail(req.user, 'publickey', 'key not authorized');
-      return;
-    }
-    if (req.signature) {
-      const data = publickeySignedData(this.link.sessionId(), req.user, req.service, alg, req.keyBlob);
-      if (!verifySignature(key, alg as SignatureAlgorithm, req.signature, data)) {
-        this.fail(req.user, 'publickey', 'signature does not verify');
+  /** A method succeeded: the login is complete if a chain is, else a partial success (§5.1). */
+  private succeed(user: string, method: string): void {
+    const chains = this.config.chains;
+    if (chains?.length) {
+      if (this.passed?.user !== user) this.passed = { user, methods: new Set() };
+      this.passed.methods.add(method);
+      const done = this.passed.methods;
+      if (!chains.some((c) => c.every((m) => done.has(m)))) {
+        this.link.send(encodeUserauthFailure(this.canContinue(), true));
         return;
       }
-      this.succeed(req.user, 'publickey');
-    } else {
-      this.approvedQuery = { user: req.user, blob: req.keyBlob };
-      this.link.send(encodeUserauthPkOk(alg, req.keyBlob));
     }
-  }
-
-  private succeed(user: string, method: string): void {
     this.authenticated = true;
     this.link.send(Buffer.from([Msg.USERAUTH_SUCCESS]));
     this.link.onSuccess(user, method);
@@ -218,7 +200,18 @@ export class ServerAuth {
     this.sendFailure();
   }
 
+  /** USERAUTH_FAILURE with the methods that can continue (after a partial success, the rest of its chains). */
   private sendFailure(): void {
-    this.link.send(encodeUserauthFailure(this.config.methods));
+    this.link.send(encodeUserauthFailure(this.canContinue(), false));
+  }
+
+  /** The methods offered, less those passed and those no chain still open needs (RFC 4252 §5.1). */
+  private canContinue(): readonly string[] {
+    const done = this.passed?.methods;
+    const chains = this.config.chains;
+    if (!done || !chains) return this.config.methods;
+    return this.config.methods.filter(
+      (m) => !done.has(m) && chains.some((c) => c.includes(m) && [...done].every((d) => c.includes(d))),
+    );
   }
 }

@@ -1,6 +1,8 @@
 import { ClientAuth, type ClientAuthConfig, type ClientAuthLink } from '../auth/client.js';
+import { defaultKbdIntData } from '../auth/keyboard-interactive.js';
 import {
   ServerAuth,
+  type KbdIntData,
   type PasswordVerdict,
   type ServerAuthConfig,
   type ServerAuthLink,
@@ -52,6 +54,8 @@ export interface ConnectionEvents {
   /** Server decisions that may need I/O. */
   isAuthorizedKey?(user: string, key: PublicKey): Promise<boolean>;
   checkPassword?(user: string, password: string): Promise<PasswordVerdict>;
+  /** Keyboard-interactive's text for a user (default: the seed's). */
+  kbdIntData?(user: string, service: string): KbdIntData | Promise<KbdIntData>;
 }
 
 export interface ConnectionCoreConfig {
@@ -323,6 +327,9 @@ class ServerAuthAdapter extends AuthAdapter implements ServerAuthLink {
   }
   checkPassword(user: string, password: string): Promise<PasswordVerdict> {
     return this.events.checkPassword?.(user, password) ?? Promise.resolve(false);
+  }
+  kbdIntData(user: string, service: string): KbdIntData | Promise<KbdIntData> {
+    return this.events.kbdIntData?.(user, service) ?? defaultKbdIntData(user);
   }
   onSuccess(user: string, method: string): void {
     this.core.onAuthenticated(user, method);

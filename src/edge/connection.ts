@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { ConnectionCore, type ConnectionCoreConfig } from '../connection/connection-core.js';
 import type { ChannelParams, ChannelSink, MuxChannel } from '../connection/mux.js';
-import type { PasswordVerdict } from '../auth/server.js';
+import type { KbdIntData, PasswordVerdict } from '../auth/server.js';
+import { defaultKbdIntData } from '../auth/keyboard-interactive.js';
 import { DisconnectReason, SshError } from '../errors.js';
 import type { PublicKey } from '../keys/types.js';
 import type { Reply } from '../connection/replies.js';
@@ -96,6 +97,7 @@ export interface ConnectionHooks {
   ): Promise<boolean | string | HostKeyRefusal>;
   isAuthorizedKey?(connection: Connection, user: string, key: PublicKey): Promise<boolean>;
   checkPassword?(connection: Connection, user: string, password: string): Promise<PasswordVerdict>;
+  kbdIntData?(connection: Connection, user: string, service: string): KbdIntData | Promise<KbdIntData>;
   onAuthenticated?(connection: Connection, user: string, method: string): void;
   onAuthFailure?(connection: Connection, user: string, method: string, why: string): void;
   onChannelOpen?(
@@ -404,6 +406,11 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
   /** @internal */
   checkPassword(user: string, password: string): Promise<PasswordVerdict> {
     return this.hooks.checkPassword?.(this, user, password) ?? Promise.resolve(false);
+  }
+
+  /** @internal */
+  kbdIntData(user: string, service: string): KbdIntData | Promise<KbdIntData> {
+    return this.hooks.kbdIntData?.(this, user, service) ?? defaultKbdIntData(user);
   }
 
   private adopt(mc: MuxChannel): Channel {

@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { ClientAuth, type ClientAuthConfig } from '../../src/auth/client.js';
-import { ServerAuth, type PasswordVerdict, type ServerAuthConfig } from '../../src/auth/server.js';
+import {
+  ServerAuth,
+  type KbdIntData,
+  type PasswordVerdict,
+  type ServerAuthConfig,
+} from '../../src/auth/server.js';
 import type { SshError } from '../../src/errors.js';
 import type { PublicKey } from '../../src/keys/types.js';
 import { Msg } from '../../src/wire/numbers.js';
@@ -12,7 +17,8 @@ const NAMES: Record<number, string> = {
   [Msg.USERAUTH_FAILURE]: 'FAILURE',
   [Msg.USERAUTH_SUCCESS]: 'SUCCESS',
   [Msg.USERAUTH_BANNER]: 'BANNER',
-  60: 'PK_OK',
+  60: 'PK_OK', // or PASSWD_CHANGEREQ or INFO_REQUEST: the method decides
+  61: 'INFO_RESPONSE',
 };
 
 export function messageName(p: Buffer): string {
@@ -22,6 +28,8 @@ export function messageName(p: Buffer): string {
 export interface ServerSide {
   isAuthorizedKey?(user: string, key: PublicKey): Promise<boolean>;
   checkPassword?(user: string, password: string): Promise<PasswordVerdict>;
+  kbdIntData?(user: string, service: string): KbdIntData | Promise<KbdIntData>;
+  changePassword?(user: string, oldPassword: string, newPassword: string): Promise<PasswordVerdict>;
 }
 
 /**
@@ -86,6 +94,8 @@ export class AuthPair {
         this.passwordChecks.push({ user, password });
         return serverSide.checkPassword?.(user, password) ?? Promise.resolve(false);
       },
+      ...(serverSide.kbdIntData ? { kbdIntData: serverSide.kbdIntData } : {}),
+      ...(serverSide.changePassword ? { changePassword: serverSide.changePassword } : {}),
       onSuccess: (user, method) => (this.serverSuccess = { user, method }),
       onFailure: (user, method, why) => this.serverFailures.push({ user, method, why }),
     });
