@@ -197,6 +197,22 @@ async function probeClose() {
   return {};
 }
 
+/** One connection, an SFTP channel, fastPut or fastGet with the client's defaults, close; timed. */
+async function sftp(p: Params) {
+  const t0 = performance.now();
+  const c0 = cpuSeconds();
+  const conn = await connect(p);
+  try {
+    const s = await ssh.sftp.startChannel(conn);
+    if (p.direction === 'put') await s.fastPut(p.local as string, p.remote as string);
+    else await s.fastGet(p.remote as string, p.local as string);
+    await ssh.sftp.stopChannel(s);
+  } finally {
+    await ssh.close(conn);
+  }
+  return { ms: performance.now() - t0, cpuS: cpuSeconds() - c0 };
+}
+
 await ssh.start();
 const defaults = ssh.defaultAlgorithms();
 serve(
@@ -207,7 +223,7 @@ serve(
     mac: defaults.mac.clientToServer,
     sftp: typeof (ssh as unknown as Record<string, unknown>)['sftp'] === 'object',
   },
-  { transfer, handshakes, hold, release, loadStart, loadStop, probeOpen, probe, probeClose },
+  { transfer, handshakes, hold, release, loadStart, loadStop, probeOpen, probe, probeClose, sftp },
   async () => {
     await release();
     await loadStop();

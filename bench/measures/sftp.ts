@@ -152,7 +152,7 @@ export async function runSftp(ctx: BenchContext, pairs: Pair[], tools: OpenSshTo
         "picks chacha20-poly1305 first, ssh2 aes128-gcm; each row's note names it): OpenSSH `sftp -q -b <batch>` " +
         'with `put`/`get` (32 KiB requests, 64 outstanding); ssh2 `sftp.fastPut`/`fastGet` (32 KiB, 64 outstanding).',
       "Servers: sshd runs its `sftp-server` subsystem; the ssh2 server runs the bench's SFTP handlers " +
-        '(synchronous file calls on tmpfs; ssh2 has no file server of its own); Seashell has no SFTP yet.',
+        '(synchronous file calls on tmpfs; ssh2 has no file server of its own); the Seashell daemon serves its default sftpd subsystem (node:fs); its client uses fastPut/fastGet with their defaults.',
     ],
     tables: [net.build(), cpuClient.build(), cpuServer.build()],
   };
