@@ -240,7 +240,10 @@ export class ChannelRunner<S> {
     if (this.stopped) return;
     this.stopped = true;
     this.arm(undefined);
-    this.queue.length = 0;
+    // Calls still queued get CLOSED too: dropped unanswered, their callers would wait for ever.
+    for (const item of this.queue.splice(0)) {
+      if (item.kind === 'call') item.from.settle({ error: closedError(this.channel.channelId) });
+    }
     for (const from of this.pendingCalls) from.settle({ error: closedError(this.channel.channelId) });
     this.pendingCalls.clear();
     void this.channel.close();

@@ -54,6 +54,15 @@ describe('ssh_client_channel: start, call, cast, reply', () => {
     await assert.rejects(clientChannel.call(ref, 'get'), isCode('CLOSED'), 'a call to a closed channel');
   });
 
+  test('a call queued behind one that stops the channel is answered CLOSED, not left to time out', async () => {
+    const ch = await catChannel();
+    const ref = await clientChannel.start(conn, ch.channelId, echoClient([]));
+    const quit = clientChannel.call(ref, 'quit', 2000);
+    const queued = clientChannel.call(ref, 'get', 2000);
+    await assert.rejects(quit, isCode('CLOSED'));
+    await assert.rejects(queued, isCode('CLOSED'));
+  });
+
   test('{noreply} then reply(from, value) answers the call later; a call that times out rejects with TIMEOUT', async () => {
     const log: string[] = [];
     const ch = await catChannel();
