@@ -560,7 +560,8 @@ export class SftpClient {
         got += d.length;
         o.step?.(got, total, got / Math.max(0.001, (Date.now() - started) / 1000));
         if (window < cap) window++;
-        fill();
+        // Refill in batches (half the window at a time): one socket write carries many READs.
+        if (queue.length <= window / 2) fill();
       }
     } catch (e) {
       out.destroy();
@@ -586,33 +587,48 @@ export class SftpClient {
     const h = await this.open(remote, 'w');
     let acked = 0;
     const started = Date.now();
+    const stepped = (n: number) => o.step?.(n, size, n / Math.max(0.001, (Date.now() - started) / 1000));
     try {
-      const inflight = new Set<Promise<void>>();
+      let inflight = 0;
       let window = Math.min(8, cap);
       let failure: unknown;
+      let wake: (() => void) | undefined;
+      const settled = () => {
+        inflight--;
+        const w = wake;
+        wake = undefined;
+        w?.();
+      };
+      // Local reads of several chunks at once, whose WRITEs leave together: one socket write
+      // per batch rather than per request (on loopback each write costs the peer's wake-up too).
+      const block = chunk * Math.max(1, Math.min(16, Math.floor(cap / 2)));
       for (let pos = 0; pos < size;) {
-        const buf = Buffer.allocUnsafe(Math.min(chunk, size - pos));
+        const buf = Buffer.allocUnsafe(Math.min(block, size - pos));
         const n = await readAt(buf, pos);
         if (n <= 0) throw new SshError('SFTP_STATUS', `the local source ended at ${pos} of ${size} bytes`);
-        const at = pos;
-        const p: Promise<void> = this.session.write(h, at, buf.subarray(0, n)).then(
-          () => {
-            inflight.delete(p);
-            acked += n;
-            if (window < cap) window++;
-            o.step?.(acked, size, acked / Math.max(0.001, (Date.now() - started) / 1000));
-          },
-          (e: unknown) => {
-            inflight.delete(p);
-            failure ??= e;
-          },
-        );
-        inflight.add(p);
+        for (let o = 0; o < n; o += chunk) {
+          const len = Math.min(chunk, n - o);
+          inflight++;
+          this.session.write(h, pos + o, buf.subarray(o, o + len)).then(
+            () => {
+              acked += len;
+              if (window < cap) window++;
+              stepped(acked);
+              settled();
+            },
+            (e: unknown) => {
+              failure ??= e;
+              settled();
+            },
+          );
+        }
         pos += n;
-        while (inflight.size >= window && !failure) await Promise.race(inflight);
+        // Wait until a block's worth of requests fits in the window again.
+        while (inflight > Math.max(0, window - Math.ceil(block / chunk)) && !failure)
+          await new Promise<void>((r) => (wake = r));
         if (failure) throw failure;
       }
-      await Promise.all(inflight);
+      while (inflight > 0) await new Promise<void>((r) => (wake = r));
       if (failure) throw failure;
     } catch (e) {
       await this.close(h).catch(() => {});
