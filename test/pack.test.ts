@@ -1,0 +1,101 @@
+/**
+ * The package as a user gets it: `npm pack` makes the tarball, which holds only the built
+ * JavaScript, its declarations, README, LICENSE and package.json; it installs into a fresh project
+ * with no access to this repository, and a program there imports it by name, starts a daemon and
+ * runs a command through it. Where the Node running the suite can `require` ES modules (22.12 and
+ * later), CommonJS is tried too.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+
+const exec = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+const PROGRAM = `
+import * as ssh from 'seashell-ssh';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+const dir = mkdtempSync(join(tmpdir(), 'packed-'));
+writeFileSync(join(dir, 'ssh_host_ed25519_key'), ssh.formatOpenSshPrivateKey(ssh.generatePrivateKey('ed25519')), { mode: 0o600 });
+const d = await ssh.daemon('127.0.0.1', 0, { systemDir: dir, password: 'pw', exec: (c) => ({ ok: 'packed ' + c }) });
+const c = await ssh.connect('127.0.0.1', (await ssh.daemonInfo(d)).port, { user: 'u', password: 'pw', silentlyAcceptHosts: true, saveAcceptedHost: false, userDir: dir });
+const ch = await c.sessionChannel();
+await ch.exec('works');
+let out = '';
+for await (const m of ch) if (m.type === 'data') out += m.data;
+await ssh.close(c);
+await ssh.stopDaemon(d);
+console.log(out);
+`;
+
+describe('the packed package', () => {
+  let dir: string;
+  let tarball: string;
+  let files: string[];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'seashell-pack-'));
+    // --ignore-scripts: the suite already built dist/; rebuilding it here would race other tests.
+    const { stdout } = await exec(NPM, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], {
+      cwd: ROOT,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const info = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
+    tarball = join(dir, info[0]!.filename);
+    files = info[0]!.files.map((f) => f.path);
+    const project = join(dir, 'project');
+    await exec('mkdir', [project]);
+    await writeFile(
+      join(project, 'package.json'),
+      JSON.stringify({ name: 'user-project', private: true, type: 'module' }),
+    );
+    await exec(NPM, ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], {
+      cwd: project,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  test('holds only what users need', () => {
+    assert.ok(files.includes('package.json') && files.includes('README.md') && files.includes('LICENSE'));
+    assert.ok(files.includes('dist/src/index.js') && files.includes('dist/src/index.d.ts'));
+    const stray = files.filter(
+      (f) => !['package.json', 'README.md', 'LICENSE'].includes(f) && !f.startsWith('dist/src/'),
+    );
+    assert.deepEqual(stray, [], 'no sources, tests, benches or examples');
+    assert.deepEqual(
+      files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')),
+      [],
+    );
+  });
+
+  test('installs into a fresh project and works there, imported by name (ESM)', async () => {
+    const project = join(dir, 'project');
+    await writeFile(join(project, 'main.mjs'), PROGRAM);
+    const { stdout } = await exec(process.execPath, ['main.mjs'], { cwd: project });
+    assert.equal(stdout, 'packed works\n');
+  });
+
+  test('require() from CommonJS, where this Node can require ES modules', async (t) => {
+    const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+    if (major < 22 || (major === 22 && minor < 12)) {
+      t.skip(`Node ${process.versions.node} cannot require ES modules (22.12 and later can)`);
+      return;
+    }
+    const project = join(dir, 'project');
+    await writeFile(
+      join(project, 'main.cjs'),
+      "const ssh = require('seashell-ssh');\nconsole.log(typeof ssh.connect, typeof ssh.daemon, ssh.VERSION);\n",
+    );
+    const { stdout } = await exec(process.execPath, ['main.cjs'], { cwd: project });
+    assert.match(stdout, /^function function \d+\.\d+\.\d+/);
+  });
+});
