@@ -1,5 +1,6 @@
 import { SshError } from '../errors.js';
 import { aes128Gcm, aes256Gcm } from './cipher/aes-gcm.js';
+import { COMPRESSION_METHODS } from './compression.js';
 import { chacha20Poly1305 } from './cipher/chacha20-poly1305.js';
 import type { CipherSpec } from './cipher/types.js';
 import { dhGexSha1, dhGexSha256 } from './kex/dh-gex.js';
@@ -20,7 +21,16 @@ import {
 } from './kex/ecdh.js';
 import { mlkem768x25519Sha256 } from './kex/hybrid.js';
 import type { GexSettings, KexMethodSpec } from './kex/types.js';
-import { hmacSha256, hmacSha256Etm, hmacSha512, hmacSha512Etm, type MacSpec } from './mac.js';
+import {
+  hmacSha1,
+  hmacSha1Etm,
+  hmacSha256,
+  hmacSha256Etm,
+  hmacSha512,
+  hmacSha512Etm,
+  type MacSpec,
+} from './mac.js';
+import { aes128Cbc, aes192Cbc, aes256Cbc, tripleDesCbc } from './cipher/cbc.js';
 import { aes128Ctr, aes192Ctr, aes256Ctr } from './cipher/aes-ctr.js';
 
 /** The algorithm registry: every name Seashell can negotiate, and the default order of each list. */
@@ -48,12 +58,16 @@ export const KEX_METHODS: ReadonlyMap<string, KexMethodSpec> = new Map(
 );
 
 /** Fastest first: AES-GCM runs on AES-NI through OpenSSL; chacha20-poly1305 needs WebAssembly Poly1305. */
+const DEFAULT_CIPHERS = [aes128Gcm, aes256Gcm, chacha20Poly1305, aes128Ctr, aes192Ctr, aes256Ctr];
+/** CBC modes, for old peers only when asked for (OpenSSH dropped them from its defaults in 7.2). */
+const LEGACY_CIPHERS = [aes128Cbc, aes192Cbc, aes256Cbc, tripleDesCbc];
+
 export const CIPHERS: ReadonlyMap<string, CipherSpec> = new Map(
-  [aes128Gcm, aes256Gcm, chacha20Poly1305, aes128Ctr, aes192Ctr, aes256Ctr].map((c) => [c.name, c]),
+  [...DEFAULT_CIPHERS, ...LEGACY_CIPHERS].map((c) => [c.name, c]),
 );
 
 export const MACS: ReadonlyMap<string, MacSpec> = new Map(
-  [hmacSha256Etm, hmacSha512Etm, hmacSha256, hmacSha512].map((m) => [m.name, m]),
+  [hmacSha256Etm, hmacSha512Etm, hmacSha1Etm, hmacSha256, hmacSha512, hmacSha1].map((m) => [m.name, m]),
 );
 
 /** Host key and user key signature algorithms (RFC 8709, RFC 5656, RFC 8332). */
@@ -64,10 +78,15 @@ export const PUBLIC_KEY_ALGORITHMS = [
   'ecdsa-sha2-nistp521',
   'rsa-sha2-512',
   'rsa-sha2-256',
+  'ssh-rsa',
 ] as const;
+/** ssh-rsa signs with SHA-1 (RFC 8332 §3): supported, offered only when asked for. */
+const LEGACY_PUBLIC_KEY = new Set<string>(['ssh-rsa']);
 export type PublicKeyAlgorithm = (typeof PUBLIC_KEY_ALGORITHMS)[number];
 
-export const COMPRESSION = ['none'] as const;
+/** zlib (RFC 4253 §6.2) is supported but not offered by default: it compresses before authentication. */
+export const COMPRESSION = COMPRESSION_METHODS;
+const DEFAULT_COMPRESSION = ['none', 'zlib@openssh.com'];
 
 /** Pseudo-algorithms that ride in the kex list (RFC 8308 §2.1, OpenSSH PROTOCOL §1.10). */
 export const EXT_INFO_C = 'ext-info-c';
@@ -127,10 +146,10 @@ function both(list: readonly string[]): Directional<string> {
 export function defaultAlgorithms(): AlgorithmSet {
   return {
     kex: DEFAULT_KEX.map((k) => k.name),
-    publicKey: [...PUBLIC_KEY_ALGORITHMS],
-    cipher: both([...CIPHERS.keys()]),
+    publicKey: PUBLIC_KEY_ALGORITHMS.filter((a) => !LEGACY_PUBLIC_KEY.has(a)),
+    cipher: both(DEFAULT_CIPHERS.map((c) => c.name)),
     mac: both([...MACS.keys()]),
-    compression: both(COMPRESSION),
+    compression: both(DEFAULT_COMPRESSION),
   };
 }
 

@@ -17,3 +17,6 @@ export const hmacSha256Etm = hmac('hmac-sha2-256-etm@openssh.com', 'sha256', 32,
 export const hmacSha512Etm = hmac('hmac-sha2-512-etm@openssh.com', 'sha512', 64, true);
 export const hmacSha256 = hmac('hmac-sha2-256', 'sha256', 32, false);
 export const hmacSha512 = hmac('hmac-sha2-512', 'sha512', 64, false);
+export const hmacSha1Etm = hmac('hmac-sha1-etm@openssh.com', 'sha1', 20, true);
+/** RFC 4253 §6.4: the MAC every SSH implementation had; SHA-1's collisions do not break HMAC-SHA1. */
+export const hmacSha1 = hmac('hmac-sha1', 'sha1', 20, false);

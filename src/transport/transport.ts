@@ -29,6 +29,7 @@ import {
   type AlgorithmSet,
 } from './algorithms.js';
 import type { PacketOpener, PacketSealer } from './cipher/types.js';
+import { PayloadCompressor, PayloadDecompressor, compressionStart } from './compression.js';
 import { deriveKey } from './derive.js';
 import type { GexSettings, KexMethodSpec, KexOutcome, KexRound } from './kex/types.js';
 import { guessWasWrong, negotiate, type Negotiated } from './negotiate.js';
@@ -137,6 +138,13 @@ export class Transport {
   authenticated = false;
   private readonly peerRekeys = new PeerRekeyLimit();
   private peerWantsExtInfo = false;
+  /** Compression of our packets and of the peer's, once on (RFC 4253 §6.2; compression.ts). */
+  private compressOut: PayloadCompressor | undefined;
+  private decompressIn: PayloadDecompressor | undefined;
+  /** zlib@openssh.com was negotiated for that direction and waits for USERAUTH_SUCCESS. */
+  private delayedOut = false;
+  private delayedIn = false;
+  private authSucceeded = false;
   /** The algorithms in use, once the first key exchange has finished. */
   negotiated: Negotiated | undefined;
   private lastSeq = 0;
@@ -244,7 +252,7 @@ export class Transport {
         const pieces = this.deframer.next();
         if (!pieces) break;
         this.lastSeq = (this.deframer.seq - 1) >>> 0;
-        this.dispatch(pieces);
+        this.dispatch(this.decompressIn ? [this.decompressIn.decompress(pieces)] : pieces);
       }
     } finally {
       this.pumping = false;
@@ -278,7 +286,9 @@ export class Transport {
       this.deferred.push(payload);
       return;
     }
-    this.emit(this.framer.frame(payload));
+    this.emit(this.frame(payload));
+    // zlib@openssh.com starts right after the server's USERAUTH_SUCCESS (OpenSSH PROTOCOL §2.2).
+    if (payload[0] === Msg.USERAUTH_SUCCESS && this.role === 'server') this.startDelayedCompression();
     this.maybeRekey();
   }
 
@@ -294,7 +304,11 @@ export class Transport {
   sealPacket(p: OpenPacket): void {
     if (this.closed) return;
     if (this.sendBlocked) throw new Error('sealPacket during key exchange');
-    this.emit(this.framer.seal(p));
+    if (this.compressOut) {
+      // Compression needs the payload whole: join it and frame the compressed bytes instead.
+      const head = p.buf.subarray(p.payloadOffset, p.payloadOffset + p.headLength);
+      this.emit(this.frame(p.body.length ? Buffer.concat([head, p.body]) : head));
+    } else this.emit(this.framer.seal(p));
     // Every sealed packet counts toward the re-key limits, bulk data most of all (RFC 4253 §9).
     // The check is an addition, a comparison and a clock read: at 32 KiB a packet, under 0.1%
     // of the time it takes to seal one.
@@ -343,6 +357,11 @@ export class Transport {
     this.resumeInput();
   }
 
+  /** Frames a whole payload, compressed when compression is on in our direction. */
+  private frame(payload: Buffer): Buffer {
+    return this.framer.frame(this.compressOut ? this.compressOut.compress(payload) : payload);
+  }
+
   private emit(bufs: Buffer | Buffer[]): void {
     const wasEmpty = this.out.length === 0;
     if (Array.isArray(bufs)) {
@@ -360,7 +379,7 @@ export class Transport {
   private sendDisconnect(reason: number, description: string): void {
     try {
       // A disconnect is sent whatever state the kex is in: it is a transport-generic message.
-      this.emit(this.framer.frame(encodeDisconnect(reason, description.slice(0, 512))));
+      this.emit(this.frame(encodeDisconnect(reason, description.slice(0, 512))));
     } catch {
       // Nothing more can be sent; closing is all that is left.
     }
@@ -403,6 +422,7 @@ export class Transport {
       );
       return;
     }
+    if (type === Msg.USERAUTH_SUCCESS && this.role === 'client') this.startDelayedCompression();
     const inKex = this.kex?.theirs !== undefined && !this.kex.gotNewKeys;
     if (type >= 20 && type <= 49) {
       this.handleKexMessage(type, payload());
@@ -478,7 +498,7 @@ export class Transport {
       gotNewKeys: false,
       first,
     };
-    this.emit(this.framer.frame(payload));
+    this.emit(this.frame(payload));
   }
 
   private handleKexMessage(type: number, payload: Buffer): void {
@@ -498,7 +518,7 @@ export class Transport {
     }
     if (!kex.round || kex.pendingOpener) throw protocolError(`unexpected key exchange message ${type}`);
     const step = kex.round.receive(payload);
-    if (step.send) for (const p of step.send) this.emit(this.framer.frame(p));
+    if (step.send) for (const p of step.send) this.emit(this.frame(p));
     if (step.done) this.onKexOutcome(kex, step.done);
   }
 
@@ -556,7 +576,7 @@ export class Transport {
       },
       premade,
     );
-    for (const p of kex.round.start()) this.emit(this.framer.frame(p));
+    for (const p of kex.round.start()) this.emit(this.frame(p));
   }
 
   /** The round ended: the server has sent its reply; a client checks the server's signature. */
@@ -626,24 +646,34 @@ export class Transport {
 
   private sendNewKeys(): void {
     const kex = this.kex!;
-    this.emit(this.framer.frame(Buffer.from([Msg.NEWKEYS])));
+    this.emit(this.frame(Buffer.from([Msg.NEWKEYS])));
     this.framer.setSealer(kex.pendingSealer!);
+    const n = kex.negotiated!;
+    const out = compressionStart(this.role === 'client' ? n.compressionC2S : n.compressionS2C);
+    this.delayedOut = out === 'delayed' && !this.authSucceeded;
+    if (out === 'never') this.compressOut = undefined;
+    else if (!this.delayedOut) this.compressOut ??= new PayloadCompressor();
     if (this.strict) this.framer.seq = 0;
     kex.sentNewKeys = true;
     if (kex.first && this.role === 'server' && this.peerWantsExtInfo) {
       // RFC 8308 §2.4: the server's EXT_INFO goes as the first packet after its NEWKEYS.
       const ext = new Map<string, string>([['server-sig-algs', (this.config.serverSigAlgs ?? []).join(',')]]);
-      this.emit(this.framer.frame(encodeExtInfo(ext)));
+      this.emit(this.frame(encodeExtInfo(ext)));
     }
     const queued = this.deferred;
     this.deferred = [];
-    for (const p of queued) this.emit(this.framer.frame(p));
+    for (const p of queued) this.emit(this.frame(p));
     if (kex.gotNewKeys) this.endKex(kex);
   }
 
   private onNewKeys(kex: KexState): void {
     if (!kex.pendingOpener || kex.gotNewKeys) throw protocolError('NEWKEYS before the key exchange finished');
     this.deframer.setOpener(kex.pendingOpener);
+    const n = kex.negotiated!;
+    const into = compressionStart(this.role === 'client' ? n.compressionS2C : n.compressionC2S);
+    this.delayedIn = into === 'delayed' && !this.authSucceeded;
+    if (into === 'never') this.decompressIn = undefined;
+    else if (!this.delayedIn) this.decompressIn ??= new PayloadDecompressor();
     if (this.strict) this.deframer.seq = 0;
     kex.gotNewKeys = true;
     this.recvKeyed = true;
@@ -655,6 +685,14 @@ export class Transport {
     this.keysAt = Date.now();
     this.negotiated = kex.negotiated;
     this.handler.onKexDone(kex.first);
+  }
+
+  /** USERAUTH_SUCCESS went out (server) or came in (client): delayed compression starts now. */
+  private startDelayedCompression(): void {
+    this.authSucceeded = true;
+    if (this.delayedOut) this.compressOut ??= new PayloadCompressor();
+    if (this.delayedIn) this.decompressIn ??= new PayloadDecompressor();
+    this.delayedOut = this.delayedIn = false;
   }
 
   /** Starts a re-key when the byte or time limit is reached (after every packet sent or received). */

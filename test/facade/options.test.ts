@@ -159,7 +159,10 @@ describe('defaultAlgorithms and start', () => {
     assert.ok(a.publicKey.includes('ssh-ed25519'));
     assert.ok(a.cipher.clientToServer.includes('chacha20-poly1305@openssh.com'));
     assert.ok(a.mac.serverToClient.includes('hmac-sha2-256'));
-    assert.deepEqual(a.compression, { clientToServer: ['none'], serverToClient: ['none'] });
+    assert.deepEqual(a.compression, {
+      clientToServer: ['none', 'zlib@openssh.com'],
+      serverToClient: ['none', 'zlib@openssh.com'],
+    });
     a.kex.length = 0;
     assert.ok(ssh.defaultAlgorithms().kex.length > 0);
   });

@@ -4,7 +4,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as ssh from '../../src/index.js';
-import { CIPHERS, KEX_METHODS, MACS, PUBLIC_KEY_ALGORITHMS } from '../../src/transport/algorithms.js';
+import {
+  CIPHERS,
+  COMPRESSION,
+  KEX_METHODS,
+  MACS,
+  PUBLIC_KEY_ALGORITHMS,
+} from '../../src/transport/algorithms.js';
 import { catCli, writeHostKeys } from './fixtures.js';
 import {
   formatKnownHosts,
@@ -28,13 +34,20 @@ import {
  */
 interface Case {
   /** The category, as connectionInfo's algorithms and sshd_config name them. */
-  kind: 'kex' | 'cipher' | 'mac' | 'hostKey';
+  kind: 'kex' | 'cipher' | 'mac' | 'hostKey' | 'compression';
   name: string;
 }
 
-const OPENSSH_LACKS = new Set(['mlkem768x25519-sha256', 'curve448-sha512']);
-const SSHD_KEYWORD = { kex: 'KexAlgorithms', cipher: 'Ciphers', mac: 'MACs', hostKey: 'HostKeyAlgorithms' };
-const SSH_OPTION = { kex: 'KexAlgorithms', cipher: 'Ciphers', mac: 'MACs', hostKey: 'HostKeyAlgorithms' };
+/** Not in OpenSSH 9.2 (sshd has had no pre-authentication `zlib` since 7.4). */
+const OPENSSH_LACKS = new Set(['mlkem768x25519-sha256', 'curve448-sha512', 'zlib']);
+const SSHD_KEYWORD = {
+  kex: 'KexAlgorithms',
+  cipher: 'Ciphers',
+  mac: 'MACs',
+  hostKey: 'HostKeyAlgorithms',
+  compression: 'Compression',
+};
+const SSH_OPTION = { ...SSHD_KEYWORD };
 
 /** Our daemon keeps one ECDSA host key (ssh_host_ecdsa_key, nistp256 in these tests). */
 const DAEMON_LACKS = new Set(['ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521']);
@@ -43,6 +56,7 @@ const CASES: Case[] = [
   ...[...CIPHERS.keys()].map((name) => ({ kind: 'cipher' as const, name })),
   ...[...MACS.keys()].map((name) => ({ kind: 'mac' as const, name })),
   ...PUBLIC_KEY_ALGORITHMS.map((name) => ({ kind: 'hostKey' as const, name })),
+  ...COMPRESSION.filter((n) => n !== 'none').map((name) => ({ kind: 'compression' as const, name })),
 ].filter((c) => !OPENSSH_LACKS.has(c.name));
 
 /** Our side's algorithm lists for one case: everything supported, with the case's name first. */
@@ -58,12 +72,14 @@ function ours(c: Case): ssh.AlgorithmsOption {
   // A MAC is only negotiated beside a cipher that is not AEAD.
   if (c.kind === 'cipher') return { ...all, cipher: first(all.cipher) };
   if (c.kind === 'mac') return { ...all, mac: first(all.mac), cipher: ['aes128-ctr'] };
+  if (c.kind === 'compression') return { ...all, compression: [c.name, 'none'] };
   return { ...all, publicKey: first(all.publicKey) };
 }
 
 function negotiatedName(c: Case, info: ssh.ConnectionInfo): string | undefined {
   const a = info.algorithms;
   if (!a) return undefined;
+  if (c.kind === 'compression') return a.compressionC2S === a.compressionS2C ? a.compressionC2S : undefined;
   return c.kind === 'kex'
     ? a.kex
     : c.kind === 'cipher'
@@ -116,7 +132,8 @@ interopSuite('every algorithm against OpenSSH, both directions', () => {
 
   for (const c of CASES) {
     test(`Seashell client → sshd (${SSHD_KEYWORD[c.kind]} ${c.name}): negotiated, 1 MiB through cat intact`, async () => {
-      const config = [`${SSHD_KEYWORD[c.kind]} ${c.name}`];
+      // sshd's Compression takes yes (zlib@openssh.com after authentication) or no.
+      const config = [`${SSHD_KEYWORD[c.kind]} ${c.kind === 'compression' ? 'yes' : c.name}`];
       if (c.kind === 'mac') config.push('Ciphers aes128-ctr');
       // sshd's own host keys are ed25519, ecdsa nistp256 and rsa: other curves get a key of their own.
       const curve = /^ecdsa-sha2-nistp(384|521)$/.exec(c.name)?.[1];
@@ -152,10 +169,12 @@ interopSuite('every algorithm against OpenSSH, both directions', () => {
       }
     });
 
-    test(`ssh -o ${SSH_OPTION[c.kind]}=${c.name} → Seashell daemon: negotiated, 1 MiB through cat intact`, async (t) => {
+    test(`ssh ${c.kind === 'compression' ? '-C' : `-o ${SSH_OPTION[c.kind]}=${c.name}`} → Seashell daemon: negotiated, 1 MiB through cat intact`, async (t) => {
       if (DAEMON_LACKS.has(c.name)) return t.skip('the test daemon has only a nistp256 ECDSA host key');
       const source = randomSource(1024 * 1024);
-      const extra = ['-o', `${SSH_OPTION[c.kind]}=${c.name}`, '-o', 'LogLevel=DEBUG1'];
+      // ssh -C offers zlib@openssh.com first (then zlib, none).
+      const forced = c.kind === 'compression' ? ['-C'] : ['-o', `${SSH_OPTION[c.kind]}=${c.name}`];
+      const extra = [...forced, '-o', 'LogLevel=DEBUG1'];
       if (c.kind === 'mac') extra.push('-c', 'aes128-ctr');
       const r = await runSshHashed([...extra, ...sshArgs, '127.0.0.1', 'cat'], {
         input: source.stream,
@@ -167,6 +186,7 @@ interopSuite('every algorithm against OpenSSH, both directions', () => {
         cipher: /kex: client->server cipher: (\S+)/,
         mac: /kex: client->server cipher: \S+ MAC: (\S+)/,
         hostKey: /kex: host key algorithm: (\S+)/,
+        compression: /kex: client->server cipher: \S+ MAC: \S+ compression: (\S+)/,
       }[c.kind];
       assert.equal(r.stderr.match(seen)?.[1], c.name, r.stderr.slice(0, 2000));
       assert.equal(r.stdoutSha256, source.sha256());
@@ -174,7 +194,7 @@ interopSuite('every algorithm against OpenSSH, both directions', () => {
   }
 
   test(`not against OpenSSH 9.2 (it lacks them), proven against Seashell itself: ${[...OPENSSH_LACKS].join(', ')}`, async () => {
-    for (const name of OPENSSH_LACKS) {
+    for (const name of [...OPENSSH_LACKS].filter((n) => n !== 'zlib')) {
       const conn = await ssh.connect('127.0.0.1', (await ssh.daemonInfo(daemon)).port, {
         user: 'tester',
         userDir,

@@ -16,7 +16,7 @@ import { streamThrough, type CipherSpec, type PacketOpener, type PacketSealer } 
  */
 const BLOCK = 16;
 
-function macOf(mac: MacSpec, key: Buffer, seq: number, parts: readonly Buffer[]): Buffer {
+export function macOf(mac: MacSpec, key: Buffer, seq: number, parts: readonly Buffer[]): Buffer {
   const seqBytes = Buffer.allocUnsafe(4);
   seqBytes.writeUInt32BE(seq >>> 0, 0);
   const h = createHmac(mac.hash, key).update(seqBytes);
@@ -24,7 +24,7 @@ function macOf(mac: MacSpec, key: Buffer, seq: number, parts: readonly Buffer[])
   return h.digest();
 }
 
-function macError() {
+export function macError() {
   return protocolError('message authentication failed (HMAC mismatch)', DisconnectReason.MAC_ERROR);
 }
 
@@ -62,8 +62,9 @@ class CtrSealer implements PacketSealer {
   }
 }
 
-class CtrOpener implements PacketOpener {
-  readonly blockSize = BLOCK;
+/** Also the CBC opener (cbc.ts): decryption of a block cipher in either mode takes the same steps. */
+export class CtrOpener implements PacketOpener {
+  readonly blockSize: number;
   readonly lengthIsAad: boolean;
   readonly macLength: number;
   readonly firstBlockSize: number;
@@ -76,15 +77,19 @@ class CtrOpener implements PacketOpener {
     iv: Buffer,
     private readonly mac: MacSpec,
     private readonly macKey: Buffer,
+    private readonly block = BLOCK,
   ) {
     this.decipher = createDecipheriv(algorithm, key, iv);
+    // CBC: no padding of our own (packets are block-aligned), and no block held back.
+    this.decipher.setAutoPadding(false);
+    this.blockSize = block;
     this.lengthIsAad = mac.etm;
     this.macLength = mac.macLength;
-    this.firstBlockSize = mac.etm ? 4 : BLOCK;
+    this.firstBlockSize = mac.etm ? 4 : block;
   }
   packetLength(first: Buffer): number {
     if (this.mac.etm) return first.readUInt32BE(0);
-    this.firstPlain = this.decipher.update(first.subarray(0, BLOCK));
+    this.firstPlain = this.decipher.update(first.subarray(0, this.block));
     return this.firstPlain.readUInt32BE(0);
   }
   open(length: Buffer, body: readonly Buffer[], mac: Buffer, seq: number): Buffer[] {
@@ -96,7 +101,7 @@ class CtrOpener implements PacketOpener {
     const first = this.firstPlain!;
     this.firstPlain = undefined;
     const plain: Buffer[] = [first.subarray(4)];
-    let skip = BLOCK - 4;
+    let skip = this.block - 4;
     for (const b of body) {
       if (skip >= b.length) {
         skip -= b.length;
