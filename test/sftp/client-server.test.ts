@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as ssh from '../../src/index.js';
 import { connectTo, makeEnv, startDaemon, type Env } from '../facade/helpers.js';
+import { MemoryFs } from './memory-handler.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 let env: Env;
@@ -48,4 +49,52 @@ test('our client against our server: the extensions both have, transfers and dir
   assert.equal(await sftp.exists('/a'), false);
   await ssh.sftp.stopChannel(sftp);
   await conn.close();
+});
+
+test('a fileHandler that keeps the files in memory, confined to a root inside it', async () => {
+  const mem = new MemoryFs();
+  await mem.mkdir('/jail', 0o755);
+  await mem.mkdir('/secret', 0o700);
+  await mem.symlink('/secret', '/jail/out');
+  const d = await startDaemon(env, {
+    password: 'pw',
+    subsystems: [ssh.sftpd.subsystemSpec({ root: '/jail', fileHandler: mem, maxFiles: 3 })],
+  });
+  try {
+    const conn = await connectTo(d, env, { password: 'pw' });
+    const sftp = await ssh.sftp.startChannel(conn);
+    const data = randomBytes(3 * 1024 * 1024 + 1);
+    await sftp.put(data, '/f.bin');
+    assert.equal(sha(await sftp.readFile('/f.bin')), sha(data));
+    for (let i = 0; i < 7; i++) await sftp.writeFile(`/n${i}`, String(i));
+    // READDIR in batches of maxFiles (3) still lists everything.
+    assert.deepEqual((await sftp.listDir('/')).sort(), [
+      'f.bin',
+      'n0',
+      'n1',
+      'n2',
+      'n3',
+      'n4',
+      'n5',
+      'n6',
+      'out',
+    ]);
+    await sftp.mkdir('/a/b', true);
+    await sftp.rename('/n0', '/a/b/moved');
+    assert.equal((await sftp.readFile('/a/b/moved')).toString(), '0');
+    await assert.rejects(
+      sftp.writeFile('/out/planted', 'x'),
+      (e: ssh.sftp.SftpError) => e.statusName === 'PERMISSION_DENIED',
+    );
+    await assert.rejects(
+      sftp.listDir('/../secret'),
+      (e: ssh.sftp.SftpError) => e.statusName === 'NO_SUCH_FILE',
+    );
+    const secret = mem.top.kind === 'dir' ? mem.top.entries.get('secret') : undefined;
+    assert.equal(secret?.kind === 'dir' && secret.entries.size, 0, 'nothing was written outside /jail');
+    await ssh.sftp.stopChannel(sftp);
+    await conn.close();
+  } finally {
+    await d.stop();
+  }
 });
