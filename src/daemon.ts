@@ -100,6 +100,8 @@ export class Daemon {
   private readonly keyRestrictions = new WeakMap<Connection, KeyRestrictions>();
   /** Keys the per-user failure delay. */
   private readonly delaySecret = randomBytes(32);
+  /** parallelLogin false: the tail of the queue of authentication decisions, run one at a time. */
+  private loginTurn: Promise<unknown> = Promise.resolve();
   /** Called when the daemon has stopped (the facade's registry listens). */
   onStopped: (() => void) | undefined;
 
@@ -114,7 +116,12 @@ export class Daemon {
     // The seed: without the subsystems option, ssh_sftpd:subsystem_spec([]) is used.
     this.subsystems = new Map(o.subsystems ?? [subsystemSpec()]);
     this.env = envPolicy(o.acceptEnv ?? ['LANG', 'LC_*'], o.limits);
-    this.keyApi = { ...fileKeyApi, ...(o.keyCb as Partial<ServerKeyApi>) };
+    this.keyApi = {
+      ...fileKeyApi,
+      // userDir: false: no authorized_keys; publickey only through keyCb.
+      ...(o.noUserDir ? { isAuthKey: () => Promise.resolve(false) } : {}),
+      ...(o.keyCb as Partial<ServerKeyApi>),
+    };
     this.ctx = { userDir: o.userDir, systemDir: o.systemDir ?? '/etc/ssh' };
     const usePassword = o.pwdfun !== undefined || o.password !== undefined || o.userPasswords !== undefined;
     this.coreConfig = {
@@ -140,6 +147,7 @@ export class Daemon {
       windowBudget: o.limits?.windowBudget,
       outputStallMs: o.limits?.outputStallTimeout,
       minRemoteMaxPacket: o.minimalRemoteMaxPacketSize,
+      idleTimeMs: o.idleTime,
     };
   }
 
@@ -171,8 +179,12 @@ export class Daemon {
     }
     const server = createServer({ noDelay: true }, (s) => this.accept(s));
     this.server = server;
-    const address =
-      host === undefined || host === 'any' ? undefined : host === 'loopback' ? '127.0.0.1' : host;
+    const address = listenAddress(host, this.o.inet);
+    // The seed's fd option: listen on a socket already open (host and port are not used).
+    const where =
+      this.o.fd !== undefined
+        ? { fd: this.o.fd }
+        : { port, host: address, ...(address === '::' && this.o.inet === 'inet6' ? { ipv6Only: true } : {}) };
     return new Promise<void>((resolve, reject) => {
       server.once('error', (e) =>
         reject(
@@ -181,7 +193,7 @@ export class Daemon {
           }),
         ),
       );
-      server.listen({ port, host: address }, () => {
+      server.listen(where, () => {
         const a = server.address();
         if (a && typeof a === 'object') {
           this.ip = a.address;
@@ -284,9 +296,28 @@ export class Daemon {
 
   // ---- ConnectionHooks (internal): one object serves every connection of the daemon ---------
 
+  /**
+   * The seed's parallel_login: when false (the default) one login is decided at a time across the
+   * daemon: each authentication decision (key lookup, password check) waits its turn, its
+   * connection's input paused meanwhile, nobody dropped. A connection that closed while waiting
+   * gets `closed` without the decision being made. True: decisions run in parallel.
+   */
+  private inTurn<T>(c: Connection, decide: () => Promise<T>, closed: T): Promise<T> {
+    if (this.o.parallelLogin) return decide();
+    const turn = this.loginTurn.then(() => (c.isClosed ? closed : decide()));
+    this.loginTurn = turn.catch(() => undefined);
+    return turn;
+  }
+
   /** @internal */
-  async isAuthorizedKey(c: Connection, user: string, key: PublicKey): Promise<boolean> {
+  isAuthorizedKey(c: Connection, user: string, key: PublicKey): Promise<boolean> {
+    return this.inTurn(c, () => this.lookupKey(c, user, key), false);
+  }
+
+  private async lookupKey(c: Connection, user: string, key: PublicKey): Promise<boolean> {
     if (this.o.keyCb?.isAuthKey) return this.keyApi.isAuthKey(key, user, this.ctx);
+    // userDir: false: no authorized_keys file; keys only through keyCb.
+    if (this.o.noUserDir) return false;
     // The default key files: the line's options decide too (from=, expiry-time=), and what they
     // allow the session is kept for it (command=, no-pty, restrict).
     const r = await fileKeyApi.authorizedKeyRestrictions(key, user, this.ctx);
@@ -366,10 +397,15 @@ export class Daemon {
   }
 
   /** @internal */
-  onClose(c: Connection, error: SshError, byPeer: boolean): void {
+  onClose(c: Connection, error: SshError, _byPeer: boolean): void {
     this.connections.delete(c);
     this.startupDone(c, error);
-    if (byPeer) this.o.disconnectfun?.(error.message);
+    this.o.disconnectfun?.(error.message);
+  }
+
+  /** @internal */
+  onUnexpected(c: Connection, payload: Buffer): void {
+    reportUnexpected(this.o.unexpectedfun, payload, peerOf(c));
   }
 
   /** @internal The seed's auth_method_kb_interactive_data, or its default. */
@@ -383,7 +419,7 @@ export class Daemon {
   /** @internal */
   async checkPassword(c: Connection, user: string, password: string): Promise<PasswordVerdict> {
     const start = performance.now();
-    const verdict = await this.verifyPassword(c, user, password, peerOf(c));
+    const verdict = await this.inTurn(c, () => this.verifyPassword(c, user, password, peerOf(c)), false);
     if (verdict === false) await this.failureDelay(user, performance.now() - start);
     return verdict;
   }
@@ -430,6 +466,41 @@ export class Daemon {
     if (o.userPasswords?.some(([u, p]) => u === user && sameSecret(p, password))) return true;
     return o.password !== undefined && sameSecret(o.password, password);
   }
+}
+
+/**
+ * Where a daemon listens: an IP as given, 'loopback' as 127.0.0.1, and 'any' (or no host) as every
+ * address of the `inet` option's family (0.0.0.0 or ::), or Node's dual-stack default without it.
+ */
+export function listenAddress(
+  host: string | undefined,
+  inet: 'inet' | 'inet6' | undefined,
+): string | undefined {
+  if (host === undefined || host === 'any')
+    return inet === 'inet' ? '0.0.0.0' : inet === 'inet6' ? '::' : undefined;
+  return host === 'loopback' ? '127.0.0.1' : host;
+}
+
+/** The seed's unexpectedfun: 'skip' keeps quiet, anything else is reported (at debug level). */
+export function reportUnexpected(
+  fun: DaemonOptions['unexpectedfun'],
+  payload: Buffer,
+  peer: { address: string; port: number },
+): void {
+  let verdict: string = 'report';
+  try {
+    verdict = fun?.({ type: payload[0]!, payload }, peer) ?? 'report';
+  } catch (e) {
+    debug('unexpectedfun threw: %s', (e as Error)?.message ?? e);
+  }
+  if (verdict !== 'skip')
+    debug(
+      'unexpected message %d (%d bytes) from %s:%d, answered UNIMPLEMENTED',
+      payload[0],
+      payload.length,
+      peer.address,
+      peer.port,
+    );
 }
 
 /** OpenSSH's AcceptEnv patterns (`*` any run, `?` one character) and the env limits. */

@@ -122,8 +122,20 @@ export const LIMIT_DEFAULTS = {
 } as const;
 
 export interface CommonOptions {
-  /** Directory of known_hosts, id_* keys and authorized_keys (default `~/.ssh`). */
-  userDir?: string;
+  /**
+   * Directory of known_hosts, id_* keys and authorized_keys (default `~/.ssh`); `false`: none, no
+   * such file is read or written (keys and host keys then come only from `keyCb`).
+   */
+  userDir?: string | false;
+  /** Close an authenticated connection that has had no channel open for this many ms (default Infinity). */
+  idleTime?: number;
+  /** The IP version for the host `'any'` (daemon) or a host name (client): `'inet'` or `'inet6'`. */
+  inet?: 'inet' | 'inet6';
+  /**
+   * A file descriptor to use instead of opening a socket: a listening socket for a daemon, a
+   * connected one for a client (the host and port arguments are then not used to connect).
+   */
+  fd?: number;
   /** The software-version part of our identification line. */
   idString?: IdStringOption;
   preferredAlgorithms?: AlgorithmsOption;
@@ -141,8 +153,16 @@ export interface CommonOptions {
     message: string,
     language: string,
   ) => void;
-  /** Called when the peer disconnects or the connection is lost. */
+  /** Called once when the connection ends, whoever ended it (the peer, this side, a lost socket). */
   disconnectfun?: (reason: string) => void;
+  /**
+   * Called with a message nothing handles (answered SSH_MSG_UNIMPLEMENTED, RFC 4253 §11.4) and the
+   * peer's address; `'report'` (or anything but `'skip'`) logs it at debug level (NODE_DEBUG=seashell).
+   */
+  unexpectedfun?: (
+    message: { type: number; payload: Buffer },
+    peer: { address: string; port: number },
+  ) => 'report' | 'skip';
   profile?: string;
   /** Resource limits beyond the seed's options (see `Limits`). */
   limits?: Limits;
@@ -253,6 +273,12 @@ export interface DaemonOptions extends CommonOptions {
    * get a DISCONNECT HOST_NOT_ALLOWED_TO_CONNECT until its penalty runs out.
    */
   perSourcePenalties?: boolean | PenaltyOptions;
+  /**
+   * The seed's parallel_login. False (the default): one login is decided at a time across the
+   * daemon (each key lookup or password check waits its turn; nobody is dropped). True: in
+   * parallel, bounded by maxSessions, maxStartups and perSourceMaxStartups.
+   */
+  parallelLogin?: boolean;
   maxChannels?: number;
   minimalRemoteMaxPacketSize?: number;
   connectfun?: (user: string, peer: { address: string; port: number }, method: string) => void;
@@ -376,7 +402,11 @@ const isLimits: Check = (v, n) => {
 };
 
 const COMMON: Record<string, Check> = {
-  userDir: isString,
+  userDir: (v, n) => void (v === false || isString(v, n)),
+  idleTime: isTimeout,
+  inet: (v, n) => void (v === 'inet' || v === 'inet6' || fail(n, "'inet' or 'inet6'", v)),
+  fd: (v, n) =>
+    void ((typeof v === 'number' && Number.isInteger(v) && v >= 0) || fail(n, 'a file descriptor number', v)),
   idString: isIdString,
   preferredAlgorithms: accept, // checked by resolveAlgorithms
   modifyAlgorithms: accept,
@@ -385,6 +415,7 @@ const COMMON: Record<string, Check> = {
   rekeyLimit: isRekeyLimit,
   sshMsgDebugFun: isFunction,
   disconnectfun: isFunction,
+  unexpectedfun: isFunction,
   profile: isString,
   limits: isLimits,
 };
@@ -458,6 +489,7 @@ const DAEMON: Record<string, Check> = {
     const why = penaltyOptionProblem(v);
     if (why) fail(n, why, v);
   },
+  parallelLogin: isBoolean,
   maxChannels: isPositiveInt,
   minimalRemoteMaxPacketSize: isPositiveInt,
   connectfun: isFunction,
@@ -466,12 +498,7 @@ const DAEMON: Record<string, Check> = {
 
 /** Seed options that Seashell does not build yet: refused by name rather than silently ignored. */
 const NOT_BUILT: Record<string, string> = {
-  parallelLogin: 'logins are always handled in parallel',
   dsaPassPhrase: 'DSA keys are not supported',
-  idleTime: 'idle timeouts are not built yet',
-  inet: 'pass an IPv6 address as the host instead',
-  fd: 'pass a connected net.Socket instead',
-  unexpectedfun: 'not built yet',
 };
 
 function validate(kind: string, schema: Record<string, Check>, opts: unknown): void {
@@ -511,7 +538,10 @@ export function defaultUserDir(): string {
 
 export interface ResolvedCommon {
   algorithms: AlgorithmSet;
+  /** The user directory ('' when `userDir` is false: see `noUserDir`). */
   userDir: string;
+  /** `userDir: false`: no file of the user directory is read or written. */
+  noUserDir: boolean;
   authMethodList: string[];
   rekeyBytes: number;
   rekeyMinutes: number;
@@ -524,7 +554,8 @@ function resolveCommon(o: CommonOptions): ResolvedCommon {
   const rekeyMinutes = typeof limit === 'number' ? 60 : (limit?.minutes ?? 60);
   return {
     algorithms: resolveAlgorithms(o.preferredAlgorithms, o.modifyAlgorithms),
-    userDir: o.userDir ?? defaultUserDir(),
+    userDir: o.userDir === false ? '' : (o.userDir ?? defaultUserDir()),
+    noUserDir: o.userDir === false,
     authMethodList: (o.authMethods ?? 'publickey,keyboard-interactive,password').split(','),
     rekeyBytes,
     rekeyMinutes,

@@ -5,7 +5,7 @@ import { AgentClient, type AgentIdentity } from './keys/agent.js';
 import { signatureAlgorithmFits } from './keys/signature.js';
 import type { ConnectionInfo, ConnectionRef } from './channel/link.js';
 import { Connection, DEFAULT_MAX_PACKET, DEFAULT_WINDOW } from './edge/connection.js';
-import { Daemon, type DaemonInfo } from './daemon.js';
+import { Daemon, reportUnexpected, type DaemonInfo } from './daemon.js';
 import { SshError } from './errors.js';
 import { fingerprint } from './keys/fingerprint.js';
 import { fileKeyApi, userKeyFileProblems, type ClientKeyApi, type KeyApiContext } from './keys/key-api.js';
@@ -32,6 +32,12 @@ const daemons = new Set<Daemon>();
 const connections = new Set<Connection>();
 
 type ResolvedClient = ReturnType<typeof resolveClientOptions>;
+
+/** `userDir: false`: no user key files, no known_hosts written (it is not read either). */
+const NO_USER_DIR: Partial<ClientKeyApi> = {
+  userKey: () => Promise.resolve(undefined),
+  addHostKey: () => Promise.resolve(),
+};
 
 /** Loads libsodium's Poly1305 when chacha20-poly1305 may be negotiated. */
 async function cryptoReady(algorithms: AlgorithmSet): Promise<void> {
@@ -66,9 +72,10 @@ async function loadUserKeys(o: ResolvedClient, api: ClientKeyApi, ctx: KeyApiCon
     }
   }
   // The default files: say which exist and cannot be used, here and in AUTH_FAILED.
-  const skipped = (o.keyCb as Partial<ClientKeyApi> | undefined)?.userKey
-    ? []
-    : await userKeyFileProblems(prefs, ctx);
+  const skipped =
+    (o.keyCb as Partial<ClientKeyApi> | undefined)?.userKey || o.noUserDir
+      ? []
+      : await userKeyFileProblems(prefs, ctx);
   for (const s of skipped) debug('user key skipped: %s', s);
   for (const alg of prefs) {
     const key = await api.userKey(alg, ctx);
@@ -192,9 +199,15 @@ function preferKnownHostKeyTypes(algorithms: AlgorithmSet, knownTypes: string[])
   return { ...algorithms, publicKey: [...known, ...algorithms.publicKey.filter((a) => !known.includes(a))] };
 }
 
-function openSocket(host: string, port: number, timeout: number | undefined): Promise<Socket> {
+function openSocket(
+  host: string,
+  port: number,
+  timeout: number | undefined,
+  inet: 'inet' | 'inet6' | undefined,
+): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
-    const socket = netConnect({ host, port, noDelay: true });
+    const family = inet === 'inet' ? 4 : inet === 'inet6' ? 6 : 0;
+    const socket = netConnect({ host, port, noDelay: true, family });
     let timer: NodeJS.Timeout | undefined;
     if (timeout !== undefined && timeout !== Infinity) {
       timer = setTimeout(() => {
@@ -263,7 +276,11 @@ export async function connect(
     throw new SshError('BAD_OPTION', `negotiation timeout must be milliseconds or Infinity, got ${timeout}`);
   }
   const o = resolveClientOptions(options);
-  const api: ClientKeyApi = { ...fileKeyApi, ...(o.keyCb as Partial<ClientKeyApi>) };
+  const api: ClientKeyApi = {
+    ...fileKeyApi,
+    ...(o.noUserDir ? NO_USER_DIR : {}),
+    ...(o.keyCb as Partial<ClientKeyApi>),
+  };
   const ctx: KeyApiContext = {
     userDir: o.userDir,
     systemDir: '/etc/ssh',
@@ -277,10 +294,12 @@ export async function connect(
     throw e;
   });
   // known_hosts is read once per connect: to order the host key algorithms and to check the key.
-  const knownHosts = o.keyCb?.isHostKey ? '' : await readKnownHosts(ctx);
+  const knownHosts = o.keyCb?.isHostKey || o.noUserDir ? '' : await readKnownHosts(ctx);
   const knownTypes = knownKeyTypesFor(knownHosts, host, port);
   const algorithms = preferKnownHostKeyTypes(o.algorithms, knownTypes);
-  socket ??= await openSocket(host, port, o.connectTimeout);
+  // The seed's fd option: a connected socket's file descriptor, used as it is.
+  if (!socket && o.fd !== undefined) socket = new Socket({ fd: o.fd, readable: true, writable: true });
+  socket ??= await openSocket(host, port, o.connectTimeout, o.inet);
   const user = o.user ?? defaultUser();
   const conn = new Connection(
     socket,
@@ -299,6 +318,7 @@ export async function connect(
       maxChannels: o.limits?.channels,
       pendingRequests: o.limits?.pendingRequests,
       windowBudget: o.limits?.windowBudget,
+      idleTimeMs: o.idleTime,
       clientAuth: {
         user,
         methods: o.authMethodList.filter((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m)),
@@ -315,10 +335,12 @@ export async function connect(
       onBanner: (_c, m) => {
         if (!o.quietMode) process.stderr.write(m);
       },
-      onClose: (c, error, byPeer) => {
+      onClose: (c, error) => {
         connections.delete(c);
-        if (byPeer) o.disconnectfun?.(error.message);
+        // Every disconnect, whoever started it.
+        o.disconnectfun?.(error.message);
       },
+      onUnexpected: (c, payload) => reportUnexpected(o.unexpectedfun, payload, c.info().peer),
     },
   );
   conn.start();

@@ -54,6 +54,8 @@ export interface ConnectionEvents {
   /** Server decisions that may need I/O. */
   isAuthorizedKey?(user: string, key: PublicKey): Promise<boolean>;
   checkPassword?(user: string, password: string): Promise<PasswordVerdict>;
+  /** A message nothing here handles arrived; it is answered UNIMPLEMENTED (the seed's unexpectedfun). */
+  onUnexpected?(payload: Buffer): void;
   /** Keyboard-interactive's text for a user (default: the seed's). */
   kbdIntData?(user: string, service: string): KbdIntData | Promise<KbdIntData>;
 }
@@ -74,6 +76,8 @@ export interface ConnectionCoreConfig {
    * it is disconnected (default DEFAULT_OUTPUT_STALL_MS; Infinity never).
    */
   outputStallMs?: number;
+  /** The seed's idle_time: an authenticated connection with no channel for this long is closed. */
+  idleTimeMs?: number;
 }
 
 /**
@@ -269,10 +273,16 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
       if (!this.authenticated) {
         throw protocolError(`connection protocol message ${type} before authentication`);
       }
-      if (!this.mux.handle(payload)) this.transport.sendUnimplemented(seq);
+      if (!this.mux.handle(payload)) this.unexpected(payload, seq);
       return;
     }
+    this.unexpected(payload, seq);
+  }
+
+  /** RFC 4253 §11.4: UNIMPLEMENTED, and the application hears of it. */
+  private unexpected(payload: Buffer, seq: number): void {
     this.transport.sendUnimplemented(seq);
+    this.events.onUnexpected?.(payload);
   }
 }
 

@@ -110,6 +110,7 @@ export interface ConnectionHooks {
   onDebug?(connection: Connection, message: Debug): void;
   onBanner?(connection: Connection, message: string): void;
   onClose?(connection: Connection, error: SshError, byPeer: boolean): void;
+  onUnexpected?(connection: Connection, payload: Buffer): void;
 }
 
 /** The sink a channel has until its Channel object takes over (it replaces it at once). */
@@ -142,6 +143,9 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
   /** Bytes the kernel had taken when the stall timer was armed. */
   private stallMark = 0;
   private readonly outputStallMs: number;
+  private readonly idleTimeMs: number | undefined;
+  /** Armed while authenticated with no channel open (the seed's idle_time). */
+  private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /** Where authentication stands; the promise for `authenticated` is made only when asked for. */
   private authState: 'pending' | 'done' | SshError = 'pending';
@@ -171,6 +175,7 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
     this.role = config.transport.role;
     this.core = new ConnectionCore(config, this);
     this.outputStallMs = config.outputStallMs ?? DEFAULT_OUTPUT_STALL_MS;
+    this.idleTimeMs = config.idleTimeMs;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.core.receive(chunk));
     socket.on('drain', () => this.onDrain());
@@ -332,6 +337,30 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
     this.deadline = undefined;
     this.hooks.onAuthenticated?.(this, user, method);
     this.settled('done');
+    this.armIdle();
+  }
+
+  /** Starts the idle clock if the connection is authenticated and has no channel. */
+  private armIdle(): void {
+    const ms = this.idleTimeMs;
+    if (ms === undefined || ms === Infinity || this.closed || this.channels.size > 0) return;
+    if (!this.core.isAuthenticated || this.idleTimer) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.closed || this.channels.size > 0) return;
+      this.core.disconnect(DisconnectReason.BY_APPLICATION, `idle for ${ms} ms with no channel open`);
+    }, ms);
+    this.idleTimer.unref();
+  }
+
+  private disarmIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  /** @internal */
+  onUnexpected(payload: Buffer): void {
+    this.hooks.onUnexpected?.(this, payload);
   }
 
   /** @internal */
@@ -419,12 +448,14 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
         ? new SessionChannel(this, this.core.mux, mc)
         : new Channel(this, this.core.mux, mc);
     this.channels.set(ch.channelId, ch);
+    this.disarmIdle();
     return ch;
   }
 
   /** @internal Called by a Channel once it is closed. */
   forgetChannel(id: number): void {
     this.channels.delete(id);
+    if (this.channels.size === 0) this.armIdle();
   }
 
   /** The open channel with this local id. */
@@ -462,7 +493,7 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
         {
           onOpenConfirmed: () => resolve(ch),
           onOpenFailed: (e) => {
-            this.channels.delete(mc.localId);
+            this.forgetChannel(mc.localId);
             reject(e);
           },
           onData() {},
@@ -666,6 +697,7 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
   }
 
   private clearTimers(): void {
+    this.disarmIdle();
     if (this.deadline) clearTimeout(this.deadline);
     this.deadline = undefined;
     if (this.stallTimer) clearTimeout(this.stallTimer);
