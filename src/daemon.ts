@@ -305,7 +305,13 @@ export class Daemon {
   private inTurn<T>(c: Connection, decide: () => Promise<T>, closed: T): Promise<T> {
     if (this.o.parallelLogin) return decide();
     const turn = this.loginTurn.then(() => (c.isClosed ? closed : decide()));
-    this.loginTurn = turn.catch(() => undefined);
+    // The next turn comes when this decision is made, or when its connection ends (a check that
+    // never answers holds the others no longer than negotiationTimeout).
+    const ended = c.authenticated.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.loginTurn = Promise.race([turn.catch(() => undefined), ended]);
     return turn;
   }
 

@@ -93,6 +93,23 @@ describe('parallelLogin', () => {
     assert.ok(r.took >= 1000, `ten 100 ms checks in a row take a second (took ${r.took} ms)`);
   });
 
+  test('false: a check that never answers holds the others only until its connection times out', async () => {
+    const d = await startDaemon(env, {
+      negotiationTimeout: 400,
+      pwdfun: (user: string) => (user === 'hang' ? new Promise<boolean>(() => {}) : Promise.resolve(true)),
+    });
+    const hung = connectTo(d, env, { user: 'hang', password: 'x', authMethods: 'password' }).catch(
+      (e: unknown) => e,
+    );
+    await sleep(50);
+    const t0 = performance.now();
+    const conn = await connectTo(d, env, { user: 'ok', password: 'x', authMethods: 'password' });
+    assert.ok(performance.now() - t0 < 5000, 'the second login went through');
+    assert.ok(await hung, 'the hung login failed');
+    await ssh.close(conn);
+    await ssh.stopDaemon(d);
+  });
+
   test('true: the checks run in parallel', async () => {
     const r = await tenLogins(true);
     assert.equal(r.count, 10);
