@@ -23,6 +23,11 @@ type Item =
 export interface RunnerEvents {
   /** A callback threw (or rejected): the channel dies with `error`; the connection lives on. */
   onError?(channelId: number, error: unknown): void;
+  /**
+   * `init` finished (true) or stopped or threw (false), before the channel is closed for it: a
+   * request that started the handler can then be answered before the CLOSE goes out.
+   */
+  onInit?(ok: boolean): void;
 }
 
 /** Answers every call still waiting when the runner stops: the channel is gone. */
@@ -82,6 +87,7 @@ export class ChannelRunner<S> {
       r = await this.handler.init(args);
     } catch (e) {
       this.events.onError?.(this.channel.channelId, e);
+      this.events.onInit?.(false);
       await this.finish(e);
       return false;
     }
@@ -90,11 +96,13 @@ export class ChannelRunner<S> {
 
   private begin(r: InitResult<S>): boolean {
     if ('stop' in r) {
+      this.events.onInit?.(false);
       void this.finish(r.stop);
       return false;
     }
     this.state = r.ok;
     this.initialized = true;
+    this.events.onInit?.(true);
     const up: ChannelUp<Channel> = {
       type: 'channelUp',
       channelId: this.channel.channelId,

@@ -182,9 +182,9 @@ export function attachSession(channel: SessionChannel, routing: SessionRouting):
     kept.length = 0;
     count.open++;
     const [handler, args] = unpackSpec(spec);
-    const r = new ChannelRunner(channel, handler, args, routing);
+    // The reply goes out when init is done, and before the CLOSE of a subsystem that refused.
+    const r = new ChannelRunner(channel, handler, args, { ...routing, onInit: (ok) => reply?.(ok) });
     runner = r;
     void r.done.then(() => count.open--);
-    void r.ready.then((ok) => reply?.(ok));
   }
 }

@@ -319,6 +319,22 @@ describe('subsystems', () => {
     await ssh.stopDaemon(d);
   });
 
+  test('a subsystem whose init stops is answered FAILURE before its channel closes', async () => {
+    const refusing: ServerChannelHandler<unknown> = {
+      init: () => ({ stop: 'no root' }),
+      handleMsg: (_m, s) => ({ ok: s }),
+      handleSshMsg: (_m, s) => ({ ok: s }),
+    };
+    const d = await startDaemon(env, { password: 'pw', subsystems: [['refusing', refusing]] });
+    const conn = await connectTo(d, env, { password: 'pw' });
+    for (let i = 0; i < 5; i++) {
+      const ch = await conn.sessionChannel();
+      assert.equal(await ch.subsystem('refusing'), 'failure', 'not CLOSED: the reply went out first');
+      assert.deepEqual((await collect(ch)).types, ['closed']);
+    }
+    await ssh.stopDaemon(d);
+  });
+
   test('an unknown subsystem is refused; the channel stays usable', async () => {
     const log: string[] = [];
     const d = await startDaemon(env, {
