@@ -80,6 +80,7 @@ async function runDaemon(args: string[]): Promise<void> {
   const info = await ssh.daemonInfo(d);
   const user = defaultUser();
   const authorized = join(userDir, 'authorized_keys');
+  const host = info.ip === '::' || info.ip === '0.0.0.0' ? '127.0.0.1' : info.ip;
   const lines = [
     `Seashell ${VERSION} daemon listening on ${info.ip}:${info.port}`,
     `host keys (${dir}):`,
@@ -88,11 +89,14 @@ async function runDaemon(args: string[]): Promise<void> {
     (await exists(authorized))
       ? ''
       : `  (that file does not exist yet: cat ~/.ssh/id_ed25519.pub >> ${authorized} after ssh-keygen -t ed25519)`,
-    `serves: exec, evaluating the command as a JavaScript expression in this process`,
-    `not yet: the interactive shell (REPL), SFTP, port forwarding`,
+    `serves: exec (the command evaluated as JavaScript, each in a worker thread of its own),`,
+    `  a shell (a Node REPL per session), SFTP (sftp, scp)`,
+    `not yet: port forwarding`,
     ``,
     `connect with:`,
-    `  ssh -p ${info.port} ${user}@${info.ip === '::' || info.ip === '0.0.0.0' ? '127.0.0.1' : info.ip} '1 + 2'`,
+    `  ssh -p ${info.port} ${user}@${host} '1 + 2'`,
+    `  ssh -p ${info.port} ${user}@${host}`,
+    `  sftp -P ${info.port} ${user}@${host}`,
     ``,
   ].filter((l, i, all) => l !== '' || all[i - 1] !== '');
   process.stdout.write(lines.join('\n') + '\n');
