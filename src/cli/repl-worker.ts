@@ -75,15 +75,23 @@ function main(): void {
   // async hooks off in this thread (a real one enables them).
   const errorsBus = Object.assign(new EventEmitter(), { bind: <F>(f: F): F => f });
 
-  const server: REPLServer = repl.start({
+  const options = {
     prompt: '> ',
     input: input as unknown as NodeJS.ReadableStream,
     output: output as unknown as NodeJS.WritableStream,
     terminal: pty !== undefined,
     useColors: pty?.colors ?? false,
     historySize: data.historySize,
-    domain: errorsBus as never,
-  } as repl.ReplOptions);
+  } as repl.ReplOptions;
+  let server: REPLServer;
+  try {
+    server = repl.start({ ...options, domain: errorsBus as never } as repl.ReplOptions);
+  } catch (e) {
+    // Node 26 refuses the domain option (ERR_INVALID_ARG_VALUE): start without it; errors of
+    // the user's callbacks then come through uncaughtException below.
+    if ((e as NodeJS.ErrnoException).code !== 'ERR_INVALID_ARG_VALUE') throw e;
+    server = repl.start(options);
+  }
   // Values print in full: no "... more characters" or "... more items" cut.
   const writerOptions = (server.writer as unknown as { options?: Record<string, unknown> }).options;
   if (writerOptions) {
