@@ -84,7 +84,16 @@ if (!systemDir || !userDir) {
   process.exit(2);
 }
 
-const daemon = await ssh.daemon('127.0.0.1', 0, { systemDir, userDir, sshCli: benchCli });
+// The bench opens hundreds of connections at once from one address (127.0.0.1): the admission a
+// public daemon needs (MaxStartups, the per-source cap and penalties) would refuse most of them.
+const daemon = await ssh.daemon('127.0.0.1', 0, {
+  systemDir,
+  userDir,
+  sshCli: benchCli,
+  maxStartups: 10_000,
+  perSourceMaxStartups: Infinity,
+  perSourcePenalties: false,
+});
 const info = await ssh.daemonInfo(daemon);
 const defaults = ssh.defaultAlgorithms();
 
