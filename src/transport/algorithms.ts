@@ -1,5 +1,5 @@
 import { SshError } from '../errors.js';
-import { aes128Gcm, aes256Gcm } from './cipher/aes-gcm.js';
+import { aeadAes128Gcm, aeadAes256Gcm, aes128Gcm, aes256Gcm, RFC5647_GCM } from './cipher/aes-gcm.js';
 import { COMPRESSION_METHODS } from './compression.js';
 import { chacha20Poly1305 } from './cipher/chacha20-poly1305.js';
 import type { CipherSpec } from './cipher/types.js';
@@ -57,8 +57,21 @@ export const KEX_METHODS: ReadonlyMap<string, KexMethodSpec> = new Map(
   [...DEFAULT_KEX, ...LEGACY_KEX].map((k) => [k.name, k]),
 );
 
-/** Fastest first: AES-GCM runs on AES-NI through OpenSSL; chacha20-poly1305 needs WebAssembly Poly1305. */
-const DEFAULT_CIPHERS = [aes128Gcm, aes256Gcm, chacha20Poly1305, aes128Ctr, aes192Ctr, aes256Ctr];
+/**
+ * Fastest first: AES-GCM runs on AES-NI through OpenSSL; chacha20-poly1305 needs WebAssembly
+ * Poly1305. RFC 5647's AEAD_AES_*_GCM (the same packets under the RFC's names, which the seed
+ * lists) come after OpenSSH's names, so peers that know both settle on OpenSSH's.
+ */
+const DEFAULT_CIPHERS = [
+  aes128Gcm,
+  aes256Gcm,
+  chacha20Poly1305,
+  aeadAes128Gcm,
+  aeadAes256Gcm,
+  aes128Ctr,
+  aes192Ctr,
+  aes256Ctr,
+];
 /** CBC modes, for old peers only when asked for (OpenSSH dropped them from its defaults in 7.2). */
 const LEGACY_CIPHERS = [aes128Cbc, aes192Cbc, aes256Cbc, tripleDesCbc];
 
@@ -69,6 +82,12 @@ export const CIPHERS: ReadonlyMap<string, CipherSpec> = new Map(
 export const MACS: ReadonlyMap<string, MacSpec> = new Map(
   [hmacSha256Etm, hmacSha512Etm, hmacSha1Etm, hmacSha256, hmacSha512, hmacSha1].map((m) => [m.name, m]),
 );
+/**
+ * MAC names: the HMACs, then RFC 5647's AEAD_AES_*_GCM, which as a MAC name means "the GCM
+ * cipher of the same name protects this direction" (RFC 5647 §5.1). They are last, so a MAC
+ * negotiation only lands on them when the peer offers nothing else.
+ */
+const MAC_NAMES = [...MACS.keys(), ...RFC5647_GCM];
 
 /** Host key and user key signature algorithms (RFC 8709, RFC 5656, RFC 8332). */
 export const PUBLIC_KEY_ALGORITHMS = [
@@ -148,7 +167,7 @@ export function defaultAlgorithms(): AlgorithmSet {
     kex: DEFAULT_KEX.map((k) => k.name),
     publicKey: PUBLIC_KEY_ALGORITHMS.filter((a) => !LEGACY_PUBLIC_KEY.has(a)),
     cipher: both(DEFAULT_CIPHERS.map((c) => c.name)),
-    mac: both([...MACS.keys()]),
+    mac: both(MAC_NAMES),
     compression: both(DEFAULT_COMPRESSION),
   };
 }
@@ -157,7 +176,7 @@ const SUPPORTED: Record<keyof AlgorithmSet, ReadonlySet<string>> = {
   kex: new Set(KEX_METHODS.keys()),
   publicKey: new Set(PUBLIC_KEY_ALGORITHMS),
   cipher: new Set(CIPHERS.keys()),
-  mac: new Set(MACS.keys()),
+  mac: new Set(MAC_NAMES),
   compression: new Set(COMPRESSION),
 };
 

@@ -1,6 +1,7 @@
 import { DisconnectReason, protocolError } from '../errors.js';
 import type { KexInit } from '../wire/transport-messages.js';
 import { CIPHERS, KEX_PSEUDO, MACS } from './algorithms.js';
+import { RFC5647_GCM } from './cipher/aes-gcm.js';
 
 /** What both sides agreed on in one KEXINIT exchange. */
 export interface Negotiated {
@@ -8,7 +9,7 @@ export interface Negotiated {
   hostKey: string;
   cipherC2S: string;
   cipherS2C: string;
-  /** Empty when the cipher is AEAD and carries its own integrity check. */
+  /** Empty when the cipher is OpenSSH AEAD; the cipher's own name for RFC 5647's AEAD_AES_*_GCM. */
   macC2S: string;
   macS2C: string;
   compressionC2S: string;
@@ -26,28 +27,49 @@ function choose(what: string, client: string[], server: string[]): string {
   );
 }
 
-function chooseMac(what: string, cipher: string, client: string[], server: string[]): string {
-  // OpenSSH kex.c: an AEAD cipher's integrity replaces the MAC, so no MAC needs to match.
-  if (CIPHERS.get(cipher)?.aead) return '';
-  const mac = choose(what, client, server);
+/**
+ * The cipher and MAC of one direction. OpenSSH's AEAD ciphers ignore the MAC lists (PROTOCOL
+ * §1.6, PROTOCOL.chacha20poly1305), so no MAC needs to match. RFC 5647 §5.1 couples its GCM
+ * names instead: if AEAD_AES_*_GCM is chosen as the cipher it is also the MAC, and if it is
+ * chosen as the MAC it is also the cipher (the choice Erlang/OTP ssh makes when the two lists
+ * disagree; the cipher's choice wins when both are GCM of different sizes).
+ */
+function chooseCipherAndMac(
+  dir: string,
+  client: { cipher: string[]; mac: string[] },
+  server: { cipher: string[]; mac: string[] },
+): [cipher: string, mac: string] {
+  const cipher = choose(`${dir} cipher`, client.cipher, server.cipher);
+  if (RFC5647_GCM.has(cipher)) return [cipher, cipher];
+  if (CIPHERS.get(cipher)?.aead) return [cipher, ''];
+  const mac = choose(`${dir} MAC`, client.mac, server.mac);
+  if (RFC5647_GCM.has(mac)) return [mac, mac];
   if (!MACS.has(mac))
     throw protocolError(`negotiated unknown MAC ${mac}`, DisconnectReason.KEY_EXCHANGE_FAILED);
-  return mac;
+  return [cipher, mac];
 }
 
 /** RFC 4253 §7.1: for every list, the first of the client's algorithms that the server also offers. */
 export function negotiate(client: KexInit, server: KexInit): Negotiated {
   const kex = choose('key exchange', client.kex, server.kex);
   const hostKey = choose('host key', client.hostKey, server.hostKey);
-  const cipherC2S = choose('client-to-server cipher', client.cipherC2S, server.cipherC2S);
-  const cipherS2C = choose('server-to-client cipher', client.cipherS2C, server.cipherS2C);
+  const [cipherC2S, macC2S] = chooseCipherAndMac(
+    'client-to-server',
+    { cipher: client.cipherC2S, mac: client.macC2S },
+    { cipher: server.cipherC2S, mac: server.macC2S },
+  );
+  const [cipherS2C, macS2C] = chooseCipherAndMac(
+    'server-to-client',
+    { cipher: client.cipherS2C, mac: client.macS2C },
+    { cipher: server.cipherS2C, mac: server.macS2C },
+  );
   return {
     kex,
     hostKey,
     cipherC2S,
     cipherS2C,
-    macC2S: chooseMac('client-to-server MAC', cipherC2S, client.macC2S, server.macC2S),
-    macS2C: chooseMac('server-to-client MAC', cipherS2C, client.macS2C, server.macS2C),
+    macC2S,
+    macS2C,
     compressionC2S: choose('client-to-server compression', client.compressionC2S, server.compressionC2S),
     compressionS2C: choose('server-to-client compression', client.compressionS2C, server.compressionS2C),
   };

@@ -411,6 +411,74 @@ describe('algorithm negotiation (RFC 4253 §7.1)', () => {
     assert.equal(n.macS2C, '');
   });
 
+  test('RFC 5647 §5.1: AEAD_AES_*_GCM chosen as the cipher is also the MAC, and as the MAC also the cipher', () => {
+    const rfc128 = 'AEAD_AES_128_GCM';
+    const rfc256 = 'AEAD_AES_256_GCM';
+    // The cipher is chosen first and brings its MAC along, whatever the MAC lists say.
+    const byCipher = negotiate(
+      kexinit({ cipherC2S: [rfc128], cipherS2C: [rfc256], macC2S: ['hmac-sha2-256'], macS2C: [] }),
+      kexinit({ cipherC2S: [rfc128], cipherS2C: [rfc256], macC2S: ['hmac-sha2-512'], macS2C: [] }),
+    );
+    assert.deepEqual(
+      [byCipher.cipherC2S, byCipher.macC2S, byCipher.cipherS2C, byCipher.macS2C],
+      [rfc128, rfc128, rfc256, rfc256],
+    );
+    // A GCM cipher of the other size in the MAC lists does not change the cipher's choice.
+    const sizes = negotiate(
+      kexinit({ cipherC2S: [rfc256], macC2S: [rfc128] }),
+      kexinit({ cipherC2S: [rfc256], macC2S: [rfc128] }),
+    );
+    assert.deepEqual([sizes.cipherC2S, sizes.macC2S], [rfc256, rfc256]);
+    // The MAC lists agree on the RFC 5647 name while the cipher lists agree on aes128-ctr: both are GCM.
+    const byMac = negotiate(
+      kexinit({ cipherC2S: ['aes128-ctr'], macC2S: [rfc256, 'hmac-sha2-256'] }),
+      kexinit({ cipherC2S: ['aes128-ctr'], macC2S: [rfc256, 'hmac-sha2-256'] }),
+    );
+    assert.deepEqual([byMac.cipherC2S, byMac.macC2S], [rfc256, rfc256]);
+    // The client's MAC preference decides, as for any MAC: an HMAC first keeps aes128-ctr.
+    const hmacFirst = negotiate(
+      kexinit({ cipherC2S: ['aes128-ctr'], macC2S: ['hmac-sha2-256', rfc256] }),
+      kexinit({ cipherC2S: ['aes128-ctr'], macC2S: [rfc256, 'hmac-sha2-256'] }),
+    );
+    assert.deepEqual([hmacFirst.cipherC2S, hmacFirst.macC2S], ['aes128-ctr', 'hmac-sha2-256']);
+    // OpenSSH's names stay uncoupled: no MAC at all.
+    const openssh = negotiate(
+      kexinit({ cipherC2S: ['aes128-gcm@openssh.com'], macC2S: [rfc128] }),
+      kexinit({ cipherC2S: ['aes128-gcm@openssh.com'], macC2S: [rfc128] }),
+    );
+    assert.deepEqual([openssh.cipherC2S, openssh.macC2S], ['aes128-gcm@openssh.com', '']);
+  });
+
+  for (const name of ['AEAD_AES_128_GCM', 'AEAD_AES_256_GCM']) {
+    for (const via of ['cipher', 'mac'] as const) {
+      test(`two transports agree on ${name} chosen as the ${via} and carry messages both ways`, () => {
+        const algorithms: AlgorithmsOption =
+          via === 'cipher' ? { cipher: [name] } : { cipher: ['aes128-ctr'], mac: [name, 'hmac-sha2-256'] };
+        const c = peer('client', { algorithms });
+        const s = peer('server', { algorithms });
+        c.transport.start();
+        s.transport.start();
+        shuttle(c, s);
+        assert.equal(c.closed, undefined);
+        for (const p of [c, s]) {
+          const n = p.transport.negotiated!;
+          assert.deepEqual([n.cipherC2S, n.macC2S, n.cipherS2C, n.macS2C], [name, name, name, name]);
+        }
+        // A connection-layer message (CHANNEL_DATA's number) each way, through GCM and its tag.
+        const big = Buffer.concat([Buffer.of(94), randomBytes(3000)]);
+        const small = Buffer.concat([Buffer.of(94), randomBytes(7)]);
+        const [cBefore, sBefore] = [c.messages.length, s.messages.length];
+        c.transport.send(big);
+        s.transport.send(small);
+        shuttle(c, s);
+        assert.equal(c.closed, undefined);
+        assert.equal(s.closed, undefined);
+        assert.ok(s.messages[sBefore]?.equals(big), 'the server got the client message intact');
+        assert.ok(c.messages[cBefore]?.equals(small), 'the client got the server message intact');
+      });
+    }
+  }
+
   test('pseudo-algorithms in the kex list are never chosen', () => {
     const client = kexinit({ kex: ['ext-info-c', 'kex-strict-c-v00@openssh.com', 'curve25519-sha256'] });
     const server = kexinit({ kex: ['ext-info-c', 'kex-strict-c-v00@openssh.com', 'curve25519-sha256'] });

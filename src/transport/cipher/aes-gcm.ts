@@ -98,3 +98,13 @@ function gcm(name: string, algorithm: CipherGCMTypes, keyLength: number): Cipher
 
 export const aes128Gcm = gcm('aes128-gcm@openssh.com', 'aes-128-gcm', 16);
 export const aes256Gcm = gcm('aes256-gcm@openssh.com', 'aes-256-gcm', 32);
+
+/**
+ * RFC 5647's own names. The packet format is the same as OpenSSH's (RFC 5647 §7: length in the
+ * clear as AAD, §7.1 nonce); what differs is negotiation: §5.1 couples the cipher and the MAC
+ * (see `negotiate.ts`), so these names also appear in the MAC lists.
+ */
+export const aeadAes128Gcm = gcm('AEAD_AES_128_GCM', 'aes-128-gcm', 16);
+export const aeadAes256Gcm = gcm('AEAD_AES_256_GCM', 'aes-256-gcm', 32);
+/** The RFC 5647 names, which are both cipher and MAC names. */
+export const RFC5647_GCM: ReadonlySet<string> = new Set([aeadAes128Gcm.name, aeadAes256Gcm.name]);
