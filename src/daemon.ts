@@ -66,7 +66,7 @@ async function loadHostKeys(
   if (keys.size === 0) {
     throw new SshError(
       'BAD_KEY',
-      `no usable host key in ${ctx.systemDir} (looked for ssh_host_ed25519_key, ssh_host_ecdsa_key, ssh_host_rsa_key ` +
+      `no usable host key in ${ctx.systemDir} (looked for ssh_host_{ed25519,ed448,ecdsa,rsa,dsa}_key ` +
         `for the algorithms ${o.algorithms.publicKey.join(', ')})`,
     );
   }

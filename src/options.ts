@@ -180,8 +180,12 @@ export interface ClientOptions extends CommonOptions {
   rsaPassPhrase?: string;
   /** Passphrase of an encrypted `id_ecdsa` (the seed's ecdsa_pass_phrase). */
   ecdsaPassPhrase?: string;
+  /** Passphrase of an encrypted `id_dsa` (the seed's dsa_pass_phrase). */
+  dsaPassPhrase?: string;
   /** Passphrase of an encrypted `id_ed25519` (Seashell's, beside the seed's three). */
   ed25519PassPhrase?: string;
+  /** Passphrase of an encrypted `id_ed448` (Seashell's). */
+  ed448PassPhrase?: string;
   silentlyAcceptHosts?: AcceptHosts;
   /**
    * Ask on the terminal (/dev/tty) whether to trust an unknown host key when `silentlyAcceptHosts`
@@ -435,6 +439,8 @@ const CLIENT: Record<string, Check> = {
   rsaPassPhrase: isString,
   ecdsaPassPhrase: isString,
   ed25519PassPhrase: isString,
+  dsaPassPhrase: isString,
+  ed448PassPhrase: isString,
   connectTimeout: isTimeout,
   recvExtInfo: isBoolean,
   dhGex: checkDhGex,
@@ -497,9 +503,7 @@ const DAEMON: Record<string, Check> = {
 };
 
 /** Seed options that Seashell does not build yet: refused by name rather than silently ignored. */
-const NOT_BUILT: Record<string, string> = {
-  dsaPassPhrase: 'DSA keys are not supported',
-};
+const NOT_BUILT: Record<string, string> = {};
 
 function validate(kind: string, schema: Record<string, Check>, opts: unknown): void {
   if (opts === undefined) return;

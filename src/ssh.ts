@@ -284,7 +284,13 @@ export async function connect(
   const ctx: KeyApiContext = {
     userDir: o.userDir,
     systemDir: '/etc/ssh',
-    passphrases: { rsa: o.rsaPassPhrase, ecdsa: o.ecdsaPassPhrase, ed25519: o.ed25519PassPhrase },
+    passphrases: {
+      rsa: o.rsaPassPhrase,
+      ecdsa: o.ecdsaPassPhrase,
+      ed25519: o.ed25519PassPhrase,
+      dsa: o.dsaPassPhrase,
+      ed448: o.ed448PassPhrase,
+    },
     hashKnownHosts: o.hashKnownHosts,
   };
   await cryptoReady(o.algorithms);

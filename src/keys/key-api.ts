@@ -13,8 +13,8 @@ import type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './types
 export interface KeyApiContext {
   userDir: string;
   systemDir: string;
-  /** Passphrases of encrypted user key files, by the file's stem (`rsa`, `ecdsa`, `ed25519`). */
-  passphrases?: Partial<Record<'rsa' | 'ecdsa' | 'ed25519', string>>;
+  /** Passphrases of encrypted user key files, by the file's stem (`rsa`, `ecdsa`, `ed25519`, `dsa`, `ed448`). */
+  passphrases?: Partial<Record<KeyFileStem, string>>;
   /** Client: write accepted host keys with hashed host names (OpenSSH's HashKnownHosts). */
   hashKnownHosts?: boolean;
 }
@@ -59,9 +59,22 @@ export function defaultKeyApiContext(): KeyApiContext {
   return { userDir: join(homedir(), '.ssh'), systemDir: '/etc/ssh' };
 }
 
-/** The file-name part OpenSSH uses for a key type (ssh_host_<x>_key, id_<x>). */
-function fileStem(type: KeyType): 'ed25519' | 'rsa' | 'ecdsa' {
-  return type === 'ssh-ed25519' ? 'ed25519' : type === 'ssh-rsa' ? 'rsa' : 'ecdsa';
+export type KeyFileStem = 'ed25519' | 'ed448' | 'rsa' | 'ecdsa' | 'dsa';
+
+/** The file-name part OpenSSH uses for a key type (ssh_host_<x>_key, id_<x>; ed448 by analogy). */
+function fileStem(type: KeyType): KeyFileStem {
+  switch (type) {
+    case 'ssh-ed25519':
+      return 'ed25519';
+    case 'ssh-ed448':
+      return 'ed448';
+    case 'ssh-rsa':
+      return 'rsa';
+    case 'ssh-dss':
+      return 'dsa';
+    default:
+      return 'ecdsa';
+  }
 }
 
 /**
@@ -163,8 +176,8 @@ async function appendLine(path: string, line: string): Promise<void> {
 
 /**
  * The default key API, reading OpenSSH files like Erlang's ssh_file: host keys
- * `systemDir/ssh_host_{ed25519,ecdsa,rsa}_key`; `userDir/authorized_keys` and
- * `authorized_keys2`; user keys `userDir/id_{ed25519,ecdsa,rsa}`; `userDir/known_hosts`.
+ * `systemDir/ssh_host_{ed25519,ed448,ecdsa,rsa,dsa}_key`; `userDir/authorized_keys` and
+ * `authorized_keys2`; user keys `userDir/id_{ed25519,ed448,ecdsa,rsa,dsa}`; `userDir/known_hosts`.
  * Missing, unreadable or encrypted key files count as no key; so do user keys readable by others
  * (as OpenSSH). `userKeyFileProblems` says which were skipped and why.
  */

@@ -1,4 +1,5 @@
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { DSA_P_BITS, DSA_Q_BITS } from './dsa.js';
 import type { KeyObject } from 'node:crypto';
 import { SshError } from '../errors.js';
 import { curveForName } from './curves.js';
@@ -83,13 +84,22 @@ function detached(pair: { privateKey: unknown }): KeyObject {
 
 /** A fresh key pair from OpenSSL; defaults follow ssh-keygen (RSA 3072 bits, ECDSA nistp256). */
 export function generatePrivateKey(
-  type: 'ed25519' | 'ecdsa' | 'rsa',
+  type: 'ed25519' | 'ecdsa' | 'rsa' | 'ed448' | 'dsa',
   opts: GenerateKeyOptions = {},
 ): PrivateKey {
   let keyObject: KeyObject;
   switch (type) {
     case 'ed25519':
       keyObject = detached(generateKeyPairSync('ed25519', DER_PAIR));
+      break;
+    case 'ed448':
+      keyObject = detached(generateKeyPairSync('ed448', DER_PAIR));
+      break;
+    case 'dsa':
+      // The only size ssh-dss has (ssh-keygen -t dsa): 1024-bit p, 160-bit q.
+      keyObject = detached(
+        generateKeyPairSync('dsa', { modulusLength: DSA_P_BITS, divisorLength: DSA_Q_BITS, ...DER_PAIR }),
+      );
       break;
     case 'ecdsa': {
       const name = opts.curve ?? (opts.bits === undefined ? 'nistp256' : `nistp${opts.bits}`);
@@ -114,7 +124,10 @@ export function generatePrivateKey(
       break;
     }
     default:
-      throw new SshError('BAD_OPTION', `unknown key type ${String(type)}; use ed25519, ecdsa or rsa`);
+      throw new SshError(
+        'BAD_OPTION',
+        `unknown key type ${String(type)}; use ed25519, ecdsa, rsa, ed448 or dsa`,
+      );
   }
   return privateKeyFromKeyObject(keyObject, opts.comment ?? '');
 }

@@ -4,7 +4,7 @@ import { SshReader } from '../wire/reader.js';
 import { SshWriter } from '../wire/writer.js';
 import { curveForKeyType } from './curves.js';
 import { decryptSection, encryptSection, sectionBlockSize, tagLength } from './openssh-cipher.js';
-import { badKey, decodeAs, jwkBytes, leftPad, readUnsignedMpint } from './encoding.js';
+import { badKey, bytesToBigint, decodeAs, jwkBytes, leftPad, readUnsignedMpint } from './encoding.js';
 import {
   ecdsaFromScalar,
   ed25519FromSeed,
@@ -12,6 +12,8 @@ import {
   rsaFromComponents,
 } from './private-key.js';
 import type { PrivateKey } from './types.js';
+import { dsaComponents, dsaPrivateKey } from './dsa.js';
+import { ED448_KEY_BYTES, ed448FromSeed } from './ed448.js';
 
 /** PROTOCOL.key: the binary format starts with this magic, NUL included. */
 export const OPENSSH_KEY_MAGIC = Buffer.from('openssh-key-v1\0', 'latin1');
@@ -82,6 +84,23 @@ function readPrivateFields(p: SshReader): KeyObject {
     if (!sk.subarray(32).equals(pub)) throw badKey('ed25519 private key does not end with its public key');
     return ed25519FromSeed(sk.subarray(0, 32));
   }
+  if (type === 'ssh-ed448') {
+    // As ed25519 (OpenSSH has no Ed448): string pub (57), string seed || pub (114).
+    const pub = p.string('ed448 public key');
+    const sk = p.string('ed448 private key');
+    if (pub.length !== ED448_KEY_BYTES || sk.length !== 2 * ED448_KEY_BYTES)
+      throw badKey('ed448 key fields have the wrong length');
+    if (!sk.subarray(ED448_KEY_BYTES).equals(pub))
+      throw badKey('ed448 private key does not end with its public key');
+    return ed448FromSeed(sk.subarray(0, ED448_KEY_BYTES));
+  }
+  if (type === 'ssh-dss') {
+    // mpint p, q, g, y, x
+    const [dp, q, g, y, x] = ['p', 'q', 'g', 'y', 'x'].map((n) =>
+      bytesToBigint(readUnsignedMpint(p, `DSA ${n}`, false)),
+    ) as [bigint, bigint, bigint, bigint, bigint];
+    return dsaPrivateKey({ p: dp, q, g, y, x });
+  }
   if (type === 'ssh-rsa') {
     const f = (what: string): Buffer => readUnsignedMpint(p, what, false);
     return rsaFromComponents({ n: f('n'), e: f('e'), d: f('d'), iqmp: f('iqmp'), p: f('p'), q: f('q') });
@@ -96,14 +115,19 @@ function readPrivateFields(p: SshReader): KeyObject {
 
 /**
  * The key type and its private fields in sshkey.c's order (PROTOCOL.key's private section, and
- * the agent's ADD_IDENTITY): ed25519 `pub, seed || pub`; ecdsa `curve, Q, d`; rsa `n, e, d, iqmp,
- * p, q`.
+ * the agent's ADD_IDENTITY): ed25519 and ed448 `pub, seed || pub`; ecdsa `curve, Q, d`; rsa `n, e,
+ * d, iqmp, p, q`; dsa `p, q, g, y, x`.
  */
 export function encodePrivateFields(w: SshWriter, key: PrivateKey): void {
   w.string(key.type);
+  if (key.type === 'ssh-dss') {
+    const c = dsaComponents(key.keyObject);
+    w.mpint(c.p).mpint(c.q).mpint(c.g).mpint(c.y).mpint(c.x!);
+    return;
+  }
   const jwk = key.keyObject.export({ format: 'jwk' });
   const curve = curveForKeyType(key.type);
-  if (key.type === 'ssh-ed25519') {
+  if (key.type === 'ssh-ed25519' || key.type === 'ssh-ed448') {
     const pub = jwkBytes(jwk.x, 'x');
     w.string(pub).string(Buffer.concat([jwkBytes(jwk.d, 'd'), pub]));
   } else if (curve !== undefined) {

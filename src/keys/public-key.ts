@@ -16,6 +16,8 @@ import {
   toBase64Url,
 } from './encoding.js';
 import type { KeyType, PublicKey, SignatureAlgorithm } from './types.js';
+import { dsaComponents, dsaPublicKey } from './dsa.js';
+import { ed448Public } from './ed448.js';
 
 /** OpenSSH refuses RSA moduli below 1024 bits (SSH_RSA_MINIMUM_MODULUS_SIZE) and above 16384. */
 export const RSA_MIN_BITS = 1024;
@@ -35,6 +37,14 @@ export function parsePublicKeyBlob(blob: Buffer): PublicKey {
     let keyObject: KeyObject;
     if (type === 'ssh-ed25519') {
       keyObject = ed25519Public(r.string('ed25519 public key'));
+    } else if (type === 'ssh-ed448') {
+      keyObject = ed448Public(r.string('ed448 public key'));
+    } else if (type === 'ssh-dss') {
+      // RFC 4253 §6.6: mpint p, mpint q, mpint g, mpint y.
+      const [p, q, g, y] = ['p', 'q', 'g', 'y'].map((n) =>
+        bytesToBigint(readUnsignedMpint(r, `DSA ${n}`, true)),
+      ) as [bigint, bigint, bigint, bigint];
+      keyObject = dsaPublicKey({ p, q, g, y });
     } else if (type === 'ssh-rsa') {
       // RFC 4253 §6.6: mpint e, mpint n.
       const e = readUnsignedMpint(r, 'RSA exponent', true);
@@ -90,16 +100,25 @@ export function checkRsaSize(bits: number): void {
   if (bits > RSA_MAX_BITS) throw badKey(`RSA modulus of ${bits} bits is too large (maximum ${RSA_MAX_BITS})`);
 }
 
-/** The SSH public key of a node KeyObject (public or private): ed25519, NIST P-256/384/521 EC, or RSA. */
+/** The SSH public key of a node KeyObject (public or private): ed25519, ed448, NIST P-256/384/521 EC, RSA or DSA. */
 export function publicKeyFromKeyObject(k: KeyObject): PublicKey {
   if (k.type === 'secret') throw badKey('a secret key is not a public key');
   const pub = k.type === 'private' ? createPublicKey(k) : k;
-  const jwk = pub.export({ format: 'jwk' });
+  // Node has no JWK for DSA keys.
+  const jwk = pub.asymmetricKeyType === 'dsa' ? {} : pub.export({ format: 'jwk' });
   const w = new SshWriter();
   switch (pub.asymmetricKeyType) {
     case 'ed25519':
       w.string('ssh-ed25519').string(jwkBytes(jwk.x, 'x'));
       break;
+    case 'ed448':
+      w.string('ssh-ed448').string(jwkBytes(jwk.x, 'x'));
+      break;
+    case 'dsa': {
+      const c = dsaComponents(pub);
+      w.string('ssh-dss').mpint(c.p).mpint(c.q).mpint(c.g).mpint(c.y);
+      break;
+    }
     case 'ec': {
       const curve = curveForNodeCurve(pub.asymmetricKeyDetails?.namedCurve);
       if (curve === undefined) {
@@ -154,6 +173,8 @@ export function signatureAlgorithmsFor(type: KeyType): SignatureAlgorithm[] {
 export function keyTypeForSignatureAlgorithm(alg: string): KeyType | undefined {
   switch (alg) {
     case 'ssh-ed25519':
+    case 'ssh-ed448':
+    case 'ssh-dss':
     case 'ecdsa-sha2-nistp256':
     case 'ecdsa-sha2-nistp384':
     case 'ecdsa-sha2-nistp521':

@@ -6,8 +6,11 @@ import type { EcdsaCurve } from './curves.js';
 import { badKey, leftPad, readUnsignedMpint } from './encoding.js';
 import { keyTypeForSignatureAlgorithm } from './public-key.js';
 import type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './types.js';
+import { ED448_SIGNATURE_BYTES } from './ed448.js';
 
 const ED25519_SIGNATURE_BYTES = 64;
+/** RFC 4253 §6.6 ssh-dss: r and s as two 160-bit unsigned integers, 40 bytes in all. */
+const DSS_SIGNATURE_BYTES = 40;
 
 /** RFC 8332 §3 (rsa-sha2-*), RFC 4253 §6.6 (ssh-rsa: SHA-1). */
 function rsaHash(alg: SignatureAlgorithm): 'sha256' | 'sha512' | 'sha1' | undefined {
@@ -27,15 +30,19 @@ export function signatureAlgorithmFits(type: KeyType, alg: string): boolean {
 
 /**
  * Signs `data` and returns the SSH signature blob: string algorithm name, string signature
- * (RFC 4253 §6.6). The inner signature is RFC 8709 §6 (64 bytes of Ed25519), RFC 5656 §3.1.2
+ * (RFC 4253 §6.6). The inner signature is RFC 8709 §6 (64 bytes of Ed25519, 114 of Ed448), RFC 4253
+ * §6.6 ssh-dss (40 bytes of r || s over SHA-1), RFC 5656 §3.1.2
  * (mpint r, mpint s) or RFC 8332 §3 (PKCS#1 v1.5, as long as the modulus).
  */
 export function signData(key: PrivateKey, alg: SignatureAlgorithm, data: Buffer): Buffer {
   if (!signatureAlgorithmFits(key.type, alg)) throw badKey(`a ${key.type} key cannot make ${alg} signatures`);
   let sig: Buffer;
   const curve = curveForKeyType(key.type);
-  if (key.type === 'ssh-ed25519') {
+  if (key.type === 'ssh-ed25519' || key.type === 'ssh-ed448') {
     sig = sign(null, data, key.keyObject);
+  } else if (key.type === 'ssh-dss') {
+    // RFC 4253 §6.6: SHA-1, r || s; IEEE P1363 is exactly that for a 160-bit q.
+    sig = sign('sha1', data, { key: key.keyObject, dsaEncoding: 'ieee-p1363' });
   } else if (curve !== undefined) {
     const rs = sign(curve.hash, data, { key: key.keyObject, dsaEncoding: 'ieee-p1363' });
     sig = new SshWriter(2 * curve.size + 16)
@@ -68,6 +75,15 @@ export function verifySignature(
     const curve = curveForKeyType(key.type);
     if (key.type === 'ssh-ed25519') {
       return sig.length === ED25519_SIGNATURE_BYTES && verify(null, data, key.keyObject, sig);
+    }
+    if (key.type === 'ssh-ed448') {
+      return sig.length === ED448_SIGNATURE_BYTES && verify(null, data, key.keyObject, sig);
+    }
+    if (key.type === 'ssh-dss') {
+      return (
+        sig.length === DSS_SIGNATURE_BYTES &&
+        verify('sha1', data, { key: key.keyObject, dsaEncoding: 'ieee-p1363' }, sig)
+      );
     }
     if (curve !== undefined) {
       const rs = ecdsaSignatureToP1363(sig, curve);

@@ -2,17 +2,25 @@ import type { KeyObject } from 'node:crypto';
 
 /** Public key algorithm names as they appear in key blobs (RFC 4253 §6.6, RFC 5656 §3.1, RFC 8709 §4). */
 export type KeyType =
-  'ssh-ed25519' | 'ecdsa-sha2-nistp256' | 'ecdsa-sha2-nistp384' | 'ecdsa-sha2-nistp521' | 'ssh-rsa';
+  | 'ssh-ed25519'
+  | 'ssh-ed448'
+  | 'ecdsa-sha2-nistp256'
+  | 'ecdsa-sha2-nistp384'
+  | 'ecdsa-sha2-nistp521'
+  | 'ssh-rsa'
+  | 'ssh-dss';
 
 /** Signature algorithm names (RFC 4253 §6.6, RFC 5656 §3.1.2, RFC 8332 §3, RFC 8709 §6). */
 export type SignatureAlgorithm =
   | 'ssh-ed25519'
+  | 'ssh-ed448'
   | 'ecdsa-sha2-nistp256'
   | 'ecdsa-sha2-nistp384'
   | 'ecdsa-sha2-nistp521'
   | 'rsa-sha2-256'
   | 'rsa-sha2-512'
-  | 'ssh-rsa';
+  | 'ssh-rsa'
+  | 'ssh-dss';
 
 export interface PublicKey {
   readonly type: KeyType;

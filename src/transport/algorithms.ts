@@ -89,18 +89,23 @@ export const MACS: ReadonlyMap<string, MacSpec> = new Map(
  */
 const MAC_NAMES = [...MACS.keys(), ...RFC5647_GCM];
 
-/** Host key and user key signature algorithms (RFC 8709, RFC 5656, RFC 8332). */
+/** Host key and user key signature algorithms (RFC 8709, RFC 5656, RFC 8332, RFC 4253 §6.6). */
 export const PUBLIC_KEY_ALGORITHMS = [
   'ssh-ed25519',
+  'ssh-ed448',
   'ecdsa-sha2-nistp256',
   'ecdsa-sha2-nistp384',
   'ecdsa-sha2-nistp521',
   'rsa-sha2-512',
   'rsa-sha2-256',
   'ssh-rsa',
+  'ssh-dss',
 ] as const;
-/** ssh-rsa signs with SHA-1 (RFC 8332 §3): supported, offered only when asked for. */
-const LEGACY_PUBLIC_KEY = new Set<string>(['ssh-rsa']);
+/**
+ * ssh-rsa signs with SHA-1 (RFC 8332 §3), ssh-dss with SHA-1 and 1024-bit DSA (OpenSSH 7.0
+ * stopped offering it, 9.8 removed it): supported, offered only when asked for.
+ */
+const LEGACY_PUBLIC_KEY = new Set<string>(['ssh-rsa', 'ssh-dss']);
 export type PublicKeyAlgorithm = (typeof PUBLIC_KEY_ALGORITHMS)[number];
 
 /** zlib (RFC 4253 §6.2) is supported but not offered by default: it compresses before authentication. */

@@ -74,12 +74,15 @@ describe('connect options are validated before anything is opened', () => {
     await assert.rejects(connect({ modifyAlgorithms: { append: {} } }), badOption(/modifyAlgorithms/));
   });
 
-  test('seed options that are not built yet are refused by name', async () => {
-    for (const name of ['dsaPassPhrase']) {
-      await assert.rejects(
-        connect({ [name]: 'x' }),
-        badOption(new RegExp(`option ${name} is not supported yet`)),
-      );
+  test('the passphrase options of every key file, dsaPassPhrase (the seed) and ed448PassPhrase too, take strings', async () => {
+    for (const name of [
+      'rsaPassPhrase',
+      'ecdsaPassPhrase',
+      'ed25519PassPhrase',
+      'dsaPassPhrase',
+      'ed448PassPhrase',
+    ]) {
+      await assert.rejects(connect({ [name]: 42 }), badOption(new RegExp(`option ${name} must be a string`)));
     }
   });
 
@@ -123,13 +126,8 @@ describe('daemon options are validated before anything listens', () => {
     for (const [opts, re] of cases) await assert.rejects(daemon(opts), badOption(re), JSON.stringify(opts));
   });
 
-  test('seed options that are not built yet are refused by name', async () => {
-    for (const name of ['dsaPassPhrase']) {
-      await assert.rejects(
-        daemon({ [name]: true }),
-        badOption(new RegExp(`option ${name} is not supported yet`)),
-      );
-    }
+  test("a client's passphrase option is unknown to a daemon", async () => {
+    await assert.rejects(daemon({ dsaPassPhrase: 'x' }), badOption(/unknown daemon option 'dsaPassPhrase'/));
   });
 
   test('unknown algorithms are refused; a bad host address or port too', async () => {

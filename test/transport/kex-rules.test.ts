@@ -574,7 +574,7 @@ describe('preferredAlgorithms / modifyAlgorithms (the seed)', () => {
     badOption(() => resolveAlgorithms({ cipher: ['aes128-ctr', 'des-cbc'] }), /des-cbc/);
     badOption(() => resolveAlgorithms({ kex: ['diffie-hellman-group2-sha1'] }), /diffie-hellman-group2-sha1/);
     badOption(() => resolveAlgorithms({ mac: { clientToServer: ['hmac-md5'] } }), /hmac-md5/);
-    badOption(() => resolveAlgorithms({ publicKey: ['ssh-dss'] }), /ssh-dss/);
+    badOption(() => resolveAlgorithms({ publicKey: ['ssh-xmss@openssh.com'] }), /ssh-xmss@openssh.com/);
   });
 
   test('an unknown category, a non-list or an empty result is BAD_OPTION', () => {
@@ -589,7 +589,7 @@ describe('preferredAlgorithms / modifyAlgorithms (the seed)', () => {
     const a = resolveAlgorithms(undefined, [
       { append: { cipher: ['des-cbc'], kex: ['diffie-hellman-group2-sha1'] } },
       { prepend: { mac: ['hmac-md5'] } },
-      { rm: { publicKey: ['ssh-dss'] } },
+      { rm: { publicKey: ['ssh-xmss@openssh.com'] } },
     ]);
     assert.deepEqual(a, d);
   });
