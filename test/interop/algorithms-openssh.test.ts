@@ -49,6 +49,7 @@ const OPENSSH_LACKS = new Set([
   'zlib',
   'AEAD_AES_128_GCM',
   'AEAD_AES_256_GCM',
+  'ssh-ed448',
 ]);
 const SSHD_KEYWORD = {
   kex: 'KexAlgorithms',
@@ -116,7 +117,7 @@ interopSuite('every algorithm against OpenSSH, both directions', () => {
     const key = await sshKeygen('ed25519', join(userDir, 'id_ed25519'));
     authorizedKey = key.publicLine;
     await writeFile(join(userDir, 'authorized_keys'), key.publicLine + '\n');
-    const hostLines = await writeHostKeys(systemDir);
+    const hostLines = await writeHostKeys(systemDir, ['ed25519', 'ecdsa', 'rsa', 'dsa', 'ed448']);
     daemon = await ssh.daemon('127.0.0.1', 0, {
       systemDir,
       userDir,
@@ -146,11 +147,13 @@ interopSuite('every algorithm against OpenSSH, both directions', () => {
       // sshd's Compression takes yes (zlib@openssh.com after authentication) or no.
       const config = [`${SSHD_KEYWORD[c.kind]} ${c.kind === 'compression' ? 'yes' : c.name}`];
       if (c.kind === 'mac') config.push('Ciphers aes128-ctr');
-      // sshd's own host keys are ed25519, ecdsa nistp256 and rsa: other curves get a key of their own.
+      // sshd's own host keys are ed25519, ecdsa nistp256 and rsa: other curves and DSA get a key of their own.
       const curve = /^ecdsa-sha2-nistp(384|521)$/.exec(c.name)?.[1];
       const extraKey = curve
         ? await sshKeygen('ecdsa', join(dir, `host_${curve}_${Date.now()}`), { bits: Number(curve) })
-        : undefined;
+        : c.name === 'ssh-dss'
+          ? await sshKeygen('dsa', join(dir, `host_dsa_${Date.now()}`))
+          : undefined;
       if (extraKey) config.push(`HostKey ${extraKey.privateKey}`);
       const sshd = await startSshd({
         authorizedKeys: authorizedKey + '\n',
@@ -216,6 +219,7 @@ interopSuite('every algorithm against OpenSSH, both directions', () => {
       ask: { compression: ['zlib'] },
       expect: { compressionC2S: 'zlib', compressionS2C: 'zlib' },
     },
+    { name: 'ssh-ed448 host key', ask: { publicKey: ['ssh-ed448'] }, expect: { hostKey: 'ssh-ed448' } },
     ...[...RFC5647_GCM].flatMap((name) => [
       // RFC 5647 §5.1: chosen as the cipher, it is the MAC too; chosen as the MAC, the cipher too.
       {
@@ -238,6 +242,8 @@ interopSuite('every algorithm against OpenSSH, both directions', () => {
         silentlyAcceptHosts: true,
         saveAcceptedHost: false,
         preferredAlgorithms: c.ask,
+        // The user key is ed25519, whatever the host key list asks for.
+        prefPublicKeyAlgs: ['ssh-ed25519'],
       });
       try {
         const got = ssh.connectionInfo(conn).algorithms as unknown as Record<string, string>;

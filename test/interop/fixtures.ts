@@ -8,7 +8,7 @@ import { formatPublicKeyLine } from '../../src/keys/public-key.js';
 /** Host keys for a test daemon, written as OpenSSH files into `dir`; returns their public lines. */
 export async function writeHostKeys(
   dir: string,
-  types: ('ed25519' | 'ecdsa' | 'rsa')[] = ['ed25519', 'ecdsa', 'rsa'],
+  types: ('ed25519' | 'ecdsa' | 'rsa' | 'ed448' | 'dsa')[] = ['ed25519', 'ecdsa', 'rsa'],
 ) {
   await mkdir(dir, { recursive: true });
   const lines: string[] = [];

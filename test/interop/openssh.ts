@@ -289,7 +289,7 @@ export async function removeAllTempDirs(): Promise<void> {
 // Keys
 // ---------------------------------------------------------------------------------------------
 
-export type KeyType = 'ed25519' | 'ecdsa' | 'rsa';
+export type KeyType = 'ed25519' | 'ecdsa' | 'rsa' | 'dsa';
 
 export interface KeyPair {
   type: KeyType;
