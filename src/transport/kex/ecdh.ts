@@ -1,4 +1,11 @@
-import { createECDH, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import {
+  createECDH,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
 import { SshWriter } from '../../wire/writer.js';
 import { OneRoundTrip, kexFailed, type Agreement } from './round.js';
 import type { KexMethodSpec } from './types.js';
@@ -55,7 +62,17 @@ class MontgomeryKey implements EcdhKey {
   readonly publicValue: Buffer;
   private readonly privateKey: KeyObject;
 
-  constructor(private readonly curve: MontgomeryCurve) {
+  constructor(
+    private readonly curve: MontgomeryCurve,
+    fixed?: KeyObject,
+  ) {
+    if (fixed) {
+      // A given private key (known-answer tests): its public half through SPKI.
+      this.privateKey = fixed;
+      const spki = createPublicKey(fixed).export({ type: 'spki', format: 'der' });
+      this.publicValue = spki.subarray(curve.spki.length);
+      return;
+    }
     // The public half comes back encoded by the key generation itself. Not KeyObject.export():
     // Node 20's JWK export holds the key's mutex while it allocates, and a garbage collection
     // there that finalizes this very key-generation job locks the same mutex: the process
@@ -95,6 +112,20 @@ class MontgomeryKey implements EcdhKey {
 
 export function x25519Key(): EcdhKey {
   return new MontgomeryKey(X25519);
+}
+
+/** PKCS #8 of an X25519 private key (RFC 8410 §7) up to its 32 bytes. */
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+/** An X25519 key from its 32 private bytes (RFC 7748 §6.1's known answers; never for a real exchange). */
+export function x25519KeyFrom(privateBytes: Buffer): EcdhKey {
+  if (privateBytes.length !== 32) throw new RangeError('an X25519 private key is 32 bytes');
+  const key = createPrivateKey({
+    key: Buffer.concat([X25519_PKCS8_PREFIX, privateBytes]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  return new MontgomeryKey(X25519, key);
 }
 
 /** NIST prime curves through OpenSSL's ECDH; points are uncompressed (RFC 5656 §3.1, as OpenSSH sends them). */

@@ -18,7 +18,7 @@ import type { KexMethodSpec } from './types.js';
  *   K = string(SHA-256(K_PQ || K_CL)), K_CL the raw 32-byte X25519 output (all zeros refused).
  * Messages 30/31 carry C_INIT and S_REPLY as strings, as ECDH does.
  */
-interface ClientHalf {
+export interface ClientHalf {
   kem: MlKemKeyPair;
   x: EcdhKey;
 }

@@ -10,6 +10,8 @@ export interface MlKem {
   /** Which implementation this is, for logs and tests. */
   readonly source: 'node:crypto' | '@noble/post-quantum';
   keygen(): MlKemKeyPair;
+  /** FIPS 203 ML-KEM.KeyGen_internal from the 64-byte seed d || z (for known-answer tests). */
+  keygenFromSeed(seed: Buffer): MlKemKeyPair;
   /** Encapsulates to a raw 1184-byte encapsulation key; throws on a key that fails FIPS 203's check. */
   encapsulate(publicKey: Buffer): { ciphertext: Buffer; sharedSecret: Buffer };
 }
@@ -26,15 +28,25 @@ export const MLKEM768_CIPHERTEXT_BYTES = 1088;
 
 /** DER SubjectPublicKeyInfo header of an ML-KEM-768 key (OID 2.16.840.1.101.3.4.4.2): the raw key follows. */
 const SPKI_PREFIX = Buffer.from('308204b2300b0609608648016503040402038204a100', 'hex');
+/** PKCS #8 of an ML-KEM-768 key in the seed-only form (draft-ietf-lamps-kyber-certificates: [0] seed). */
+const PKCS8_SEED_PREFIX = Buffer.from('3054020100300b060960864801650304040204428040', 'hex');
+export const MLKEM_SEED_BYTES = 64;
+
+function nobleKeyPair(pair: { publicKey: Uint8Array; secretKey: Uint8Array }): MlKemKeyPair {
+  const { publicKey, secretKey } = pair;
+  return {
+    publicKey: Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.length),
+    decapsulate: (ct) => Buffer.from(ml_kem768.decapsulate(ct, secretKey)),
+  };
+}
 
 export const nobleMlKem: MlKem = {
   source: '@noble/post-quantum',
-  keygen() {
-    const { publicKey, secretKey } = ml_kem768.keygen();
-    return {
-      publicKey: Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.length),
-      decapsulate: (ct) => Buffer.from(ml_kem768.decapsulate(ct, secretKey)),
-    };
+  keygen: () => nobleKeyPair(ml_kem768.keygen()),
+  keygenFromSeed(seed) {
+    if (seed.length !== MLKEM_SEED_BYTES)
+      throw new RangeError(`ML-KEM seed must be ${MLKEM_SEED_BYTES} bytes`);
+    return nobleKeyPair(ml_kem768.keygen(seed));
   },
   encapsulate(publicKey) {
     const { cipherText, sharedSecret } = ml_kem768.encapsulate(publicKey);
@@ -68,6 +80,20 @@ function nodeKem(): MlKem | undefined {
         throw new Error('generateKeyPairSync returned an unexpected ML-KEM-768 SubjectPublicKeyInfo');
       return {
         publicKey: publicKey.subarray(SPKI_PREFIX.length),
+        decapsulate: (ct) => decapsulate(privateKey, ct),
+      };
+    },
+    keygenFromSeed(seed) {
+      if (seed.length !== MLKEM_SEED_BYTES)
+        throw new RangeError(`ML-KEM seed must be ${MLKEM_SEED_BYTES} bytes`);
+      const privateKey = nodeCrypto.createPrivateKey({
+        key: Buffer.concat([PKCS8_SEED_PREFIX, seed]),
+        format: 'der',
+        type: 'pkcs8',
+      });
+      const spki = nodeCrypto.createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+      return {
+        publicKey: spki.subarray(SPKI_PREFIX.length),
         decapsulate: (ct) => decapsulate(privateKey, ct),
       };
     },
