@@ -320,13 +320,25 @@ export class Daemon {
     return this.inTurn(c, () => this.lookupKey(c, user, key), false);
   }
 
+  /**
+   * The key files of `user`: the one userDir (the seed's: the same for every user name), the
+   * user's own when userDir is a function, or undefined when there are none for this user.
+   */
+  private async userCtx(user: string): Promise<KeyApiContext | undefined> {
+    const dirFor = this.o.userDirFor;
+    if (!dirFor) return this.o.noUserDir ? undefined : this.ctx;
+    const dir = await dirFor(user);
+    return typeof dir === 'string' && dir !== '' ? { ...this.ctx, userDir: dir } : undefined;
+  }
+
   private async lookupKey(c: Connection, user: string, key: PublicKey): Promise<boolean> {
-    if (this.o.keyCb?.isAuthKey) return this.keyApi.isAuthKey(key, user, this.ctx);
-    // userDir: false: no authorized_keys file; keys only through keyCb.
-    if (this.o.noUserDir) return false;
+    const ctx = await this.userCtx(user);
+    if (this.o.keyCb?.isAuthKey) return this.keyApi.isAuthKey(key, user, ctx ?? this.ctx);
+    // userDir: false (for everyone or for this user): no authorized_keys file.
+    if (!ctx) return false;
     // The default key files: the line's options decide too (from=, expiry-time=), and what they
     // allow the session is kept for it (command=, no-pty, restrict).
-    const r = await fileKeyApi.authorizedKeyRestrictions(key, user, this.ctx);
+    const r = await fileKeyApi.authorizedKeyRestrictions(key, user, ctx);
     if (!r) return false;
     const why =
       r.from && !fromAllows(r.from, c.socket.remoteAddress ?? '')

@@ -220,7 +220,21 @@ export interface ClientOptions extends CommonOptions {
   passwordChange?: (prompt: string) => string | undefined | Promise<string | undefined>;
 }
 
-export interface DaemonOptions extends CommonOptions {
+/**
+ * A daemon's `userDir` given per user: the directory whose `authorized_keys` may authenticate
+ * `user`, or false for none (the user then logs in by password or `keyCb` only). The name is
+ * what the client sent, unchecked: never build a path from it without checking it first.
+ */
+export type UserDirFun = (user: string) => string | false | Promise<string | false>;
+
+export interface DaemonOptions extends Omit<CommonOptions, 'userDir'> {
+  /**
+   * The seed's user_dir: one directory (default `~/.ssh`) whose `authorized_keys` authorize a
+   * key for every user name, as the seed has it; `false`: none (keys only through `keyCb`). A
+   * function (Seashell's, `UserDirFun`) tells users apart: each user name gets its own directory,
+   * or none.
+   */
+  userDir?: string | false | UserDirFun;
   /** Directory of the host keys (default `/etc/ssh`). */
   systemDir?: string;
   userPasswords?: [user: string, password: string][];
@@ -450,6 +464,7 @@ const CLIENT: Record<string, Check> = {
 
 const DAEMON: Record<string, Check> = {
   ...COMMON,
+  userDir: (v, n) => void (v === false || typeof v === 'function' || isString(v, n)),
   systemDir: isString,
   userPasswords: isUserPasswords,
   password: isString,
@@ -572,10 +587,17 @@ export function resolveClientOptions(opts: ClientOptions | undefined): ClientOpt
   return { ...o, ...resolveCommon(o) };
 }
 
-export function resolveDaemonOptions(opts: DaemonOptions | undefined): DaemonOptions & ResolvedCommon {
+export function resolveDaemonOptions(
+  opts: DaemonOptions | undefined,
+): Omit<DaemonOptions, 'userDir'> & ResolvedCommon & { userDirFor?: UserDirFun } {
   validate('daemon', DAEMON, opts);
   const o = opts ?? {};
-  const r = resolveCommon(o);
+  const userDirFor = typeof o.userDir === 'function' ? o.userDir : undefined;
+  // A per-user userDir: no one directory ('' as with false), each user's asked for when needed.
+  const r = {
+    ...resolveCommon({ ...o, userDir: typeof o.userDir === 'function' ? false : o.userDir }),
+    ...(userDirFor ? { noUserDir: false, userDirFor } : {}),
+  };
   // The groups reach the transport with the algorithm lists (see gexSettingsOf).
   const gex = resolveDaemonGex(o.dhGexGroups, o.dhGexLimits, (f) => readFileSync(f, 'utf8'));
   if (gex) withGexSettings(r.algorithms, gex);

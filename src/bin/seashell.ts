@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SshError } from '../errors.js';
@@ -56,6 +57,15 @@ async function ensureHostKeys(dir: string): Promise<string[]> {
   return lines;
 }
 
+/** The account this process runs as (its name in the password database, else $USER). */
+function runningAccount(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return defaultUser(); // no password database entry for our uid (some containers)
+  }
+}
+
 async function runDaemon(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -76,16 +86,21 @@ async function runDaemon(args: string[]): Promise<void> {
   const dir = resolve(values.dir!);
   const fingerprints = await ensureHostKeys(dir);
   const userDir = defaultUserDir();
-  const d = await ssh.daemon(values.host!, port, { systemDir: dir, userDir });
+  // Only the account that runs the daemon logs in, with its own authorized_keys: any other user
+  // name is refused (the seed's one userDir would accept its keys for every name).
+  const user = runningAccount();
+  const d = await ssh.daemon(values.host!, port, {
+    systemDir: dir,
+    userDir: (name) => (name === user ? userDir : false),
+  });
   const info = await ssh.daemonInfo(d);
-  const user = defaultUser();
   const authorized = join(userDir, 'authorized_keys');
   const host = info.ip === '::' || info.ip === '0.0.0.0' ? '127.0.0.1' : info.ip;
   const lines = [
     `Seashell ${VERSION} daemon listening on ${info.ip}:${info.port}`,
     `host keys (${dir}):`,
     ...fingerprints,
-    `users authenticate with the keys in ${authorized}`,
+    `${user} (the account running this daemon, and no other user name) logs in with a key from ${authorized}`,
     (await exists(authorized))
       ? ''
       : `  (that file does not exist yet: cat ~/.ssh/id_ed25519.pub >> ${authorized} after ssh-keygen -t ed25519)`,
