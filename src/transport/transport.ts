@@ -95,7 +95,7 @@ interface KexState {
   spec?: KexMethodSpec;
   round?: KexRound;
   /** Our ephemeral key, made by `prepareAhead` for the kex we prefer, before the peer's KEXINIT. */
-  premade?: { spec: KexMethodSpec; key: unknown };
+  premade?: { make: () => unknown; key: unknown };
   ignoreNextKexPacket: boolean;
   pendingSealer?: PacketSealer;
   pendingOpener?: PacketOpener;
@@ -213,8 +213,13 @@ export class Transport {
     const kex = this.kex;
     if (this.closed || !kex || kex.theirs || kex.premade) return;
     const spec = KEX_METHODS.get(this.config.algorithms.kex[0] ?? '');
-    if (spec?.ephemeral && (this.role === 'client' || !spec.ephemeralClientOnly))
-      kex.premade = { spec, key: spec.ephemeral() };
+    const make = spec && this.maker(spec);
+    if (make) kex.premade = { make, key: make() };
+  }
+
+  /** What this side can make ahead for a kex method (see KexMethodSpec.ephemeral). */
+  private maker(spec: KexMethodSpec): (() => unknown) | undefined {
+    return this.role === 'client' || !spec.ephemeralClientOnly ? spec.ephemeral : spec.serverEphemeral;
   }
 
   /** Feeds bytes from the peer. Never throws: a bad peer ends in a DISCONNECT and `onClose`. */
@@ -555,7 +560,7 @@ export class Transport {
     if (!spec)
       throw protocolError(`negotiated unsupported kex ${n.kex}`, DisconnectReason.KEY_EXCHANGE_FAILED);
     kex.spec = spec;
-    const premade = kex.premade?.spec.ephemeral === spec.ephemeral ? kex.premade?.key : undefined;
+    const premade = kex.premade && kex.premade.make === this.maker(spec) ? kex.premade.key : undefined;
     kex.premade = undefined;
     const isClient = this.role === 'client';
     const hostKey = isClient ? undefined : this.config.hostKeys?.get(n.hostKey);

@@ -69,6 +69,31 @@ describe('transport: key exchange between two in-memory peers', () => {
     assert.ok(client.transport.sessionId?.equals(server.transport.sessionId!));
   });
 
+  test('mlkem768x25519: the server makes its X25519 half ahead and its KEX_ECDH_REPLY carries it', () => {
+    const kex = { kex: ['mlkem768x25519-sha256'] };
+    const { client, server } = transportPair({ client: kex, server: kex });
+    type Internals = { kex?: { premade?: { key: { publicValue: Buffer } } } };
+    const clientFirst = client.transport.takeOutput();
+    const serverFirst = server.transport.takeOutput();
+    server.transport.prepareAhead();
+    const qs = (server.transport as unknown as Internals).kex?.premade?.key.publicValue;
+    assert.ok(qs && qs.length === 32, 'an X25519 public value made before the client spoke');
+    client.transport.prepareAhead();
+    for (const c of serverFirst) client.transport.receive(c);
+    for (const c of [...clientFirst, ...client.transport.takeOutput()]) server.transport.receive(c);
+    // The reply: uint32 length, padding length, 31, string K_S, string S_REPLY (ciphertext || Q_S), ...
+    const reply = Buffer.concat(server.transport.takeOutput());
+    assert.equal(reply[5], Msg.KEX_ECDH_REPLY);
+    const ksLength = reply.readUInt32BE(6);
+    const at = 10 + ksLength;
+    assert.equal(reply.readUInt32BE(at), 1088 + 32);
+    assert.ok(reply.subarray(at + 4 + 1088, at + 4 + 1120).equals(qs));
+    client.transport.receive(reply);
+    shuttle(client, server);
+    assert.deepEqual(client.kexDone, [true]);
+    assert.deepEqual(server.kexDone, [true]);
+  });
+
   test('re-keys on request and keeps the session id', () => {
     const { client, server } = transportPair();
     shuttle(client, server);

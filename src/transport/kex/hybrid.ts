@@ -28,7 +28,8 @@ function combine(kPq: Buffer, kCl: Buffer): Buffer {
   return new SshWriter(40).string(h).finish();
 }
 
-export function hybridAgreement(kem: MlKem, premade?: ClientHalf): Agreement {
+/** `premade`: a client's half made ahead; `serverX`: a server's X25519 key made ahead. */
+export function hybridAgreement(kem: MlKem, premade?: ClientHalf, serverX?: EcdhKey): Agreement {
   let client = premade;
   const half = () => (client ??= { kem: kem.keygen(), x: x25519Key() });
   return {
@@ -56,7 +57,7 @@ export function hybridAgreement(kem: MlKem, premade?: ClientHalf): Agreement {
       } catch (e) {
         throw kexFailed(`mlkem768x25519: invalid ML-KEM encapsulation key (${(e as Error).message})`);
       }
-      const x = x25519Key();
+      const x = serverX ?? x25519Key();
       const kCl = x.agree(c.subarray(MLKEM768_PUBLIC_KEY_BYTES));
       return { value: Buffer.concat([enc.ciphertext, x.publicValue]), k: combine(enc.sharedSecret, kCl) };
     },
@@ -71,11 +72,15 @@ export function mlkem768x25519(kem: MlKem = mlKem): KexMethodSpec {
     // The client's half is made ahead; a server's depends on the client's value.
     ephemeral: () => ({ kem: kem.keygen(), x: x25519Key() }),
     ephemeralClientOnly: true,
+    // The server's X25519 half does not depend on the client's value: it is made ahead.
+    serverEphemeral: x25519Key,
     create: (input, premade) =>
       new OneRoundTrip(
         spec,
         input,
-        hybridAgreement(kem, input.role === 'client' ? (premade as ClientHalf | undefined) : undefined),
+        input.role === 'client'
+          ? hybridAgreement(kem, premade as ClientHalf | undefined)
+          : hybridAgreement(kem, undefined, premade as EcdhKey | undefined),
         { init: 30, reply: 31, mpint: false, what: spec.name },
       ),
   };

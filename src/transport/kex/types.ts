@@ -71,8 +71,12 @@ export interface KexMethodSpec {
    * `ephemeral` is the same function can use each other's (the two curve25519 names do).
    */
   readonly ephemeral?: () => unknown;
-  /** Only a client uses what `ephemeral` makes (a KEM server's half depends on the client's value). */
+  /**
+   * Only a client uses what `ephemeral` makes (a KEM server's half depends on the client's value);
+   * a server makes `serverEphemeral` ahead instead, when the method has a part that does not.
+   */
   readonly ephemeralClientOnly?: boolean;
+  readonly serverEphemeral?: () => unknown;
   /** Starts a round; `premade` is what `ephemeral` returned, when it ran ahead. */
   create(input: KexInput, premade?: unknown): KexRound;
 }
