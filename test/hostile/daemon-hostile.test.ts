@@ -7,7 +7,7 @@
  * during and after.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { getDiffieHellman, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +36,7 @@ import {
   encodeWindowAdjust,
 } from '../../src/wire/connection-messages.js';
 import { Msg } from '../../src/wire/numbers.js';
+import { SshWriter } from '../../src/wire/writer.js';
 import { encodeServiceRequest } from '../../src/wire/transport-messages.js';
 import { Rng } from '../fuzz/prng.js';
 import {
@@ -228,6 +229,8 @@ before(async () => {
     perSourceMaxStartups: Infinity,
     maxStartups: 10_000,
     password: 'right',
+    // zlib (from NEWKEYS, so before authentication) for the zlib bomb below.
+    modifyAlgorithms: [{ append: { compression: ['zlib'] } }],
     exec: (command: string, user: string) => {
       ran.push({ command, user });
       const big = /^honest-big-(\d+)-(\d+)$/.exec(command);
@@ -385,7 +388,58 @@ describe('hostile packet framing (before any keys: the DISCONNECT comes in the c
 describe('a hostile key exchange', () => {
   const ecdhInit = (q: Buffer) =>
     clearPacket(Buffer.concat([Buffer.from([Msg.KEX_ECDH_INIT]), rawFrame(q.length, q)]));
-  const cases: { name: string; after: Buffer[]; reason: number; description: RegExp }[] = [
+  const mpintInit = (v: Buffer) =>
+    clearPacket(
+      Buffer.concat([
+        Buffer.from([30]) /* KEXDH_INIT (RFC 4253 §8) */,
+        new SshWriter(600).mpintFromUnsigned(v).finish(),
+      ]),
+    );
+  const gexRequest = (min: number, n: number, max: number) =>
+    clearPacket(new SshWriter(16).byte(34).uint32(min).uint32(n).uint32(max).finish());
+  const group14 = getDiffieHellman('modp14').getPrime();
+  const cases: {
+    name: string;
+    kex?: string;
+    after: Buffer[];
+    reason: number;
+    description: RegExp;
+  }[] = [
+    {
+      name: 'a diffie-hellman-group14-sha256 e of 1 (outside [2, p-2])',
+      kex: 'diffie-hellman-group14-sha256',
+      after: [mpintInit(Buffer.from([1]))],
+      reason: DisconnectReason.KEY_EXCHANGE_FAILED,
+      description: /outside \[2, p-2\]/,
+    },
+    {
+      name: 'a diffie-hellman-group14-sha256 e of p (outside [2, p-2])',
+      kex: 'diffie-hellman-group14-sha256',
+      after: [mpintInit(group14)],
+      reason: DisconnectReason.KEY_EXCHANGE_FAILED,
+      description: /outside \[2, p-2\]/,
+    },
+    {
+      name: 'a group exchange request with min > max',
+      kex: 'diffie-hellman-group-exchange-sha256',
+      after: [gexRequest(8192, 4096, 2048)],
+      reason: DisconnectReason.KEY_EXCHANGE_FAILED,
+      description: /does not hold/,
+    },
+    {
+      name: 'a group exchange request beyond the sizes the daemon has (min 16384)',
+      kex: 'diffie-hellman-group-exchange-sha256',
+      after: [gexRequest(16384, 16384, 16384)],
+      reason: DisconnectReason.KEY_EXCHANGE_FAILED,
+      description: /no DH group|does not hold|16384/,
+    },
+    {
+      name: 'an mlkem768x25519 client value of the wrong length (1215 bytes)',
+      kex: 'mlkem768x25519-sha256',
+      after: [ecdhInit(Buffer.alloc(1215, 7))],
+      reason: DisconnectReason.KEY_EXCHANGE_FAILED,
+      description: /client value is 1215 bytes/,
+    },
     {
       name: 'an all-zero curve25519 public value (a low-order point)',
       after: [ecdhInit(Buffer.alloc(32))],
@@ -421,7 +475,11 @@ describe('a hostile key exchange', () => {
     test(`${c.name}: DISCONNECT ${c.reason}`, async () => {
       await alongsideHonest(`kex-${c.name}`, async () => {
         const d = await sendAndExpectClearDisconnect(
-          Buffer.concat([Buffer.from(IDENT_LINE), clearPacket(clientKexInit()), ...c.after]),
+          Buffer.concat([
+            Buffer.from(IDENT_LINE),
+            clearPacket(clientKexInit(false, c.kex ? [c.kex] : undefined)),
+            ...c.after,
+          ]),
         );
         assert.equal(d.reason, c.reason, d.description);
         assert.match(d.description, c.description);
@@ -525,6 +583,22 @@ describe('the order of the protocol: nothing but the transport before NEWKEYS, n
       await c.disconnected();
     });
     assert.ok(ran.some((r) => r.command === 'honest-raw-control' && r.user === 'raw-control'));
+  });
+
+  test('a zlib bomb (zlib from NEWKEYS): 4 MiB that deflate to a few KiB get DISCONNECT COMPRESSION_ERROR', async () => {
+    await alongsideHonest('zlib-bomb', async () => {
+      const c = await kexClient({ compression: ['zlib'] });
+      // An IGNORE whose string is 4 MiB of zeros: deflated it is a small packet, inflated it is
+      // 16 times the packet limit.
+      const bomb = Buffer.alloc(5 + 4 * 1024 * 1024);
+      bomb[0] = Msg.IGNORE;
+      bomb.writeUInt32BE(4 * 1024 * 1024, 1);
+      c.send(bomb);
+      const d = await c.disconnected();
+      assert.equal(d.byPeer, true);
+      assert.equal(d.reason, DisconnectReason.COMPRESSION_ERROR, d.message);
+      assert.match(d.message, /inflates past/);
+    });
   });
 
   test('after kex, service accepted, no authentication: CHANNEL_OPEN + exec gets DISCONNECT PROTOCOL_ERROR', async () => {

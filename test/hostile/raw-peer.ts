@@ -196,8 +196,8 @@ export const CLIENT_IDENT = 'SSH-2.0-HostileTest_1.0';
  * unless `strict` (so that the general before-NEWKEYS rules are what a test exercises). Its kex
  * is curve25519-sha256, whose INIT the hostile tests write by hand.
  */
-export function clientKexInit(strict = false): Buffer {
-  const a = resolveAlgorithms({ kex: ['curve25519-sha256'] });
+export function clientKexInit(strict = false, kex = ['curve25519-sha256']): Buffer {
+  const a = resolveAlgorithms({ kex });
   return encodeKexInit(randomBytes(16), {
     kex: strict ? [...a.kex, 'kex-strict-c-v00@openssh.com'] : a.kex,
     hostKey: a.publicKey,
