@@ -1,8 +1,9 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcrypt-pbkdf';
 import { SshReader } from '../wire/reader.js';
 import { SshWriter } from '../wire/writer.js';
 import { badKey } from './encoding.js';
+import { poly1305 } from './poly1305.js';
 
 /**
  * The encryption of openssh-key-v1 private sections (PROTOCOL.key): a key and IV derived from
@@ -12,7 +13,7 @@ import { badKey } from './encoding.js';
  * 65 ms a round on this machine, 1 s at ssh-keygen's default of 16; the caller caches the key).
  */
 interface KeyFileCipher {
-  /** OpenSSL's name for Node's createCipheriv. */
+  /** OpenSSL's name for Node's createCipheriv ('chacha20-poly1305' is OpenSSH's own, below). */
   node: string;
   keyLength: number;
   ivLength: number;
@@ -41,7 +42,40 @@ const CIPHERS: Record<string, KeyFileCipher> = {
     blockSize: 16,
     tagLength: 16,
   },
+  // cipher.c: block size 8, a 64-byte key, no IV, a 16-byte Poly1305 tag.
+  'chacha20-poly1305@openssh.com': {
+    node: 'chacha20-poly1305',
+    keyLength: 64,
+    ivLength: 0,
+    blockSize: 8,
+    tagLength: 16,
+  },
 };
+
+const ZERO_32 = Buffer.alloc(32);
+
+/**
+ * chacha20-poly1305@openssh.com over a key file's section (PROTOCOL.chacha20poly1305, as
+ * sshkey.c calls it: sequence number 0, no length field). Only the first 32 bytes of the key
+ * (K_2) are used: the Poly1305 key is ChaCha20(K_2, nonce 0, counter 0) over 32 zero bytes, and
+ * the section is encrypted from counter 1; the tag covers the ciphertext. OpenSSL's `chacha20`
+ * IV is `counter (LE) || nonce`, the nonce here being eight zero bytes.
+ */
+function chachaPoly(key: Buffer, data: Buffer, encrypt: boolean, tag?: Buffer): { out: Buffer; tag: Buffer } {
+  const k2 = key.subarray(0, 32);
+  const iv = Buffer.alloc(16);
+  const polyKey = createCipheriv('chacha20', k2, iv).update(ZERO_32);
+  if (!encrypt) {
+    const want = poly1305(polyKey, data);
+    if (tag === undefined || tag.length !== 16 || !timingSafeEqual(want, tag)) {
+      throw badKey('wrong passphrase (the authentication tag does not match)');
+    }
+  }
+  iv[0] = 1;
+  const c = createCipheriv('chacha20', k2, iv);
+  const out = Buffer.concat([c.update(data), c.final()]);
+  return { out, tag: encrypt ? poly1305(polyKey, out) : (tag as Buffer) };
+}
 
 /** ssh-keygen's default number of bcrypt rounds. */
 export const DEFAULT_KDF_ROUNDS = 16;
@@ -103,6 +137,7 @@ export function decryptSection(
   const c = keyFileCipher(cipherName);
   if (section.length % c.blockSize !== 0) throw badKey(`encrypted section is not a whole number of blocks`);
   const { key, iv } = deriveKeyIv(c, kdf, kdfOptions, passphrase);
+  if (c.node === 'chacha20-poly1305') return chachaPoly(key, section, false, tag).out;
   const d = createDecipheriv(c.node, key, iv);
   d.setAutoPadding(false);
   if (c.tagLength) (d as unknown as { setAuthTag(t: Buffer): void }).setAuthTag(tag);
@@ -123,6 +158,10 @@ export function encryptSection(
   const c = keyFileCipher(cipherName);
   const kdfOptions = new SshWriter(32).string(randomBytes(16)).uint32(rounds).finish();
   const { key, iv } = deriveKeyIv(c, 'bcrypt', kdfOptions, passphrase);
+  if (c.node === 'chacha20-poly1305') {
+    const { out, tag } = chachaPoly(key, section, true);
+    return { kdfOptions, encrypted: out, tag };
+  }
   const e = createCipheriv(c.node, key, iv);
   e.setAutoPadding(false);
   const encrypted = Buffer.concat([e.update(section), e.final()]);

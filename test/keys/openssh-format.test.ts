@@ -176,28 +176,51 @@ describe('OpenSSH private keys made by ssh-keygen', () => {
     });
   }
 
+  it('reads a key ssh-keygen encrypted with chacha20-poly1305@openssh.com, and refuses a changed tag', () => {
+    for (const label of ['ed25519', 'ecdsa384', 'rsa2048']) {
+      const g = generateWithSshKeygen(
+        dir,
+        `id_chacha_${fileCounter++}`,
+        specOf(label),
+        ['-a', '2', '-Z', 'chacha20-poly1305@openssh.com'],
+        'pw',
+      );
+      assert.match(dearmour(g.privateText).subarray(15, 60).toString('latin1'), /chacha20-poly1305/);
+      const key = parsePrivateKey(g.privateText, 'pw');
+      assert.equal(formatPublicKeyLine(key.publicKey), g.publicLine.split(' ').slice(0, 2).join(' '));
+      assert.equal(key.comment, g.comment);
+      assert.throws(() => parsePrivateKey(g.privateText, 'wrong'), isBadKey(/wrong passphrase/));
+      const blob = dearmour(g.privateText);
+      blob[blob.length - 1]! ^= 1; // the tag's last byte
+      assert.throws(() => parsePrivateKey(armour(blob), 'pw'), isBadKey(/authentication tag does not match/));
+    }
+  });
+
   it('names a key-file cipher it cannot decrypt, and refuses absurd bcrypt rounds', () => {
     const g = generateWithSshKeygen(
       dir,
-      'id_chacha',
+      'id_cipher',
       specOf('ed25519'),
-      ['-a', '2', '-Z', 'chacha20-poly1305@openssh.com'],
+      ['-a', '2', '-Z', 'aes128-ctr'],
       'pw',
     );
+    const blob = dearmour(g.privateText);
+    const name = Buffer.from('aes128-ctr');
+    blob.write('blowfish!!', blob.indexOf(name), 'latin1');
     assert.throws(
-      () => parsePrivateKey(g.privateText, 'pw'),
-      isBadKey(/encrypted with chacha20-poly1305@openssh.com/),
+      () => parsePrivateKey(armour(blob), 'pw'),
+      isBadKey(/encrypted with blowfish!!, which Seashell/),
     );
     // The rounds field of a real file raised to 2^31: refused before any work.
-    const blob = dearmour(
+    const rounds = dearmour(
       generateWithSshKeygen(dir, 'id_rounds', specOf('ed25519'), ['-a', '2'], 'pw').privateText,
     );
-    const at = blob.indexOf(Buffer.from([0, 0, 0, 2]), 40);
-    blob.writeUInt32BE(0x80000000, at);
-    assert.throws(() => parsePrivateKey(armour(blob), 'pw'), isBadKey(/bcrypt rounds 2147483648 outside/));
+    const at = rounds.indexOf(Buffer.from([0, 0, 0, 2]), 40);
+    rounds.writeUInt32BE(0x80000000, at);
+    assert.throws(() => parsePrivateKey(armour(rounds), 'pw'), isBadKey(/bcrypt rounds 2147483648 outside/));
   });
 
-  for (const cipher of ['aes256-ctr', 'aes256-gcm@openssh.com']) {
+  for (const cipher of ['aes256-ctr', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com']) {
     it(`writes an encrypted key (${cipher}) that ssh-keygen -y reads with the passphrase`, () => {
       const key = generatePrivateKey('ed25519', { comment: 'ours' });
       const text = formatOpenSshPrivateKey(key, 'ours', { passphrase: 'open sesame', cipher, rounds: 2 });
