@@ -71,7 +71,7 @@ export type { IdStringOption } from './transport/version.js';
 export type { TerminalMode } from './wire/terminal-modes.js';
 export type { ClientKeyApi, KeyApiContext, ServerKeyApi } from './keys/key-api.js';
 export type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './keys/types.js';
-export { fingerprint } from './keys/fingerprint.js';
+export { fingerprint, fingerprintLine, opensshFingerprint, randomart } from './keys/fingerprint.js';
 export { AgentClient, type AgentIdentity, type AddOptions as AgentAddOptions } from './keys/agent.js';
 export { parsePrivateKey, formatOpenSshPrivateKey, generatePrivateKey } from './keys/openssh-format.js';
 export { parsePublicKeyLine, formatPublicKeyLine } from './keys/public-key.js';

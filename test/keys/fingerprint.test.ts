@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { fingerprint } from '../../src/keys/fingerprint.js';
+import { fingerprint, fingerprintLine, randomart } from '../../src/keys/fingerprint.js';
 import { parsePublicKeyLine } from '../../src/keys/public-key.js';
 import type { GeneratedKey } from './helpers.js';
 import { KEY_SPECS, generateWithSshKeygen, makeTempDir, removeDir, sshKeygen } from './helpers.js';
@@ -32,6 +32,28 @@ describe('fingerprints equal ssh-keygen -l', () => {
       assert.equal(fingerprint(key, 'sha1'), sshKeygenFingerprint(g.path, 'sha1'));
       assert.equal(fingerprint(key, 'sha384'), sshKeygenFingerprint(g.path, 'sha384'));
       assert.equal(fingerprint(key, 'sha512'), sshKeygenFingerprint(g.path, 'sha512'));
+    });
+  }
+});
+
+describe('ssh-keygen -l and -lv output, line and randomart, for every type and hash', () => {
+  // ssh-keygen knows md5, sha1, sha256, sha384 and sha512 (-E); the seed's sha224 has no peer.
+  for (const spec of KEY_SPECS) {
+    it(`for ${spec.label}`, () => {
+      const g = keys.find((k) => k.spec === spec)!;
+      const { key, comment } = parsePublicKeyLine(g.publicLine);
+      for (const hash of ['md5', 'sha1', 'sha256', 'sha384', 'sha512'] as const) {
+        const plain = sshKeygen(['-l', '-E', hash, '-f', `${g.path}.pub`]).stdout.trim();
+        assert.equal(fingerprintLine(key, comment, hash), plain, `${spec.label} ${hash}`);
+        const [line, ...art] = sshKeygen(['-lv', '-E', hash, '-f', `${g.path}.pub`])
+          .stdout.trimEnd()
+          .split('\n');
+        assert.equal(line, plain);
+        assert.equal(randomart(key, hash), art.join('\n'), `${spec.label} ${hash} randomart`);
+      }
+      assert.equal(randomart(key, 'sha'), randomart(key, 'sha1'));
+      assert.match(randomart(key, 'sha224'), /\+----\[SHA224\]-----\+$/);
+      assert.notEqual(randomart(key, 'sha256'), randomart(key, 'sha512'));
     });
   }
 });
