@@ -1,6 +1,6 @@
 // Node 20's runner has no globs and treats every .js under test/ as a test file;
 // this passes it exactly the compiled *.test.js files (or those under the given paths).
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -20,7 +20,20 @@ if (files.length === 0) {
   console.error('no test files found (did the build run?)');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...flags, ...files], {
+// The tests run in a session of their own, without the controlling terminal: a client that
+// would ask on the terminal (a password, a host key) finds nobody to ask, as on CI, instead of
+// waiting for someone to type. Ctrl-C and SIGTERM are passed on to the whole group.
+const child = spawn(process.execPath, ['--test', '--test-concurrency=2', ...flags, ...files], {
   stdio: 'inherit',
+  detached: true,
 });
-process.exit(r.status ?? 1);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // the group has ended already
+    }
+  });
+}
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

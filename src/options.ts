@@ -188,8 +188,11 @@ export interface ClientOptions extends CommonOptions {
   ed448PassPhrase?: string;
   silentlyAcceptHosts?: AcceptHosts;
   /**
-   * Ask on the terminal (/dev/tty) whether to trust an unknown host key when `silentlyAcceptHosts`
-   * is not given (default true); without a terminal the key is refused.
+   * Ask on the terminal (/dev/tty) when nothing else decides (default true): whether to trust an
+   * unknown host key when `silentlyAcceptHosts` is not given, a password (without echo, as
+   * OpenSSH asks `user@host's password: `) when `password` is not given, and keyboard-interactive
+   * prompts that neither `keyboardInteractive` nor `password` answers (echoed as the server says).
+   * Without a terminal nobody is asked: the key is refused, and AUTH_FAILED says no one was asked.
    */
   userInteraction?: boolean;
   saveAcceptedHost?: boolean;

@@ -1,6 +1,7 @@
 import { connect as netConnect, isIP, Socket } from 'node:net';
 import { join } from 'node:path';
-import { CLIENT_AUTH_METHODS, type UserKey } from './auth/client.js';
+import { CLIENT_AUTH_METHODS, type KbdIntAnswerer, type UserKey } from './auth/client.js';
+import type { KbdIntPrompt } from './wire/kbdint-messages.js';
 import { AgentClient, type AgentIdentity } from './keys/agent.js';
 import { signatureAlgorithmFits } from './keys/signature.js';
 import type { ConnectionInfo, ConnectionRef } from './channel/link.js';
@@ -10,7 +11,7 @@ import { SshError } from './errors.js';
 import { fingerprint } from './keys/fingerprint.js';
 import { fileKeyApi, userKeyFileProblems, type ClientKeyApi, type KeyApiContext } from './keys/key-api.js';
 import { debug } from './log.js';
-import { askTerminal } from './tty-prompt.js';
+import { askTerminal, askTerminalPrompts, hasTerminal, printable } from './tty-prompt.js';
 import { loadParsedFile } from './keys/key-file-cache.js';
 import { checkKnownHosts, hostPattern, knownKeyTypesFor, mismatchedEntry } from './keys/known-hosts.js';
 import type { HostKeyRefusal } from './edge/connection.js';
@@ -190,6 +191,45 @@ async function hostKeyDecision(
   return true;
 }
 
+/**
+ * The seed's user_interaction for authentication: without the `password` option, a password is
+ * asked for on the terminal without echo (`user@host's password: `, as OpenSSH asks); without a
+ * `keyboardInteractive` callback, prompts the `password` option cannot answer are shown on the
+ * terminal, echoed as the server says. Nothing when userInteraction is false.
+ */
+function terminalPrompts(
+  o: ClientOptions,
+  user: string,
+  host: string,
+): { askPassword?: () => Promise<string | undefined>; askKbdInt?: KbdIntAnswerer; unasked?: string } {
+  if (o.password !== undefined && o.keyboardInteractive !== undefined) return {};
+  // Without a terminal nothing is offered, so that no request is made only to find nobody to ask.
+  if (o.userInteraction === false)
+    return { unasked: 'nobody was asked for a password (userInteraction is false)' };
+  if (!hasTerminal())
+    return { unasked: 'nobody was asked for a password (no terminal; pass password or keyboardInteractive)' };
+  return {
+    ...(o.password === undefined && {
+      askPassword: async () =>
+        (
+          await askTerminalPrompts('', [
+            { prompt: `${printable(user)}@${printable(host)}'s password: `, echo: false },
+          ])
+        )?.[0],
+    }),
+    ...(o.keyboardInteractive === undefined && {
+      askKbdInt: (name: string, instruction: string, prompts: KbdIntPrompt[]) =>
+        askTerminalPrompts(
+          [name, instruction]
+            .filter((t) => t !== '')
+            .map((t) => `${printable(t)}\n`)
+            .join(''),
+          prompts.map((p) => ({ prompt: printable(p.prompt), echo: p.echo })),
+        ),
+    }),
+  };
+}
+
 /** OpenSSH's habit: put the host key algorithms known_hosts has keys for first. */
 function preferKnownHostKeyTypes(algorithms: AlgorithmSet, knownTypes: string[]): AlgorithmSet {
   if (knownTypes.length === 0) return algorithms;
@@ -331,6 +371,7 @@ export async function connect(
         password: o.password,
         keyboardInteractive: o.keyboardInteractive,
         passwordChange: o.passwordChange,
+        ...terminalPrompts(o, user, host),
         keys,
         skipped,
       },

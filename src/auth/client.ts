@@ -59,6 +59,10 @@ export class ClientAuth implements ClientMethodContext {
     return this.finished;
   }
 
+  get serverMethods(): readonly string[] | undefined {
+    return this.allowed;
+  }
+
   send(payload: Buffer): void {
     if (!this.finished) this.link.send(payload);
   }
@@ -149,7 +153,8 @@ export class ClientAuth implements ClientMethodContext {
         `authentication failed for user '${this.config.user}': server accepts ${this.allowed?.join(', ') || 'nothing'}` +
           `${this.partial ? ' (after a partial success)' : ''}; ` +
           `tried ${this.attempts.join(', ') || 'nothing (no usable key or password)'}` +
-          (this.config.skipped?.length ? `; skipped key files: ${this.config.skipped.join('; ')}` : ''),
+          (this.config.skipped?.length ? `; skipped key files: ${this.config.skipped.join('; ')}` : '') +
+          (this.config.unasked ? `; ${this.config.unasked}` : ''),
         { reason: DisconnectReason.NO_MORE_AUTH_METHODS_AVAILABLE },
       ),
     );

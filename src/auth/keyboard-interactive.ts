@@ -26,18 +26,26 @@ const CALLBACK_TRIES = 3;
 
 /**
  * RFC 4256, client. Each INFO_REQUEST is answered from the `keyboardInteractive` callback when
- * there is one; otherwise a single prompt that does not echo gets the `password` option, and a
- * request with no prompts an empty response (§3.4). Anything else cannot be answered: the method
- * gives up and the next one is tried (a new request ends the exchange, §3.1).
+ * there is one; otherwise a single prompt that does not echo gets the `password` option (once),
+ * a request with no prompts an empty response (§3.4), and anything else `askKbdInt` (the
+ * terminal). What none of them can answer gives the method up: the next one is tried (a new
+ * request ends the exchange, §3.1). At most three requests per connection.
  */
 export class KbdIntClient implements ClientAuthMethod {
   readonly name = 'keyboard-interactive';
   private tries = 0;
+  /** The password option answered a prompt already (a second request would only repeat it). */
+  private passwordSent = false;
+  /** askKbdInt found nobody to ask: it is not asked again. */
+  private noOneToAsk = false;
 
   start(ctx: ClientMethodContext): boolean {
-    const { keyboardInteractive, password } = ctx.config;
-    const limit = keyboardInteractive ? CALLBACK_TRIES : password !== undefined ? 1 : 0;
-    if (this.tries >= limit) return false;
+    const { keyboardInteractive, password, askKbdInt } = ctx.config;
+    const canAnswer =
+      keyboardInteractive !== undefined ||
+      (password !== undefined && !this.passwordSent) ||
+      (askKbdInt !== undefined && !this.noOneToAsk);
+    if (!canAnswer || this.tries >= CALLBACK_TRIES) return false;
     this.tries++;
     ctx.tried('keyboard-interactive');
     ctx.send(encodeUserauthKbdInt(ctx.config.user, CONNECTION_SERVICE));
@@ -49,16 +57,23 @@ export class KbdIntClient implements ClientAuthMethod {
       throw protocolError(`unexpected message ${payload[0]} during keyboard-interactive`);
     }
     const req = decodeInfoRequest(payload);
-    const answerer = ctx.config.keyboardInteractive;
+    // The callback first; else the password option for a single no-echo prompt (or nothing for
+    // no prompt, §3.4); else the terminal.
+    const { keyboardInteractive, askKbdInt } = ctx.config;
+    const password = this.passwordSent ? undefined : ctx.config.password;
+    const defaults = keyboardInteractive ? undefined : defaultAnswers(req.prompts, password);
+    if (defaults) {
+      if (defaults.length > 0) this.passwordSent = true;
+      ctx.send(encodeInfoResponse(defaults));
+      return;
+    }
+    const terminal = !keyboardInteractive && !this.noOneToAsk ? askKbdInt : undefined;
+    const answerer = keyboardInteractive ?? terminal;
     if (!answerer) {
-      const answers = defaultAnswers(req.prompts, ctx.config.password);
-      if (answers) ctx.send(encodeInfoResponse(answers));
-      else {
-        ctx.tried(
-          `keyboard-interactive (cannot answer ${describe(req.prompts)} without a keyboardInteractive callback)`,
-        );
-        ctx.giveUp();
-      }
+      ctx.tried(
+        `keyboard-interactive (cannot answer ${describe(req.prompts)} without a keyboardInteractive callback or a terminal)`,
+      );
+      ctx.giveUp();
       return;
     }
     Promise.resolve()
@@ -66,6 +81,12 @@ export class KbdIntClient implements ClientAuthMethod {
       .then(
         (answers) => {
           if (ctx.done) return;
+          if (answers === undefined && terminal) {
+            this.noOneToAsk = true;
+            ctx.tried(`keyboard-interactive (no terminal to answer ${describe(req.prompts)} on)`);
+            ctx.giveUp();
+            return;
+          }
           if (
             !Array.isArray(answers) ||
             answers.length !== req.prompts.length ||

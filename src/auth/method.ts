@@ -41,6 +41,18 @@ export interface ClientAuthConfig {
   skipped?: readonly string[];
   keyboardInteractive?: KbdIntAnswerer;
   passwordChange?: PasswordChanger;
+  /**
+   * Asks the user for a password (on the terminal, without echo) when `password` is not given;
+   * undefined: nobody could be asked. Tried once the server has said it takes passwords.
+   */
+  askPassword?: () => Promise<string | undefined>;
+  /**
+   * Answers an INFO_REQUEST that neither `keyboardInteractive` nor `password` can (on the
+   * terminal); undefined: nobody could be asked, and keyboard-interactive is not tried again.
+   */
+  askKbdInt?: KbdIntAnswerer;
+  /** Why nobody is asked for a password (no terminal, userInteraction false): named in AUTH_FAILED. */
+  unasked?: string;
 }
 
 export interface UserKey {
@@ -72,6 +84,8 @@ export interface ClientMethodContext {
   giveUp(): void;
   /** Whether authentication is over (an asynchronous answer arriving late sends nothing). */
   readonly done: boolean;
+  /** The methods the server takes, once a USERAUTH_FAILURE has said; undefined before. */
+  readonly serverMethods: readonly string[] | undefined;
 }
 
 /** One client authentication method. One instance per connection. */

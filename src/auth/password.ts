@@ -17,23 +17,61 @@ import {
 /** Bytes of a new password from the `passwordChange` callback beyond this are refused. */
 const MAX_PASSWORD = 1024;
 
+/** Passwords asked for on the terminal per connection (OpenSSH's NumberOfPasswordPrompts). */
+const PROMPTS = 3;
+
 /**
- * RFC 4252 §8, client: the `password` option, once. A PASSWD_CHANGEREQ is answered from the
+ * RFC 4252 §8, client: the `password` option, once; without it, a password asked for by
+ * `askPassword` (the terminal) up to three times, once the server has said it takes passwords
+ * (nobody is asked for one a server would not take). A PASSWD_CHANGEREQ is answered from the
  * `passwordChange` callback; without one, or when it declines, the method gives up and the next
  * one is tried.
  */
 export class PasswordClient implements ClientAuthMethod {
   readonly name = 'password';
-  private tried = false;
+  private tries = 0;
   private changeAsked = false;
+  /** The password last sent (the old one of a change request). */
+  private sent: string | undefined;
+  /** askPassword found nobody to ask. */
+  private noOneToAsk = false;
 
   start(ctx: ClientMethodContext): boolean {
-    const pw = ctx.config.password;
-    if (pw === undefined || this.tried) return false;
-    this.tried = true;
+    const { password, askPassword } = ctx.config;
+    if (password !== undefined) {
+      if (this.tries++ > 0) return false;
+      this.send(ctx, password);
+      return true;
+    }
+    if (!askPassword || this.noOneToAsk || this.tries >= PROMPTS) return false;
+    if (!ctx.serverMethods?.includes('password')) return false;
+    this.tries++;
+    this.changeAsked = false;
+    askPassword().then(
+      (pw) => {
+        if (ctx.done) return;
+        if (pw === undefined) {
+          this.noOneToAsk = true;
+          ctx.tried('password (no terminal to ask for it on, and no password option)');
+          ctx.giveUp();
+          return;
+        }
+        this.send(ctx, pw);
+      },
+      (e: unknown) => {
+        if (ctx.done) return;
+        this.noOneToAsk = true;
+        ctx.tried(`password (asking for it failed: ${(e as Error)?.message ?? e})`);
+        ctx.giveUp();
+      },
+    );
+    return true;
+  }
+
+  private send(ctx: ClientMethodContext, pw: string): void {
+    this.sent = pw;
     ctx.tried('password');
     ctx.send(encodeUserauthPassword(ctx.config.user, CONNECTION_SERVICE, pw));
-    return true;
   }
 
   message(payload: Buffer, ctx: ClientMethodContext): void {
@@ -58,14 +96,7 @@ export class PasswordClient implements ClientAuthMethod {
             return;
           }
           ctx.tried('password change');
-          ctx.send(
-            encodeUserauthPasswordChange(
-              ctx.config.user,
-              CONNECTION_SERVICE,
-              ctx.config.password ?? '',
-              next,
-            ),
-          );
+          ctx.send(encodeUserauthPasswordChange(ctx.config.user, CONNECTION_SERVICE, this.sent ?? '', next));
         },
         (e: unknown) => {
           if (ctx.done) return;
