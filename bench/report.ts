@@ -17,7 +17,10 @@ export interface RunMeta {
   command: string;
   durationS: number;
   machine: { cpus: number; cpuModel: string; memoryGiB: number; platform: string; kernel: string };
+  /** The Node that ran the bench itself (and the ssh2 agents). */
   node: string;
+  /** The Node that ran Seashell's client and daemon (`--node PATH`); absent in older reports: `node`. */
+  seashellNode?: string;
   seashell: string;
   /** The commit measured (`git describe --always --dirty`), when the run was in a git checkout. */
   commit?: string;
@@ -185,7 +188,7 @@ export function markdownReport(report: RunReport, chartFile: (t: Table) => strin
     `# Seashell benchmark, ${m.date} (${m.mode})`,
     '',
     `Produced by \`${m.command}\` in ${Math.round(m.durationS)} s on ${m.machine.cpus} CPU(s) (${m.machine.cpuModel}), ` +
-      `${m.machine.memoryGiB} GiB, ${m.machine.platform} ${m.machine.kernel}; Node ${m.node}; Seashell ${m.seashell}${m.commit ? ` (${m.commit})` : ''}; ` +
+      `${m.machine.memoryGiB} GiB, ${m.machine.platform} ${m.machine.kernel}; Seashell ran on Node ${m.seashellNode ?? m.node} (the bench and ssh2 on Node ${m.node}); Seashell ${m.seashell}${m.commit ? ` (${m.commit})` : ''}; ` +
       `${m.openssh ?? 'OpenSSH not installed'}. Client and server of a pair are separate processes sharing these CPUs. ` +
       'Ratios are to OpenSSH against itself (`ssh→sshd`, the reference) and to `ssh2→ssh2`, group by group; ' +
       'quote those, not the absolute numbers, which depend on the machine.',

@@ -38,13 +38,15 @@ interface Args {
   render?: string;
   only: MeasureId[];
   out?: string;
+  /** `--node PATH`: the Node binary that runs Seashell's client and daemon. */
+  node?: string;
   profile: boolean;
   ssh2NoDelay: boolean;
 }
 
 const USAGE =
   `usage: node dist/bench/run.js [--quick | --smoke] [--only ${MEASURES.join(',')}] [--out DIR] [--no-profile] ` +
-  '[--ssh2-nodelay]\n       node dist/bench/run.js --render DIR   (rewrite a report from its report.json)';
+  '[--ssh2-nodelay] [--node PATH]\n       node dist/bench/run.js --render DIR   (rewrite a report from its report.json)';
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { mode: 'full', only: [...MEASURES], profile: true, ssh2NoDelay: false };
@@ -55,6 +57,7 @@ function parseArgs(argv: string[]): Args {
     else if (x === '--no-profile') a.profile = false;
     else if (x === '--ssh2-nodelay') a.ssh2NoDelay = true;
     else if (x === '--out') a.out = argv[++i];
+    else if (x === '--node') a.node = argv[++i];
     else if (x === '--render') a.render = argv[++i];
     else if (x === '--only') {
       const names = (argv[++i] ?? '').split(',').map((s) => (s === 'cpu' ? 'throughput' : s));
@@ -70,6 +73,15 @@ function parseArgs(argv: string[]): Args {
   // The smoke run checks that every row gets a number; profiles are no row.
   if (a.mode === 'smoke') a.profile = false;
   return a;
+}
+
+/** The version a Node binary reports, or an error naming the path. */
+function nodeVersion(path: string): string {
+  const r = spawnSync(path, ['--version'], { encoding: 'utf8' });
+  const v = r.stdout?.trim() ?? '';
+  if (r.status !== 0 || !/^v\d+\./.test(v))
+    throw new Error(`--node ${path}: not a Node binary (${r.error?.message ?? r.stderr})`);
+  return v;
 }
 
 function today(): string {
@@ -94,7 +106,9 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.render) return render(args.render);
   const started = Date.now();
+  const seashellNode = args.node === undefined ? process.version : nodeVersion(args.node);
   const ctx = await BenchContext.create(args.mode, SIZES[args.mode]);
+  if (args.node !== undefined) ctx.seashellNode = args.node;
   let contestants: Contestants | undefined;
   let interrupted = false;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -114,7 +128,7 @@ async function main(): Promise<void> {
   });
 
   try {
-    ctx.log(`seashell bench (${args.mode}); work dir ${ctx.work}`);
+    ctx.log(`seashell bench (${args.mode}); work dir ${ctx.work}; Seashell runs on Node ${seashellNode}`);
     contestants = await startContestants(ctx, { ssh2NoDelay: args.ssh2NoDelay });
     for (const d of contestants.descriptions) ctx.log(`  ${d}`);
     const pairs = contestants.pairs;
@@ -160,6 +174,7 @@ async function main(): Promise<void> {
           kernel: release(),
         },
         node: process.version,
+        seashellNode,
         seashell: VERSION,
         commit: gitCommit(),
         openssh: contestants.tools.version,

@@ -114,7 +114,7 @@ export function serve(
       );
   });
   rl.on('close', () => void exit());
-  write({ hello: { pid: process.pid, ...hello } });
+  write({ hello: { pid: process.pid, node: process.version, ...hello } });
 }
 
 /** A 1 MiB buffer of zeros that senders slice from (never written to, so safe to share). */

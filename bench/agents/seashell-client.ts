@@ -20,6 +20,7 @@ function options(p: Params): ClientOptions {
   if (typeof p.kex === 'string') preferred.kex = [p.kex];
   if (typeof p.cipher === 'string') preferred.cipher = [p.cipher];
   if (typeof p.mac === 'string') preferred.mac = [p.mac];
+  if (typeof p.compression === 'string') preferred.compression = [p.compression];
   return { user, userDir, preferredAlgorithms: preferred, quietMode: true };
 }
 
@@ -221,6 +222,7 @@ serve(
     kex: defaults.kex,
     cipher: defaults.cipher.clientToServer,
     mac: defaults.mac.clientToServer,
+    compression: defaults.compression.clientToServer,
     sftp: typeof (ssh as unknown as Record<string, unknown>)['sftp'] === 'object',
   },
   { transfer, handshakes, hold, release, loadStart, loadStop, probeOpen, probe, probeClose, sftp },

@@ -110,6 +110,7 @@ serve(
     kex: defaults.kex,
     cipher: defaults.cipher.clientToServer,
     mac: defaults.mac.clientToServer,
+    compression: defaults.compression.clientToServer,
     sftpd: typeof (ssh as unknown as Record<string, unknown>)['sftpd'] === 'object',
   },
   {

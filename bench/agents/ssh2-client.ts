@@ -29,6 +29,7 @@ function config(p: Params): ConnectConfig {
   if (typeof p.kex === 'string') algorithms.kex = [p.kex as never];
   if (typeof p.cipher === 'string') algorithms.cipher = [p.cipher as never];
   if (typeof p.mac === 'string') algorithms.hmac = [p.mac as never];
+  if (typeof p.compression === 'string') algorithms.compress = [p.compression as never];
   return {
     host: '127.0.0.1',
     port: p.port as number,
@@ -258,6 +259,7 @@ serve(
     kex: loaded.supported.kex,
     cipher: loaded.supported.cipher,
     mac: loaded.supported.mac,
+    compression: loaded.supported.compression,
     defaultCipher: loaded.defaults.cipher,
   },
   { transfer, handshakes, sftp, hold, release, loadStart, loadStop, probeOpen, probe, probeClose },

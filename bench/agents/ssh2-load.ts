@@ -16,8 +16,8 @@ export interface LoadedSsh2 {
   version: string;
   /** Whether ssh2 runs with its native crypto addon. */
   addon: boolean;
-  supported: { kex: string[]; cipher: string[]; mac: string[] };
-  defaults: { kex: string[]; cipher: string[]; mac: string[] };
+  supported: { kex: string[]; cipher: string[]; mac: string[]; compression: string[] };
+  defaults: { kex: string[]; cipher: string[]; mac: string[]; compression: string[] };
 }
 
 type NodeLoader = (module: unknown, filename: string) => unknown;
@@ -41,7 +41,17 @@ export function loadSsh2(blockAddon: boolean): LoadedSsh2 {
     ssh2,
     version: pkg.version,
     addon: crypto.bindingAvailable,
-    supported: { kex: c.SUPPORTED_KEX ?? [], cipher: c.SUPPORTED_CIPHER ?? [], mac: c.SUPPORTED_MAC ?? [] },
-    defaults: { kex: c.DEFAULT_KEX ?? [], cipher: c.DEFAULT_CIPHER ?? [], mac: c.DEFAULT_MAC ?? [] },
+    supported: {
+      kex: c.SUPPORTED_KEX ?? [],
+      cipher: c.SUPPORTED_CIPHER ?? [],
+      mac: c.SUPPORTED_MAC ?? [],
+      compression: c.SUPPORTED_COMPRESSION ?? [],
+    },
+    defaults: {
+      kex: c.DEFAULT_KEX ?? [],
+      cipher: c.DEFAULT_CIPHER ?? [],
+      mac: c.DEFAULT_MAC ?? [],
+      compression: c.DEFAULT_COMPRESSION ?? [],
+    },
   };
 }

@@ -204,9 +204,11 @@ serve(
     version: loaded.version,
     addon: loaded.addon,
     nodelay,
-    kex: loaded.defaults.kex,
+    // ssh2's server lists group exchange but answers it 'Group exchange not implemented for server'.
+    kex: loaded.defaults.kex.filter((k) => !k.includes('group-exchange')),
     cipher: loaded.defaults.cipher,
     mac: loaded.defaults.mac,
+    compression: loaded.defaults.compression,
   },
   {
     settle: async () => {

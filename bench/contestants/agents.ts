@@ -31,6 +31,8 @@ export interface AgentSpec {
   script: string;
   args: string[];
   nodeArgs?: string[];
+  /** The Node binary that runs the agent (default: the bench's own). */
+  node?: string;
 }
 
 /** Looks a feature up in the algorithm lists an agent announced in its hello. */
@@ -40,7 +42,7 @@ export function supportFromHello(
   who: string,
   absent: Missing['status'],
 ): Missing | undefined {
-  if (f.kind === 'kex' || f.kind === 'cipher' || f.kind === 'mac') {
+  if (f.kind === 'kex' || f.kind === 'cipher' || f.kind === 'mac' || f.kind === 'compression') {
     const list = hello[f.kind];
     if (Array.isArray(list) && list.includes(f.name)) return undefined;
     return { status: absent, why: `${who} has no ${f.kind} ${f.name}` };
@@ -75,6 +77,7 @@ export class AgentServer implements ServerHandle {
   async start(): Promise<this> {
     this.agent = await Agent.start(this.label, this.spec.script, this.spec.args, {
       nodeArgs: this.spec.nodeArgs,
+      node: this.spec.node,
     });
     this.port = this.agent.hello.port as number;
     return this;
@@ -137,6 +140,7 @@ export class AgentClient implements ClientHandle {
     if (!this.main?.alive) {
       this.main = await Agent.start(this.label, this.spec.script, this.spec.args, {
         nodeArgs: this.spec.nodeArgs,
+        node: this.spec.node,
       });
     }
     return this.main;
@@ -146,6 +150,7 @@ export class AgentClient implements ClientHandle {
     if (!this.loader?.alive) {
       this.loader = await Agent.start(`${this.label} (load)`, this.spec.script, this.spec.args, {
         nodeArgs: this.spec.nodeArgs,
+        node: this.spec.node,
       });
     }
     return this.loader;

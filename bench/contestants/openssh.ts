@@ -48,6 +48,7 @@ export interface OpenSshTools {
   kex: string[];
   cipher: string[];
   mac: string[];
+  compression: string[];
   /** The client's default cipher list (`ssh -G`), for the SFTP rows. */
   defaultCiphers: string[];
 }
@@ -84,7 +85,7 @@ function query(ssh: string, what: string): string[] {
 /** Finds ssh, sshd, sftp and sftp-server, and what this OpenSSH supports. */
 export function findOpenSsh(): OpenSshTools {
   if (process.env.SEASHELL_NO_OPENSSH === '1') {
-    return { kex: [], cipher: [], mac: [], defaultCiphers: [] };
+    return { kex: [], cipher: [], mac: [], compression: [], defaultCiphers: [] };
   }
   const ssh = which('ssh');
   const tools: OpenSshTools = {
@@ -95,6 +96,7 @@ export function findOpenSsh(): OpenSshTools {
     kex: [],
     cipher: [],
     mac: [],
+    compression: [],
     defaultCiphers: [],
   };
   if (ssh) {
@@ -103,6 +105,7 @@ export function findOpenSsh(): OpenSshTools {
     tools.kex = query(ssh, 'kex');
     tools.cipher = query(ssh, 'cipher');
     tools.mac = query(ssh, 'mac');
+    tools.compression = query(ssh, 'compression');
     const g = spawnSync(ssh, ['-G', '-F', '/dev/null', '127.0.0.1'], { encoding: 'utf8' });
     const line = /^ciphers (.*)$/m.exec(g.stdout ?? '');
     tools.defaultCiphers = line ? (line[1] ?? '').split(',') : [];
@@ -111,7 +114,7 @@ export function findOpenSsh(): OpenSshTools {
 }
 
 function algorithmSupport(tools: OpenSshTools, f: Feature, who: string): Missing | undefined {
-  if (f.kind === 'kex' || f.kind === 'cipher' || f.kind === 'mac') {
+  if (f.kind === 'kex' || f.kind === 'cipher' || f.kind === 'mac' || f.kind === 'compression') {
     if (tools[f.kind].includes(f.name)) return undefined;
     return {
       status: 'not available',
@@ -327,6 +330,8 @@ class SshClient implements ClientHandle {
   private algorithms(algs: Algorithms): string[] {
     const out = ['-o', `KexAlgorithms=${algs.kex}`, '-o', `Ciphers=${algs.cipher}`];
     if (algs.mac) out.push('-o', `MACs=${algs.mac}`);
+    // ssh -C offers zlib@openssh.com first; sshd's Compression defaults to yes (after authentication).
+    if (algs.compression) out.push('-o', 'Compression=yes');
     return out;
   }
 

@@ -29,10 +29,11 @@ export function seashellServer(ctx: BenchContext, nodeArgs: string[] = []): Prom
       script: 'seashell-daemon',
       args: ['--system-dir', ctx.hostKeyDir, '--user-dir', ctx.serverUserDir],
       nodeArgs: ['--expose-gc', ...nodeArgs],
+      node: ctx.seashellNode,
     },
     (hello, f) => support(hello, f, 'daemon'),
     (hello) =>
-      `Seashell ${String(hello.version)} daemon (ssh.daemon on 127.0.0.1, bench sshCli handler), own Node process`,
+      `Seashell ${String(hello.version)} daemon (ssh.daemon on 127.0.0.1, bench sshCli handler), own Node ${String(hello.node)} process`,
   ).start();
 }
 
@@ -40,8 +41,14 @@ export function seashellClient(ctx: BenchContext, nodeArgs: string[] = []): Prom
   return new AgentClient(
     'seashell',
     'Seashell',
-    { script: 'seashell-client', args: ['--user', ctx.user, '--user-dir', ctx.clientDir], nodeArgs },
+    {
+      script: 'seashell-client',
+      args: ['--user', ctx.user, '--user-dir', ctx.clientDir],
+      nodeArgs,
+      node: ctx.seashellNode,
+    },
     (hello, f) => support(hello, f, 'client'),
-    (hello) => `Seashell ${String(hello.version)} client (ssh.connect), own Node process`,
+    (hello) =>
+      `Seashell ${String(hello.version)} client (ssh.connect), own Node ${String(hello.node)} process`,
   ).start();
 }

@@ -18,6 +18,7 @@ export type Feature =
   | { kind: 'kex'; name: string }
   | { kind: 'cipher'; name: string }
   | { kind: 'mac'; name: string }
+  | { kind: 'compression'; name: string }
   | { kind: 'sftp' }
   | { kind: 'hold' };
 
@@ -25,6 +26,8 @@ export interface Algorithms {
   kex: string;
   cipher: string;
   mac?: string;
+  /** A compression method both ways (zlib@openssh.com: after authentication). */
+  compression?: string;
 }
 
 /** The remote commands a server understands for each bench operation. */

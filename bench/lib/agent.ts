@@ -45,15 +45,15 @@ export class Agent {
     return !this.exited;
   }
 
-  /** Starts `node [nodeArgs] <script> [args]` and resolves once it said hello. */
+  /** Starts `node [nodeArgs] <script> [args]` (`node` the given binary, else ours) and resolves once it said hello. */
   static start(
     name: string,
     script: string,
     args: string[],
-    options: { nodeArgs?: string[]; timeoutMs?: number } = {},
+    options: { nodeArgs?: string[]; timeoutMs?: number; node?: string } = {},
   ): Promise<Agent> {
     const child = spawnTracked(
-      process.execPath,
+      options.node ?? process.execPath,
       [
         // On a timed-out request the harness asks for a diagnostic report: where the agent was stuck.
         '--report-on-signal',

@@ -107,6 +107,8 @@ async function freeBytes(dir: string): Promise<number> {
 
 export class BenchContext {
   readonly notes: string[] = [];
+  /** The Node binary that runs Seashell's agents (`--node PATH`; default the bench's own). */
+  seashellNode: string = process.execPath;
   /** Directory with id_ed25519 and known_hosts, for the Seashell client and `ssh`. */
   readonly clientDir: string;
   /** Directory with authorized_keys, for the Seashell daemon. */

@@ -18,6 +18,7 @@ export interface CipherRow {
   label: string;
   cipher: string;
   mac?: string;
+  compression?: string;
 }
 
 export const CIPHER_ROWS: CipherRow[] = [
@@ -25,6 +26,8 @@ export const CIPHER_ROWS: CipherRow[] = [
   { label: 'aes256-gcm', cipher: 'aes256-gcm@openssh.com' },
   { label: 'chacha20-poly1305', cipher: 'chacha20-poly1305@openssh.com' },
   { label: 'aes128-ctr+hmac-sha2-256-etm', cipher: 'aes128-ctr', mac: 'hmac-sha2-256-etm@openssh.com' },
+  // The bench streams zeros: a compressible stream, so this row shows what compression costs and saves.
+  { label: 'aes128-gcm+zlib@openssh.com', cipher: 'aes128-gcm@openssh.com', compression: 'zlib@openssh.com' },
 ];
 
 export const DIRECTIONS = ['up', 'down'] as const;
@@ -108,11 +111,17 @@ export async function runThroughput(ctx: BenchContext, pairs: Pair[]): Promise<M
   });
 
   for (const row of CIPHER_ROWS) {
-    const algs: Algorithms = { kex: DEFAULT_KEX, cipher: row.cipher, ...(row.mac ? { mac: row.mac } : {}) };
+    const algs: Algorithms = {
+      kex: DEFAULT_KEX,
+      cipher: row.cipher,
+      ...(row.mac ? { mac: row.mac } : {}),
+      ...(row.compression ? { compression: row.compression } : {}),
+    };
     const features: Feature[] = [
       { kind: 'kex', name: algs.kex },
       { kind: 'cipher', name: algs.cipher },
       ...(algs.mac ? [{ kind: 'mac' as const, name: algs.mac }] : []),
+      ...(algs.compression ? [{ kind: 'compression' as const, name: algs.compression }] : []),
     ];
     const live = pairs.filter((p) => !pairMissing(p, features));
     // The fixed cost (0 bytes: connect, auth, exec, exit status, close) is measured per direction:
