@@ -74,6 +74,16 @@ async function loadHostKeys(
 }
 
 /** A running daemon (the seed's daemon_ref): a listener, or one pre-connected socket, and its connections. */
+/** What the key callbacks are given: the directories, keyCb's private options and the options. */
+function keyContext(o: Resolved): KeyApiContext {
+  return {
+    userDir: o.userDir,
+    systemDir: o.systemDir ?? '/etc/ssh',
+    keyCbPrivate: o.keyCbPrivate,
+    options: o.userOptions,
+  };
+}
+
 export class Daemon {
   private readonly connections = new Set<Connection>();
   private server: Server | undefined;
@@ -122,7 +132,7 @@ export class Daemon {
       ...(o.noUserDir ? { isAuthKey: () => Promise.resolve(false) } : {}),
       ...(o.keyCb as Partial<ServerKeyApi>),
     };
-    this.ctx = { userDir: o.userDir, systemDir: o.systemDir ?? '/etc/ssh' };
+    this.ctx = keyContext(o);
     const usePassword = o.pwdfun !== undefined || o.password !== undefined || o.userPasswords !== undefined;
     this.coreConfig = {
       transport: {
@@ -158,7 +168,7 @@ export class Daemon {
   ): Promise<Daemon> {
     const o = resolveDaemonOptions(options);
     const keyApi = { ...fileKeyApi, ...(o.keyCb as Partial<ServerKeyApi>) };
-    const ctx = { userDir: o.userDir, systemDir: o.systemDir ?? '/etc/ssh' };
+    const ctx = keyContext(o);
     const usesChaCha = [...o.algorithms.cipher.clientToServer, ...o.algorithms.cipher.serverToClient].some(
       (c) => c === 'chacha20-poly1305@openssh.com',
     );

@@ -69,7 +69,8 @@ export type {
 export type { AlgorithmSet, AlgorithmsOption, ModifyAlgorithmsOption } from './transport/algorithms.js';
 export type { IdStringOption } from './transport/version.js';
 export type { TerminalMode } from './wire/terminal-modes.js';
-export type { ClientKeyApi, KeyApiContext, ServerKeyApi } from './keys/key-api.js';
+export type { ClientKeyApi, KeyApiContext, KeyCbModule, KeyCbOption, ServerKeyApi } from './keys/key-api.js';
+export { fileKeyApi as sshFile } from './keys/key-api.js';
 export type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './keys/types.js';
 export { fingerprint, fingerprintLine, opensshFingerprint, randomart } from './keys/fingerprint.js';
 export { AgentClient, type AgentIdentity, type AddOptions as AgentAddOptions } from './keys/agent.js';

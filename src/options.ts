@@ -7,7 +7,7 @@ import type { HandlerSpec } from './channel/session.js';
 import { maxStartupsProblem, type MaxStartups } from './daemon/max-startups.js';
 import { penaltyOptionProblem, type PenaltyOptions } from './daemon/penalties.js';
 import { SshError } from './errors.js';
-import type { ClientKeyApi, ServerKeyApi } from './keys/key-api.js';
+import { resolveKeyCb, type KeyCbModule, type KeyCbOption } from './keys/key-api.js';
 import {
   resolveAlgorithms,
   withGexSettings,
@@ -142,8 +142,13 @@ export interface CommonOptions {
   modifyAlgorithms?: ModifyAlgorithmsOption;
   /** Comma-separated methods, in order (default "publickey,keyboard-interactive,password"). */
   authMethods?: string;
-  /** Key handling callbacks (the seed's key_cb); the default reads OpenSSH files. */
-  keyCb?: Partial<ClientKeyApi & ServerKeyApi>;
+  /**
+   * Key handling callbacks (the seed's key_cb): a module-like object (or class instance) with
+   * some of `ClientKeyApi` / `ServerKeyApi`, or `[module, opts]`, opts then reaching each callback
+   * as `ctx.keyCbPrivate` beside the options given (`ctx.options`). The default reads OpenSSH
+   * files (`sshFile`); callbacks the module lacks come from there.
+   */
+  keyCb?: KeyCbOption;
   /** Re-key after this many bytes, or {minutes, bytes} (default 1 hour and 1 GiB). */
   rekeyLimit?: RekeyLimit;
   /** Called with every SSH_MSG_DEBUG (RFC 4253 §11.3). */
@@ -432,7 +437,12 @@ const COMMON: Record<string, Check> = {
   preferredAlgorithms: accept, // checked by resolveAlgorithms
   modifyAlgorithms: accept,
   authMethods: isAuthMethods,
-  keyCb: isObject,
+  keyCb: (v, n) => {
+    const isModule = (m: unknown): boolean =>
+      (typeof m === 'object' && m !== null) || typeof m === 'function';
+    if (Array.isArray(v) ? v.length !== 2 || !isModule(v[0]) : !isModule(v))
+      fail(n, 'a key API object, or [object, private options]', v);
+  },
   rekeyLimit: isRekeyLimit,
   sshMsgDebugFun: isFunction,
   disconnectfun: isFunction,
@@ -567,6 +577,12 @@ export interface ResolvedCommon {
   authMethodList: string[];
   rekeyBytes: number;
   rekeyMinutes: number;
+  /** The keyCb module's callbacks, bound (see resolveKeyCb). */
+  keyCb: KeyCbModule | undefined;
+  /** `keyCb: [module, opts]`: the opts (the seed's key_cb_private). */
+  keyCbPrivate: unknown;
+  /** The options as given, for the key callbacks' context. */
+  userOptions: Readonly<Record<string, unknown>>;
 }
 
 function resolveCommon(o: CommonOptions): ResolvedCommon {
@@ -574,6 +590,7 @@ function resolveCommon(o: CommonOptions): ResolvedCommon {
   // The seed: Bytes alone means "or at latest after one hour"; defaults are one hour and 1 GiB.
   const rekeyBytes = typeof limit === 'number' ? limit : (limit?.bytes ?? 1024 ** 3);
   const rekeyMinutes = typeof limit === 'number' ? 60 : (limit?.minutes ?? 60);
+  const keyCb = resolveKeyCb(o.keyCb);
   return {
     algorithms: resolveAlgorithms(o.preferredAlgorithms, o.modifyAlgorithms),
     userDir: o.userDir === false ? '' : (o.userDir ?? defaultUserDir()),
@@ -581,10 +598,15 @@ function resolveCommon(o: CommonOptions): ResolvedCommon {
     authMethodList: (o.authMethods ?? 'publickey,keyboard-interactive,password').split(','),
     rekeyBytes,
     rekeyMinutes,
+    keyCb: keyCb.module,
+    keyCbPrivate: keyCb.keyCbPrivate,
+    userOptions: o as Readonly<Record<string, unknown>>,
   };
 }
 
-export function resolveClientOptions(opts: ClientOptions | undefined): ClientOptions & ResolvedCommon {
+export function resolveClientOptions(
+  opts: ClientOptions | undefined,
+): Omit<ClientOptions, 'keyCb'> & ResolvedCommon {
   validate('client', CLIENT, opts);
   const o = opts ?? {};
   return { ...o, ...resolveCommon(o) };
@@ -592,7 +614,7 @@ export function resolveClientOptions(opts: ClientOptions | undefined): ClientOpt
 
 export function resolveDaemonOptions(
   opts: DaemonOptions | undefined,
-): Omit<DaemonOptions, 'userDir'> & ResolvedCommon & { userDirFor?: UserDirFun } {
+): Omit<DaemonOptions, 'userDir' | 'keyCb'> & ResolvedCommon & { userDirFor?: UserDirFun } {
   validate('daemon', DAEMON, opts);
   const o = opts ?? {};
   const userDirFor = typeof o.userDir === 'function' ? o.userDir : undefined;
@@ -600,6 +622,7 @@ export function resolveDaemonOptions(
   const r = {
     ...resolveCommon({ ...o, userDir: typeof o.userDir === 'function' ? false : o.userDir }),
     ...(userDirFor ? { noUserDir: false, userDirFor } : {}),
+    userOptions: o as Readonly<Record<string, unknown>>,
   };
   // The groups reach the transport with the algorithm lists (see gexSettingsOf).
   const gex = resolveDaemonGex(o.dhGexGroups, o.dhGexLimits, (f) => readFileSync(f, 'utf8'));

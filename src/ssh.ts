@@ -332,6 +332,8 @@ export async function connect(
       ed448: o.ed448PassPhrase,
     },
     hashKnownHosts: o.hashKnownHosts,
+    keyCbPrivate: o.keyCbPrivate,
+    options: o.userOptions,
   };
   await cryptoReady(o.algorithms);
   const agent = await openAgent(o);

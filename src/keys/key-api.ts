@@ -17,6 +17,45 @@ export interface KeyApiContext {
   passphrases?: Partial<Record<KeyFileStem, string>>;
   /** Client: write accepted host keys with hashed host names (OpenSSH's HashKnownHosts). */
   hashKnownHosts?: boolean;
+  /**
+   * The second element of `keyCb: [module, opts]` (the seed's key_cb_private), for a key API
+   * module's own settings such as a database handle; undefined when keyCb is the module alone.
+   */
+  keyCbPrivate?: unknown;
+  /** The options given to connect or daemon (the seed's UserOptions after key_cb_private). */
+  options?: Readonly<Record<string, unknown>>;
+}
+
+/** The callbacks a keyCb module may have (ssh_client_key_api and ssh_server_key_api). */
+export type KeyCbModule = Partial<ClientKeyApi & ServerKeyApi>;
+
+/**
+ * The seed's key_cb: `Module` or `{Module, Opts}`, here a module-like object or `[module, opts]`,
+ * opts reaching every callback as `ctx.keyCbPrivate`.
+ */
+export type KeyCbOption = KeyCbModule | readonly [KeyCbModule, unknown];
+
+const KEY_API_FUNCTIONS = ['hostKey', 'isAuthKey', 'isHostKey', 'addHostKey', 'userKey'] as const;
+
+/**
+ * The callbacks of a keyCb option as a plain object of bound functions, and its private options.
+ * The module may be a plain object, a class instance (its methods live on the prototype, where a
+ * spread would not see them) or a class with static methods; each callback keeps its `this`.
+ */
+export function resolveKeyCb(option: KeyCbOption | undefined): {
+  module?: KeyCbModule;
+  keyCbPrivate?: unknown;
+} {
+  if (option === undefined) return {};
+  const [mod, priv] = Array.isArray(option)
+    ? (option as readonly [KeyCbModule, unknown])
+    : [option as KeyCbModule, undefined];
+  const module: Record<string, unknown> = {};
+  for (const name of KEY_API_FUNCTIONS) {
+    const f = (mod as Record<string, unknown>)[name];
+    if (typeof f === 'function') module[name] = f.bind(mod);
+  }
+  return { module: module as KeyCbModule, keyCbPrivate: priv };
 }
 
 /** The daemon side of key handling (Erlang's ssh_server_key_api). */
