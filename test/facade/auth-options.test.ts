@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { listenAddress } from '../../src/daemon.js';
-import { SshError } from '../../src/errors.js';
+import type { Connection } from '../../src/edge/connection.js';
+import { DisconnectReason, SshError } from '../../src/errors.js';
 import * as ssh from '../../src/ssh.js';
 import { Msg } from '../../src/wire/numbers.js';
 import { encodeServiceRequest } from '../../src/wire/transport-messages.js';
@@ -116,6 +117,53 @@ describe('parallelLogin', () => {
     assert.ok(r.most >= 5, `several checks at once (at most ${r.most})`);
     assert.ok(r.took < 1000, `took ${r.took} ms`);
   });
+
+  /**
+   * The seed: with max_sessions N, at most N - K logins are attempted at once, K being the
+   * connections logged in; connection N+1 is refused whatever parallelLogin says, and parallelLogin
+   * decides whether the admitted ones are checked together or one at a time.
+   */
+  for (const parallelLogin of [true, false]) {
+    test(`maxSessions with parallelLogin ${parallelLogin}: N - K logins admitted at once, the rest refused`, async () => {
+      let now = 0;
+      let most = 0;
+      const d = await startDaemon(env, {
+        maxSessions: 4,
+        parallelLogin,
+        maxStartups: 20,
+        pwdfun: async (_u: string, p: string) => {
+          most = Math.max(most, ++now);
+          await sleep(200);
+          now--;
+          return p === 'pw';
+        },
+      });
+      const opts = { password: 'pw', authMethods: 'password' } as const;
+      const loggedIn = await connectTo(d, env, opts); // K = 1
+      most = 0;
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          connectTo(d, env, opts).then(
+            (c) => c,
+            (e: SshError) => e,
+          ),
+        ),
+      );
+      const admitted = outcomes.filter((o) => !(o instanceof SshError)) as Connection[];
+      const refused = outcomes.filter((o) => o instanceof SshError);
+      assert.equal(admitted.length, 3, 'N - K = 3 logins admitted');
+      assert.equal(refused.length, 2);
+      for (const e of refused) assert.equal(e.reason, DisconnectReason.TOO_MANY_CONNECTIONS, e.message);
+      if (parallelLogin) assert.ok(most >= 2, `the admitted checks ran together (at most ${most})`);
+      else assert.equal(most, 1, 'one check at a time');
+      // Places free up as connections leave.
+      await Promise.all([loggedIn, ...admitted].map((c) => ssh.close(c)));
+      await waitFor(() => d.connectionCount === 0, 'the daemon to see them leave');
+      const later = await connectTo(d, env, opts);
+      await ssh.close(later);
+      await ssh.stopDaemon(d);
+    });
+  }
 });
 
 describe('idleTime', () => {
