@@ -75,6 +75,7 @@ export type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './keys/
 export { fingerprint, fingerprintLine, opensshFingerprint, randomart } from './keys/fingerprint.js';
 export { AgentClient, type AgentIdentity, type AddOptions as AgentAddOptions } from './keys/agent.js';
 export { parsePrivateKey, formatOpenSshPrivateKey, generatePrivateKey } from './keys/openssh-format.js';
+export { generateKeyFile, writeKeyPair, type WriteKeyOptions } from './keys/key-files.js';
 export { parsePublicKeyLine, formatPublicKeyLine } from './keys/public-key.js';
 export { parsePublicKeyFile, formatRfc4716PublicKey } from './keys/rfc4716.js';
 export { VERSION } from './version.js';
