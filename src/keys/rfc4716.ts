@@ -1,5 +1,6 @@
+import { createPublicKey } from 'node:crypto';
 import { badKey, decodeBase64, wrapBase64 } from './encoding.js';
-import { parsePublicKeyBlob, parsePublicKeyLine } from './public-key.js';
+import { parsePublicKeyBlob, parsePublicKeyLine, publicKeyFromKeyObject } from './public-key.js';
 import type { PublicKey } from './types.js';
 
 /**
@@ -11,9 +12,23 @@ const END = '---- END SSH2 PUBLIC KEY ----';
 /** RFC 4716 §3: lines are at most 72 bytes; a header tag at most 64, a value at most 1024. */
 const MAX_LINE = 72;
 
-/** Reads a public key file in either form: RFC 4716, or OpenSSH's `type base64 comment` line. */
+/**
+ * Reads a public key file: RFC 4716, OpenSSH's `type base64 comment` line, or the PEM forms
+ * `ssh-keygen -e -m PKCS8` (`BEGIN PUBLIC KEY`, X.509 SubjectPublicKeyInfo) and `-m PEM`
+ * (`BEGIN RSA PUBLIC KEY`, PKCS#1) write, which carry no comment.
+ */
 export function parsePublicKeyFile(text: string): { key: PublicKey; comment: string } {
   const trimmed = text.trim();
+  if (/^-----BEGIN (RSA )?PUBLIC KEY-----/.test(trimmed)) {
+    const pkcs1 = trimmed.startsWith('-----BEGIN RSA');
+    let keyObject;
+    try {
+      keyObject = createPublicKey({ key: trimmed, format: 'pem', ...(pkcs1 ? { type: 'pkcs1' } : {}) });
+    } catch (e) {
+      throw badKey(`cannot read PEM public key: ${(e as Error).message}`, e);
+    }
+    return { key: publicKeyFromKeyObject(keyObject), comment: '' };
+  }
   if (!trimmed.startsWith(BEGIN)) return parsePublicKeyLine(trimmed.split(/\r?\n/)[0] ?? '');
   const lines = trimmed.split(/\r?\n/);
   const end = lines.indexOf(END);

@@ -1,0 +1,130 @@
+/**
+ * The fixture set of issue 11, made by ssh-keygen at test time: every key type (ed25519, ecdsa
+ * 256/384/521, rsa) with and without a passphrase, in ssh-keygen's default format and every -m
+ * (PEM, PKCS8, RFC4716), private and exported public (-e -m …). Each goes through our parser and
+ * gives ssh-keygen's public key; what we write back (OpenSSH format, encrypted too) ssh-keygen
+ * -y reads. Legacy encrypted PEM (Proc-Type/DEK-Info) in the three ciphers of the issue, made by
+ * OpenSSL, is read by us and by ssh-keygen alike.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { formatOpenSshPrivateKey, parsePrivateKey } from '../../src/keys/openssh-format.js';
+import { formatPublicKeyLine, parsePublicKeyLine } from '../../src/keys/public-key.js';
+import { formatRfc4716PublicKey, parsePublicKeyFile } from '../../src/keys/rfc4716.js';
+import { KEY_SPECS, generateWithSshKeygen, isBadKey, makeTempDir, removeDir, sshKeygen } from './helpers.js';
+
+let dir: string;
+let n = 0;
+before(() => (dir = makeTempDir()));
+after(() => removeDir(dir));
+
+const PASS = 'fixture passphrase';
+const typeAndBlob = (line: string): string => line.trim().split(/\s+/).slice(0, 2).join(' ');
+
+/** The header ssh-keygen 9.2 writes for a type and -m format (ed25519 is always OpenSSH's). */
+function expectedHeader(type: string, format: string): RegExp {
+  if (format === 'PEM' && type === 'ssh-rsa') return /^-----BEGIN RSA PRIVATE KEY-----/;
+  if (format === 'PEM' && type.startsWith('ecdsa')) return /^-----BEGIN EC PRIVATE KEY-----/;
+  if (format === 'PKCS8' && type !== 'ssh-ed25519') return /^-----BEGIN (ENCRYPTED )?PRIVATE KEY-----/;
+  return /^-----BEGIN OPENSSH PRIVATE KEY-----/;
+}
+
+describe('ssh-keygen fixtures: every type, passphrase or not, every -m format', () => {
+  for (const spec of KEY_SPECS) {
+    for (const format of ['default', 'PEM', 'PKCS8', 'RFC4716']) {
+      for (const passphrase of ['', PASS]) {
+        const label = `${spec.label}, -m ${format}, ${passphrase ? 'encrypted' : 'no passphrase'}`;
+        it(label, () => {
+          // -a 2: two bcrypt rounds where the OpenSSH format is written (the KDF is JavaScript).
+          const extra = ['-a', '2', ...(format === 'default' ? [] : ['-m', format])];
+          const g = generateWithSshKeygen(dir, `fx_${n++}`, spec, extra, passphrase);
+          assert.match(g.privateText, expectedHeader(spec.type, format));
+          if (passphrase && !/OPENSSH/.test(g.privateText)) assert.match(g.privateText, /ENCRYPTED/);
+
+          const key = parsePrivateKey(g.privateText, passphrase || undefined);
+          assert.equal(key.type, spec.type);
+          assert.equal(formatPublicKeyLine(key.publicKey), typeAndBlob(g.publicLine));
+          if (/OPENSSH/.test(g.privateText)) assert.equal(key.comment, g.comment);
+          if (passphrase) {
+            assert.throws(() => parsePrivateKey(g.privateText), isBadKey(/passphrase/));
+            assert.throws(() => parsePrivateKey(g.privateText, 'not it'), isBadKey(/wrong passphrase/));
+          }
+
+          // Written back by us, plain and encrypted: ssh-keygen -y derives the same public key.
+          const ours = join(dir, `ours_${n++}`);
+          writeFileSync(
+            ours,
+            formatOpenSshPrivateKey(key, 'rewritten', passphrase ? { passphrase, rounds: 2 } : undefined),
+            {
+              mode: 0o600,
+            },
+          );
+          const derived = sshKeygen(['-y', '-P', passphrase, '-f', ours]).stdout;
+          assert.equal(typeAndBlob(derived), typeAndBlob(g.publicLine));
+          assert.ok(
+            parsePrivateKey(readFileSync(ours), passphrase || undefined).keyObject.equals(key.keyObject),
+          );
+        });
+      }
+    }
+
+    it(`${spec.label}: public key exported by ssh-keygen -e in every -m it has, and RFC 4716 both ways`, () => {
+      const g = generateWithSshKeygen(dir, `pub_${n++}`, spec);
+      const want = typeAndBlob(g.publicLine);
+      // ssh-keygen 9.2 exports ed25519 only as RFC 4716 (PEM/PKCS8 are refused for it).
+      const formats =
+        spec.type === 'ssh-ed25519'
+          ? ['RFC4716']
+          : spec.type === 'ssh-rsa'
+            ? ['RFC4716', 'PKCS8', 'PEM']
+            : ['RFC4716', 'PKCS8'];
+      for (const m of formats) {
+        const text = sshKeygen(['-e', '-m', m, '-f', `${g.path}.pub`]).stdout;
+        const { key } = parsePublicKeyFile(text);
+        assert.equal(formatPublicKeyLine(key), want, `-e -m ${m}`);
+      }
+      // Ours as RFC 4716, imported by ssh-keygen -i.
+      const { key, comment } = parsePublicKeyLine(g.publicLine);
+      const path = join(dir, `rfc_${n++}.pub`);
+      writeFileSync(path, formatRfc4716PublicKey(key, comment));
+      assert.equal(typeAndBlob(sshKeygen(['-i', '-m', 'RFC4716', '-f', path]).stdout), want);
+    });
+  }
+});
+
+describe('legacy encrypted PEM (Proc-Type: 4,ENCRYPTED and DEK-Info)', () => {
+  // OpenSSL's -traditional writes the legacy form; ssh-keygen writes AES-128-CBC itself.
+  const ciphers = [
+    ['AES-128-CBC', '-aes128'],
+    ['AES-256-CBC', '-aes256'],
+    ['DES-EDE3-CBC', '-des3'],
+  ] as const;
+  for (const [dek, flag] of ciphers) {
+    for (const [label, tool] of [
+      ['rsa2048', 'rsa'],
+      ['ecdsa384', 'ec'],
+    ] as const) {
+      it(`${label} with ${dek}: read by us and by ssh-keygen`, async () => {
+        const { spawnSync } = await import('node:child_process');
+        const spec = KEY_SPECS.find((s) => s.label === label)!;
+        const g = generateWithSshKeygen(dir, `legacy_${n++}`, spec, ['-m', 'PEM']);
+        const out = join(dir, `legacy_${n++}`);
+        const args = [tool, '-in', g.path, flag, '-passout', `pass:${PASS}`, '-out', out];
+        if (tool === 'rsa') args.splice(1, 0, '-traditional');
+        const r = spawnSync('openssl', args, { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        const text = readFileSync(out, 'utf8');
+        assert.match(text, /Proc-Type: 4,ENCRYPTED/);
+        assert.match(text, new RegExp(`DEK-Info: ${dek},`));
+        const key = parsePrivateKey(text, PASS);
+        assert.equal(formatPublicKeyLine(key.publicKey), typeAndBlob(g.publicLine));
+        assert.throws(() => parsePrivateKey(text), isBadKey(/no passphrase was given/));
+        assert.throws(() => parsePrivateKey(text, 'wrong one'), isBadKey(/wrong passphrase|cannot read PEM/));
+        const derived = sshKeygen(['-y', '-P', PASS, '-f', out]).stdout;
+        assert.equal(typeAndBlob(derived), typeAndBlob(g.publicLine));
+      });
+    }
+  }
+});
