@@ -3,9 +3,10 @@ import { DisconnectReason, protocolError } from '../errors.js';
 import { MAX_PACKET_LENGTH } from './packet.js';
 
 /**
- * Payload compression (RFC 4253 §6.2): one zlib stream per direction for the connection's life
- * (its dictionary carries over from packet to packet and across re-keys, as OpenSSH keeps it),
- * each packet's payload flushed with Z_PARTIAL_FLUSH so the peer can inflate it at once.
+ * Payload compression (RFC 4253 §6.2): one zlib stream per direction and per set of keys (its
+ * dictionary carries over from packet to packet; "the compression context is initialized after
+ * each key exchange", and OpenSSH starts new streams at every NEWKEYS), each packet's payload
+ * flushed with Z_PARTIAL_FLUSH so the peer can inflate it at once.
  * `zlib` starts at NEWKEYS; `zlib@openssh.com` (OpenSSH PROTOCOL §2.2) after USERAUTH_SUCCESS.
  *
  * Not node:zlib: its streams are asynchronous, and its synchronous calls take a whole stream at

@@ -141,6 +141,12 @@ export class Transport {
   /** Compression of our packets and of the peer's, once on (RFC 4253 §6.2; compression.ts). */
   private compressOut: PayloadCompressor | undefined;
   private decompressIn: PayloadDecompressor | undefined;
+  /**
+   * What compression saved since the last key exchange, both ways: re-key limits count the data
+   * as it was before compression, as OpenSSH's RekeyLimit does (else a compressible stream would
+   * re-key rarely here, and OpenSSH's re-keys would look like a flood to the allowance).
+   */
+  private savedSinceKeys = 0;
   /** zlib@openssh.com was negotiated for that direction and waits for USERAUTH_SUCCESS. */
   private delayedOut = false;
   private delayedIn = false;
@@ -257,7 +263,13 @@ export class Transport {
         const pieces = this.deframer.next();
         if (!pieces) break;
         this.lastSeq = (this.deframer.seq - 1) >>> 0;
-        this.dispatch(this.decompressIn ? [this.decompressIn.decompress(pieces)] : pieces);
+        if (this.decompressIn) {
+          const payload = this.decompressIn.decompress(pieces);
+          let wire = 0;
+          for (const p of pieces) wire += p.length;
+          if (payload.length > wire) this.savedSinceKeys += payload.length - wire;
+          this.dispatch([payload]);
+        } else this.dispatch(pieces);
       }
     } finally {
       this.pumping = false;
@@ -364,7 +376,15 @@ export class Transport {
 
   /** Frames a whole payload, compressed when compression is on in our direction. */
   private frame(payload: Buffer): Buffer {
-    return this.framer.frame(this.compressOut ? this.compressOut.compress(payload) : payload);
+    if (!this.compressOut) return this.framer.frame(payload);
+    const compressed = this.compressOut.compress(payload);
+    if (payload.length > compressed.length) this.savedSinceKeys += payload.length - compressed.length;
+    return this.framer.frame(compressed);
+  }
+
+  /** Bytes moved both ways since our keys changed, counted before compression. */
+  private trafficSinceKeys(): number {
+    return this.framer.bytesSinceKeys + this.deframer.bytesSinceKeys + this.savedSinceKeys;
   }
 
   private emit(bufs: Buffer | Buffer[]): void {
@@ -530,8 +550,7 @@ export class Transport {
   private onKexInit(payload: Buffer): void {
     if (!this.kex) {
       // The peer started a re-key: within its allowance (see rekey-limit.ts).
-      const bytes = this.framer.bytesSinceKeys + this.deframer.bytesSinceKeys;
-      if (!this.peerRekeys.allow(Date.now(), bytes, this.authenticated)) {
+      if (!this.peerRekeys.allow(Date.now(), this.trafficSinceKeys(), this.authenticated)) {
         throw new SshError('FLOODED', 'the peer started re-keys faster than allowed', {
           reason: DisconnectReason.BY_APPLICATION,
         });
@@ -656,8 +675,9 @@ export class Transport {
     const n = kex.negotiated!;
     const out = compressionStart(this.role === 'client' ? n.compressionC2S : n.compressionS2C);
     this.delayedOut = out === 'delayed' && !this.authSucceeded;
-    if (out === 'never') this.compressOut = undefined;
-    else if (!this.delayedOut) this.compressOut ??= new PayloadCompressor();
+    // RFC 4253 §6.2: "The compression context is initialized after each key exchange" (OpenSSH
+    // restarts its zlib streams at every NEWKEYS too): a fresh stream, not the old dictionary.
+    this.compressOut = out === 'never' || this.delayedOut ? undefined : new PayloadCompressor();
     if (this.strict) this.framer.seq = 0;
     kex.sentNewKeys = true;
     if (kex.first && this.role === 'server' && this.peerWantsExtInfo) {
@@ -677,8 +697,7 @@ export class Transport {
     const n = kex.negotiated!;
     const into = compressionStart(this.role === 'client' ? n.compressionS2C : n.compressionC2S);
     this.delayedIn = into === 'delayed' && !this.authSucceeded;
-    if (into === 'never') this.decompressIn = undefined;
-    else if (!this.delayedIn) this.decompressIn ??= new PayloadDecompressor();
+    this.decompressIn = into === 'never' || this.delayedIn ? undefined : new PayloadDecompressor();
     if (this.strict) this.deframer.seq = 0;
     kex.gotNewKeys = true;
     this.recvKeyed = true;
@@ -687,6 +706,7 @@ export class Transport {
 
   private endKex(kex: KexState): void {
     this.kex = undefined;
+    this.savedSinceKeys = 0;
     this.keysAt = Date.now();
     this.negotiated = kex.negotiated;
     this.handler.onKexDone(kex.first);
@@ -705,7 +725,7 @@ export class Transport {
     if (this.kex || !this.sessionId || this.closed) return;
     const { rekeyBytes, rekeyMs } = this.config;
     if (
-      (rekeyBytes !== undefined && this.framer.bytesSinceKeys + this.deframer.bytesSinceKeys >= rekeyBytes) ||
+      (rekeyBytes !== undefined && this.trafficSinceKeys() >= rekeyBytes) ||
       (rekeyMs !== undefined && Date.now() - this.keysAt >= rekeyMs)
     ) {
       this.startKex();

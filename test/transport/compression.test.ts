@@ -25,7 +25,7 @@ describe('compression (RFC 4253 §6.2, OpenSSH PROTOCOL §2.2)', () => {
     assert.deepEqual(d.compression.serverToClient, ['none', 'zlib@openssh.com']);
   });
 
-  test('zlib compresses from NEWKEYS on, both ways, and the dictionary carries across packets and re-keys', () => {
+  test('zlib compresses from NEWKEYS on, both ways; the dictionary carries across packets, and each re-key starts new streams (RFC 4253 §6.2)', () => {
     const zlib = { compression: ['zlib'] };
     const { client, server } = transportPair({ client: zlib, server: zlib });
     shuttle(client, server);
@@ -36,8 +36,17 @@ describe('compression (RFC 4253 §6.2, OpenSSH PROTOCOL §2.2)', () => {
     // Feed it across, then again after a re-key: the peer inflates both.
     client.transport.send(text);
     shuttle(client, server);
+    type Streams = { compressOut?: object; decompressIn?: object };
+    const streams = (t: unknown) => ({ ...(t as Streams) });
+    const [cBefore, sBefore] = [streams(client.transport), streams(server.transport)];
+    assert.ok(cBefore.compressOut && sBefore.decompressIn);
     client.transport.rekey();
     shuttle(client, server);
+    // "The compression context is initialized after each key exchange": new streams both ways.
+    const [cAfter, sAfter] = [streams(client.transport), streams(server.transport)];
+    assert.ok(cAfter.compressOut && cAfter.compressOut !== cBefore.compressOut);
+    assert.ok(cAfter.decompressIn && cAfter.decompressIn !== cBefore.decompressIn);
+    assert.ok(sAfter.decompressIn && sAfter.decompressIn !== sBefore.decompressIn);
     client.transport.send(text);
     server.transport.send(Buffer.concat([Buffer.from([Msg.SERVICE_ACCEPT]), randomBytes(5000)]));
     shuttle(client, server);
