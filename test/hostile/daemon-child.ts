@@ -3,21 +3,29 @@
  * hold: its memory is then the daemon's alone. Started with one JSON argument:
  * `{ systemDir, userDir, options, preset? }`; prints `PORT <n>`; then answers lines on stdin:
  * `mem` → one JSON line of memory use after a full GC (`heap` = heapUsed + external, in bytes, and
- * `rss`), `stop` → stops the daemon and exits.
+ * `rss`), `ran` → the commands the `recordExec` preset ran, `logins` → the users who logged in, `sockets` → `{"sockets": n}`, the sockets the process holds (its stdio aside), `stop` →
+ * stops the daemon, answers `{"sockets": n}` with what is still open, and exits.
  *
  * This is a helper program, not a test file (its name must never end in `.test.ts`).
  */
+import { readdirSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { DaemonOptions } from '../../src/options.js';
 import * as ssh from '../../src/ssh.js';
+import { Rng } from '../fuzz/prng.js';
 
 interface Config {
   systemDir: string;
   userDir: string;
   options: DaemonOptions;
   /** Option values that are functions, by name. */
-  preset?: 'slowPassword' | 'bigOutput';
+  preset?: 'slowPassword' | 'bigOutput' | 'recordExec';
 }
+
+/** Commands the `recordExec` preset ran, with their user, in order (the `ran` line answers them). */
+const ran: { command: string; user: string }[] = [];
+/** Users who logged in, as connectfun heard them (the `logins` line answers them). */
+const logins: string[] = [];
 
 const config = JSON.parse(process.argv[2]!) as Config;
 const options: DaemonOptions = { ...config.options };
@@ -33,7 +41,32 @@ if (config.preset === 'bigOutput') {
     return m ? { ok: Buffer.alloc(Number(m[1]) * 1024 * 1024, 0x61) } : { ok: `ran ${command}\n` };
   };
 }
+if (config.preset === 'recordExec') {
+  // Every command recorded; `honest-big-N-SEED`: N bytes of the test PRNG seeded with SEED;
+  // anything else `ran COMMAND` (no newline).
+  options.exec = (command: string, user: string) => {
+    ran.push({ command, user });
+    const big = /^honest-big-(\d+)-(\d+)$/.exec(command);
+    if (big) return { ok: new Rng(Number(big[2])).bytes(Number(big[1])) };
+    return { ok: `ran ${command}` };
+  };
+}
 options.exec ??= (command: string) => ({ ok: `ran ${command}\n` });
+options.connectfun = (user: string) => logins.push(user);
+
+/** Sockets this process holds open, less its stdio (which Node makes of socket pairs). */
+function openSockets(): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    if (Number(fd) <= 2) continue;
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {
+      // closed meanwhile (the directory's own descriptor)
+    }
+  }
+  return n;
+}
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const d = await ssh.daemon('127.0.0.1', 0, {
@@ -58,8 +91,18 @@ lines.on('line', (line) => {
         connections: d.connectionCount,
       }) + '\n',
     );
+  } else if (line === 'logins') {
+    process.stdout.write(JSON.stringify(logins) + '\n');
+  } else if (line === 'ran') {
+    process.stdout.write(JSON.stringify(ran) + '\n');
+  } else if (line === 'sockets') {
+    process.stdout.write(JSON.stringify({ sockets: openSockets() }) + '\n');
   } else if (line === 'stop') {
-    void ssh.stopDaemon(d).then(() => process.exit(0));
+    // What stopping left open: every socket the daemon opened (its listener and each connection)
+    // must be closed by then.
+    void ssh.stopDaemon(d).then(() => {
+      process.stdout.write(JSON.stringify({ sockets: openSockets() }) + '\n', () => process.exit(0));
+    });
   }
 });
 lines.on('close', () => process.exit(0));

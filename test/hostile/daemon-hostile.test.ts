@@ -39,6 +39,7 @@ import { Msg } from '../../src/wire/numbers.js';
 import { SshWriter } from '../../src/wire/writer.js';
 import { encodeServiceRequest } from '../../src/wire/transport-messages.js';
 import { Rng } from '../fuzz/prng.js';
+import { ChildDaemon, type Memory } from './child-daemon.js';
 import {
   CLIENT_IDENT,
   KexClient,
@@ -48,7 +49,6 @@ import {
   findClearDisconnect,
   parseClearOutput,
   rawFrame,
-  until,
   withTimeout,
   type DisconnectSeen,
 } from './raw-peer.js';
@@ -63,12 +63,13 @@ interface Ran {
 }
 
 let dir: string;
-let daemon: ssh.Daemon;
+/** The daemon under attack, in a process of its own (its memory and sockets are its own). */
+let daemon: ChildDaemon;
 let port: number;
+/** The daemon's memory once warmed up, before the first hostile case. */
+let baseMemory: Memory;
 let clientDir: string;
 let userKey: PrivateKey;
-/** Every command the daemon's exec function ran, in order. */
-const ran: Ran[] = [];
 /** An honest connection opened before the first hostile case and used through all of them. */
 let persistent: Connection;
 /** Raw peers and raw clients a test opened, destroyed after it whatever happened. */
@@ -132,8 +133,13 @@ async function honestRound(tag: string): Promise<void> {
   }
 }
 
-function assertNothingHostileRan(): void {
-  const bad = ran.filter((r) => !r.command.startsWith('honest-'));
+/** Every command the daemon's exec function ran, in order. */
+function ran(): Promise<Ran[]> {
+  return daemon.ran();
+}
+
+async function assertNothingHostileRan(): Promise<void> {
+  const bad = (await ran()).filter((r) => !r.command.startsWith('honest-'));
   assert.deepEqual(bad, [], 'the daemon executed a command for a hostile client');
 }
 
@@ -151,11 +157,8 @@ async function alongsideHonest(tag: string, hostile: () => Promise<void>): Promi
   if (h.status === 'rejected') throw h.reason;
   if (o.status === 'rejected') throw o.reason;
   await honestExec(persistent, `honest-${tag}-after`);
-  assertNothingHostileRan();
-  await until(
-    () => daemon.connectionCount === 1,
-    () => `the daemon to drop every connection but the persistent honest one (has ${daemon.connectionCount})`,
-  );
+  await assertNothingHostileRan();
+  await daemon.dropsTo(1, 'every connection but the persistent honest one');
 }
 
 /** True once the daemon's identification and at least one whole packet have arrived. */
@@ -219,32 +222,40 @@ before(async () => {
   userKey = generatePrivateKey('ed25519');
   await writeFile(join(clientDir, 'id_ed25519'), formatOpenSshPrivateKey(userKey), { mode: 0o600 });
   await writeFile(join(userDir, 'authorized_keys'), formatPublicKeyLine(userKey.publicKey) + '\n');
-  daemon = await ssh.daemon('127.0.0.1', 0, {
+  daemon = await ChildDaemon.start({
     systemDir,
     userDir,
-    negotiationTimeout: NEGOTIATION_TIMEOUT,
-    // The attackers here share 127.0.0.1 with the honest client: admission is tested in
-    // admission.test.ts, with the attacker on another address.
-    perSourcePenalties: false,
-    perSourceMaxStartups: Infinity,
-    maxStartups: 10_000,
-    password: 'right',
-    // zlib (from NEWKEYS, so before authentication) for the zlib bomb below.
-    modifyAlgorithms: [{ append: { compression: ['zlib'] } }],
-    exec: (command: string, user: string) => {
-      ran.push({ command, user });
-      const big = /^honest-big-(\d+)-(\d+)$/.exec(command);
-      if (big) return { ok: new Rng(Number(big[2])).bytes(Number(big[1])) };
-      return { ok: `ran ${command}` };
+    options: {
+      negotiationTimeout: NEGOTIATION_TIMEOUT,
+      // The attackers here share 127.0.0.1 with the honest client: admission is tested in
+      // admission.test.ts, with the attacker on another address. (JSON carries the options: no
+      // Infinity.)
+      perSourcePenalties: false,
+      perSourceMaxStartups: 1_000_000,
+      maxStartups: 10_000,
+      password: 'right',
+      // zlib (from NEWKEYS, so before authentication) for the zlib bomb below.
+      modifyAlgorithms: [{ append: { compression: ['zlib'] } }],
     },
+    // exec records every command: honest-big-N-SEED answers N bytes of Rng(SEED), others `ran X`.
+    preset: 'recordExec',
   });
-  port = daemon.info().port;
+  port = daemon.port;
   persistent = await honestConnect();
   await honestExec(persistent, 'honest-before');
+  await honestRound('warm-up');
+  baseMemory = await daemon.memory();
 });
 
-afterEach(() => {
+/**
+ * After every hostile case: its peers gone, the daemon lets go of them, serves a fresh honest
+ * client, and its memory is back within 10% of where it was before the first case.
+ */
+afterEach(async () => {
   for (const x of opened.splice(0)) x.destroy();
+  await daemon.dropsTo(1, 'every connection but the persistent honest one');
+  await honestRound('after-each');
+  await daemon.memoryBackTo(baseMemory, 'after the hostile case');
 });
 
 after(async () => {
@@ -253,9 +264,10 @@ after(async () => {
       await honestExec(persistent, 'honest-at-the-end');
       await persistent.close();
     }
-    assertNothingHostileRan();
-    assert.ok(ran.every((r) => r.user === 'honest' || r.user === 'raw-control'));
+    await assertNothingHostileRan();
+    assert.ok((await ran()).every((r) => r.user === 'honest' || r.user === 'raw-control'));
   } finally {
+    // Stopping the daemon closes every socket it opened (ChildDaemon.stop asserts it).
     await daemon?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   }
@@ -582,7 +594,7 @@ describe('the order of the protocol: nothing but the transport before NEWKEYS, n
       c.transport.disconnect(DisconnectReason.BY_APPLICATION, 'done');
       await c.disconnected();
     });
-    assert.ok(ran.some((r) => r.command === 'honest-raw-control' && r.user === 'raw-control'));
+    assert.ok((await ran()).some((r) => r.command === 'honest-raw-control' && r.user === 'raw-control'));
   });
 
   test('a zlib bomb (zlib from NEWKEYS): 4 MiB that deflate to a few KiB get DISCONNECT COMPRESSION_ERROR', async () => {

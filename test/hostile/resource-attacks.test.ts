@@ -4,8 +4,10 @@
  * data parked on 64 channels, 10,000 channel opens, a 100 MiB exec output nobody reads, a client
  * flooding while its slow password check runs, 200 connections that come and go. Each asserts the
  * daemon's growth (heap + external after a GC) stays under MEMORY_BUDGET, that an honest client
- * (OpenSSH's `ssh` with a key) still logs in, and where the protocol allows that the attacker is dropped. Bounded in bytes and
- * time; 127.0.0.1 only.
+ * (OpenSSH's `ssh` with a key) still logs in, and where the protocol allows that the attacker is
+ * dropped; afterwards a fresh honest client is served and the daemon's memory is back within 10%
+ * of where the test started, and stopping the daemon closes every socket it opened. Bounded in
+ * bytes and time; 127.0.0.1 only.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -142,6 +144,17 @@ async function dropsTo(d: ChildDaemon, count: number, ms: number): Promise<void>
   }
 }
 
+/**
+ * After an attack: the attacker is gone, a fresh honest client is served, and the daemon's memory
+ * is back within 10% of where the test started.
+ */
+async function recovered(d: ChildDaemon, base: Memory, what: string): Promise<void> {
+  await dropsTo(d, 0, 30_000);
+  await honestLogin(d.port);
+  const now = await d.memoryBackTo(base, what);
+  console.log(`${what}: afterwards ${mib(now.heap - base.heap)} from where it started (${mib(base.heap)})`);
+}
+
 describe('after login, a client that never reads', () => {
   let d: ChildDaemon;
   before(async () => (d = await ChildDaemon.start({ systemDir, userDir, options: BASE })));
@@ -174,6 +187,7 @@ describe('after login, a client that never reads', () => {
       assert.ok(grew(base, now) < MEMORY_BUDGET, `grew ${mib(grew(base, now))}`);
       await dropsTo(d, 0, 30_000);
       c.destroy();
+      await recovered(d, base, what);
     });
   }
 
@@ -193,6 +207,7 @@ describe('after login, a client that never reads', () => {
     console.log(`env flood: sent ${sent}; daemon grew ${mib(grew(base, now))}`);
     assert.ok(grew(base, now) < MEMORY_BUDGET, `grew ${mib(grew(base, now))}`);
     c.destroy();
+    await recovered(d, base, 'env flood');
   });
 });
 
@@ -230,6 +245,7 @@ describe('channels', () => {
     console.log(`parked: ${mib(windows)} sent on 64 channels; daemon grew ${mib(grew(base, now))}`);
     assert.ok(grew(base, now) < MEMORY_BUDGET, `grew ${mib(grew(base, now))}`);
     c.destroy();
+    await recovered(d, base, 'data parked on 64 channels');
   });
 
   test('10,000 channel opens: 64 confirmed, the rest refused, memory bounded', async () => {
@@ -250,6 +266,7 @@ describe('channels', () => {
     console.log(`10,000 opens: daemon grew ${mib(grew(base, now))}`);
     assert.ok(grew(base, now) < MEMORY_BUDGET, `grew ${mib(grew(base, now))}`);
     c.destroy();
+    await recovered(d, base, '10,000 channel opens');
   });
 });
 
@@ -280,6 +297,7 @@ describe('output nobody reads', () => {
     await honestLogin(d.port);
     await dropsTo(d, 0, 15_000);
     c.destroy();
+    await recovered(d, base, '100 MiB exec output unread');
   });
 });
 
@@ -301,7 +319,7 @@ describe('a slow password check', () => {
     console.log(`slow pwdfun flood: sent ${mib(sent * junk.length)}; daemon grew ${mib(grew(base, now))}`);
     assert.ok(grew(base, now) < MEMORY_BUDGET, `grew ${mib(grew(base, now))}`);
     c.destroy();
-    await honestLogin(d.port);
+    await recovered(d, base, 'flood during a slow password check');
   });
 });
 

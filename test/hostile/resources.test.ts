@@ -155,5 +155,8 @@ describe('an unauthenticated client that never reads', () => {
       },
     );
     attacker.destroy();
+    // Afterwards: a fresh honest client is served and the memory is back where it started.
+    await honestLogin(d.port);
+    await d.memoryBackTo(base, 'after the UNIMPLEMENTED flood');
   });
 });

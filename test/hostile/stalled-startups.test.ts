@@ -80,6 +80,13 @@ describe(
             knownHostsFile: knownHosts,
             user: 'tester',
           });
+          const login = async (command: string) => {
+            const r = await runSsh([...args, '127.0.0.1', command], { timeoutMs: 30_000 });
+            assert.equal(r.code, 0, `${command}: ${r.stderr}`);
+            assert.equal(r.stdout.toString(), `ran ${command}\n`);
+          };
+          await login('before');
+          const base = await d.memory();
           for (let i = 0; i < 600; i++) sockets.push(await stalledSocket(d.port, i % 2 === 1));
           const held = (await d.memory()).connections;
           assert.ok(held <= 10 + 1, `the daemon holds ${held} of the attacker's connections`);
@@ -95,6 +102,15 @@ describe(
           console.log(
             `${label}: ${held} attacker connections held; logins took ${times.map((t) => t.toFixed(0)).join(', ')} ms`,
           );
+          // The attackers leave: the daemon lets go of them, serves a fresh login, and its memory
+          // is back within 10% of where it started.
+          for (const s of sockets.splice(0)) s.destroy();
+          const end = Date.now() + 15_000;
+          while ((await d.memory()).connections > 0 && Date.now() < end)
+            await new Promise((res) => setTimeout(res, 100));
+          assert.equal((await d.memory()).connections, 0, 'the daemon let go of the stalled sockets');
+          await login('after');
+          await d.memoryBackTo(base, `after 600 stalled sockets (${label})`);
         } finally {
           for (const s of sockets) s.destroy();
           await d.stop();
