@@ -11,6 +11,7 @@ import { SshError } from './errors.js';
 import { fingerprint } from './keys/fingerprint.js';
 import { fileKeyApi, userKeyFileProblems, type ClientKeyApi, type KeyApiContext } from './keys/key-api.js';
 import { debug } from './log.js';
+import { lockedKeyFileUserKeys } from './key-passphrase-prompt.js';
 import { askTerminal, askTerminalPrompts, hasTerminal, printable } from './tty-prompt.js';
 import { loadParsedFile } from './keys/key-file-cache.js';
 import { checkKnownHosts, hostPattern, knownKeyTypesFor, mismatchedEntry } from './keys/known-hosts.js';
@@ -86,6 +87,10 @@ async function loadUserKeys(o: ResolvedClient, api: ClientKeyApi, ctx: KeyApiCon
       if (!known.sign) (known.algorithms as SignatureAlgorithm[]).push(alg);
     } else out.push({ key, algorithms: [alg] });
   }
+  // Encrypted key files without a passphrase option: offered, their passphrase asked on the
+  // terminal once the server accepts the key (user_interaction).
+  if (skipped.length > 0 && o.userInteraction !== false && hasTerminal())
+    out.push(...(await lockedKeyFileUserKeys(prefs, ctx, out)));
   return { keys: out, skipped };
 }
 

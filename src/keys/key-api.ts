@@ -3,10 +3,17 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseAuthorizedKeys, parseKeyOptions } from './authorized-keys.js';
 import { debug } from '../log.js';
-import { inspectUserKeyFile, loadParsedFile, loadPrivateKeyFile } from './key-file-cache.js';
+import {
+  inspectParsedFile,
+  inspectUserKeyFile,
+  loadParsedFile,
+  loadPrivateKeyFile,
+} from './key-file-cache.js';
+import { parsePrivateKey, peekPublicKey } from './openssh-format.js';
+import { PASSPHRASE_NEEDED } from './openssh-private.js';
 import { keyRestrictions, type KeyRestrictions } from './key-restrictions.js';
 import { checkKnownHosts, formatKnownHostsLine, knownKeyTypesFor } from './known-hosts.js';
-import { keyTypeForSignatureAlgorithm } from './public-key.js';
+import { keyTypeForSignatureAlgorithm, parsePublicKeyLine } from './public-key.js';
 import type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './types.js';
 
 /** Where the default key API finds its files (Erlang ssh options user_dir and system_dir). */
@@ -137,6 +144,52 @@ export async function userKeyFileProblems(
     if (problem !== undefined) problems.push(`${path}: ${problem}`);
   }
   return problems;
+}
+
+/** Whether a key file's problem is only that it is encrypted and no passphrase was given. */
+export function needsPassphrase(problem: string | undefined): boolean {
+  return (
+    problem !== undefined &&
+    (problem.includes(PASSPHRASE_NEEDED) || problem.includes('encrypted and no passphrase was given'))
+  );
+}
+
+/** An encrypted user key file, with its public key (from the file itself, or its .pub). */
+export interface LockedKeyFile {
+  path: string;
+  stem: KeyFileStem;
+  publicKey: PublicKey;
+}
+
+/**
+ * The default key API's user key files for `algorithms` that are encrypted, have no passphrase in
+ * `ctx`, are readable by their owner only, and whose public key is known without the passphrase:
+ * those a client may offer first and ask the passphrase of once the server accepts the key.
+ */
+export async function lockedUserKeyFiles(
+  algorithms: readonly SignatureAlgorithm[],
+  ctx: KeyApiContext,
+): Promise<LockedKeyFile[]> {
+  const out: LockedKeyFile[] = [];
+  for (const alg of algorithms) {
+    const type = keyTypeForSignatureAlgorithm(alg);
+    if (type === undefined) continue;
+    const stem = fileStem(type);
+    const path = join(ctx.userDir, `id_${stem}`);
+    if (out.some((l) => l.path === path) || ctx.passphrases?.[stem] !== undefined) continue;
+    const r = await inspectParsedFile(path, 'private-key', (data) => parsePrivateKey(data));
+    if (!needsPassphrase(r.problem) || r.mode === undefined || (r.mode & 0o077) !== 0) continue;
+    let publicKey: PublicKey | undefined;
+    try {
+      publicKey = peekPublicKey(await readFile(path));
+      publicKey ??= parsePublicKeyLine((await readFile(`${path}.pub`, 'utf8')).trim()).key;
+    } catch (e) {
+      debug('%s: public key unknown without the passphrase: %s', path, (e as Error).message);
+      continue;
+    }
+    if (publicKey.type === type) out.push({ path, stem, publicKey });
+  }
+  return out;
 }
 
 /** The key in `dir/name` if it fits the algorithm (an ecdsa file holds one curve only). */

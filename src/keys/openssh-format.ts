@@ -9,12 +9,13 @@ import {
   decodeOpenSshPrivateKey,
   encodeOpenSshPrivateKey,
   OPENSSH_KEY_MAGIC,
+  peekOpenSshPublicBlob,
   type KeyEncryption,
 } from './openssh-private.js';
 import { parseDerPrivateKey, parsePemPrivateKey } from './pem.js';
 import { privateKeyFromKeyObject } from './private-key.js';
-import { RSA_MAX_BITS, RSA_MIN_BITS } from './public-key.js';
-import type { PrivateKey } from './types.js';
+import { parsePublicKeyBlob, RSA_MAX_BITS, RSA_MIN_BITS } from './public-key.js';
+import type { PrivateKey, PublicKey } from './types.js';
 
 const BEGIN_OPENSSH = '-----BEGIN OPENSSH PRIVATE KEY-----';
 const END_OPENSSH = '-----END OPENSSH PRIVATE KEY-----';
@@ -40,6 +41,19 @@ export function parsePrivateKey(data: string | Buffer, passphrase?: string): Pri
   if (text.includes('-----BEGIN ')) return parsePemPrivateKey(buf, passphrase);
   if (buf[0] === 0x30) return parseDerPrivateKey(buf, passphrase);
   throw badKey('not a private key: expected an OpenSSH or PEM private key');
+}
+
+/**
+ * The public key of an OpenSSH private key file without decrypting it (PROTOCOL.key keeps it in
+ * the clear); undefined for other formats (PEM keeps nothing in the clear: use the .pub file).
+ */
+export function peekPublicKey(data: string | Buffer): PublicKey | undefined {
+  const text = (typeof data === 'string' ? Buffer.from(data, 'utf8') : data).toString('latin1');
+  const begin = text.indexOf(BEGIN_OPENSSH);
+  const end = text.indexOf(END_OPENSSH, begin);
+  if (begin < 0 || end < 0) return undefined;
+  const body = text.slice(begin + BEGIN_OPENSSH.length, end).replace(/\s+/g, '');
+  return parsePublicKeyBlob(peekOpenSshPublicBlob(decodeBase64(body, 'OpenSSH private key')));
 }
 
 /**

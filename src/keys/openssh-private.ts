@@ -73,6 +73,24 @@ export function decodeOpenSshPrivateKey(buf: Buffer, passphrase?: string): Priva
   });
 }
 
+/**
+ * The public key blob of an openssh-key-v1 file, which is stored outside the encrypted section
+ * (PROTOCOL.key), so an encrypted key can be offered before anyone types its passphrase.
+ */
+export function peekOpenSshPublicBlob(buf: Buffer): Buffer {
+  return decodeAs('invalid OpenSSH private key', () => {
+    if (!buf.subarray(0, OPENSSH_KEY_MAGIC.length).equals(OPENSSH_KEY_MAGIC)) {
+      throw badKey('not an openssh-key-v1 private key');
+    }
+    const r = new SshReader(buf, OPENSSH_KEY_MAGIC.length);
+    r.string('cipher name');
+    r.string('kdf name');
+    r.string('kdf options');
+    if (r.uint32() !== 1) throw badKey('the file does not hold exactly one key');
+    return r.string('public key');
+  });
+}
+
 /** The type-specific private fields (PROTOCOL.key; sshkey.c's sshkey_private_serialize order). */
 function readPrivateFields(p: SshReader): KeyObject {
   const type = p.ascii('key type');
