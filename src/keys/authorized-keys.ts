@@ -18,43 +18,51 @@ export interface KeyOption {
   readonly value: string | undefined;
 }
 
+/** Told of a line that was skipped because it cannot be read: its 1-based number and why. */
+export type LineProblem = (line: number, why: string) => void;
+
 /**
  * Parses an authorized_keys file (sshd(8) AUTHORIZED_KEYS FILE FORMAT): per line an optional
  * options field, then key type, base64 key and comment. Blank lines and `#` comments are
- * skipped, and so, without an error, are malformed lines and key types this library lacks.
+ * skipped, and so, without an error, are malformed lines and key types this library lacks (as
+ * sshd skips them); `onProblem` hears of each such line and why.
  */
-export function parseAuthorizedKeys(text: string): AuthorizedKeyEntry[] {
+export function parseAuthorizedKeys(text: string, onProblem?: LineProblem): AuthorizedKeyEntry[] {
   const entries: AuthorizedKeyEntry[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
-    const entry = parseLine(lines[i]!, i + 1);
+    const entry = parseLine(lines[i]!, i + 1, onProblem);
     if (entry !== undefined) entries.push(entry);
   }
   return entries;
 }
 
-function parseLine(raw: string, line: number): AuthorizedKeyEntry | undefined {
+function parseLine(raw: string, line: number, onProblem?: LineProblem): AuthorizedKeyEntry | undefined {
   const text = raw.replace(/\r$/, '').replace(/^[ \t]+/, '');
   if (text === '' || text.startsWith('#')) return undefined;
   // Like sshd: try the line as a key; failing that, step over an options field and try again.
-  const direct = tryKeyLine(text);
+  let why = '';
+  const direct = tryKeyLine(text, (w) => (why = w));
   if (direct !== undefined) return { ...direct, options: '', line };
   const end = optionsEnd(text);
-  if (end === undefined || !/^[ \t]/.test(text.slice(end))) return undefined;
+  if (end === undefined) return void onProblem?.(line, 'a quoted option value is not closed');
+  if (!/^[ \t]/.test(text.slice(end))) return void onProblem?.(line, why || 'no key after the options');
   const options = text.slice(0, end);
   try {
     parseKeyOptions(options);
-  } catch {
-    return undefined;
+  } catch (e) {
+    return void onProblem?.(line, `${why}; read as options: ${(e as Error).message}`);
   }
-  const keyed = tryKeyLine(text.slice(end));
-  return keyed === undefined ? undefined : { ...keyed, options, line };
+  const keyed = tryKeyLine(text.slice(end), (w) => (why = w));
+  if (keyed === undefined) return void onProblem?.(line, why);
+  return { ...keyed, options, line };
 }
 
-function tryKeyLine(s: string): { key: PublicKey; comment: string } | undefined {
+function tryKeyLine(s: string, why: (w: string) => void): { key: PublicKey; comment: string } | undefined {
   try {
     return parsePublicKeyLine(s);
-  } catch {
+  } catch (e) {
+    why((e as Error).message);
     return undefined;
   }
 }

@@ -213,7 +213,9 @@ async function keyForAlgorithm(
 function authorizedKeys(path: string): Promise<Map<string, KeyRestrictions> | undefined> {
   return loadParsedFile(path, 'authorized-keys', (data) => {
     const keys = new Map<string, KeyRestrictions>();
-    for (const e of parseAuthorizedKeys(data.toString('utf8'))) {
+    const text = data.toString('utf8');
+    const skip = (line: number, why: string) => debug('%s:%d: line ignored: %s', path, line, why);
+    for (const e of parseAuthorizedKeys(text, skip)) {
       const blob = e.key.blob.toString('base64');
       if (keys.has(blob)) continue;
       let options;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hashHostName, isHashedHostField, matchHashedHost, matchPatternList } from './host-patterns.js';
 import { formatPublicKeyLine, parsePublicKeyLine, publicKeysEqual } from './public-key.js';
 import type { KeyType, PublicKey } from './types.js';
+import type { LineProblem } from './authorized-keys.js';
 
 /**
  * How known_hosts names a host (sshd(8) SSH_KNOWN_HOSTS FILE FORMAT; OpenSSH put_host_port):
@@ -31,8 +32,8 @@ export type KnownHostStatus = 'match' | 'mismatch' | 'revoked' | 'unknown';
  * base64 [comment]`. Blank lines and `#` comments are skipped, and so are lines that are
  * malformed, carry an unknown marker, or hold a key type this library does not support.
  */
-export function parseKnownHosts(text: string): KnownHostsEntry[] {
-  return parseEntries(text, () => true);
+export function parseKnownHosts(text: string, onProblem?: LineProblem): KnownHostsEntry[] {
+  return parseEntries(text, () => true, onProblem);
 }
 
 /** The entries whose host field matches `host`:`port` (hashed, or patterns with `!` and wildcards). */
@@ -44,36 +45,46 @@ export function knownHostsEntriesFor(text: string, host: string, port: number): 
 }
 
 /** Splits the lines, and parses the key only of those whose host field `wanted` accepts. */
-function parseEntries(text: string, wanted: (hosts: string) => boolean): KnownHostsEntry[] {
+function parseEntries(
+  text: string,
+  wanted: (hosts: string) => boolean,
+  onProblem?: LineProblem,
+): KnownHostsEntry[] {
   const entries: KnownHostsEntry[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const fields = splitLine(lines[i]!);
-    if (fields === undefined || !wanted(fields.hosts)) continue;
+    if (typeof fields === 'string') onProblem?.(i + 1, fields);
+    if (fields === undefined || typeof fields === 'string' || !wanted(fields.hosts)) continue;
     try {
       const { key, comment } = parsePublicKeyLine(fields.keyText);
       entries.push({ marker: fields.marker, hosts: fields.hosts, key, comment, line: i + 1 });
-    } catch {
+    } catch (e) {
       // A key that does not parse, or of a type not supported here: skip the line.
+      onProblem?.(i + 1, (e as Error).message);
     }
   }
   return entries;
 }
 
+/** The fields of a line; undefined for a blank or comment line; a string says why it is malformed. */
 function splitLine(
   raw: string,
-): { marker: KnownHostsMarker | undefined; hosts: string; keyText: string } | undefined {
+): { marker: KnownHostsMarker | undefined; hosts: string; keyText: string } | string | undefined {
   let rest = raw.replace(/\r$/, '').replace(/^[ \t]+/, '');
   if (rest === '' || rest.startsWith('#')) return undefined;
   let marker: KnownHostsMarker | undefined;
   if (rest.startsWith('@')) {
     const m = /^@(\S+)[ \t]+/.exec(rest);
-    if (m === null || (m[1] !== 'cert-authority' && m[1] !== 'revoked')) return undefined;
+    if (m === null || (m[1] !== 'cert-authority' && m[1] !== 'revoked'))
+      return `unknown marker ${JSON.stringify(rest.split(/[ \t]/)[0]!.slice(0, 40))}`;
     marker = m[1];
     rest = rest.slice(m[0].length);
   }
   const m = /^(\S+)[ \t]+/.exec(rest);
-  return m === null ? undefined : { marker, hosts: m[1]!, keyText: rest.slice(m[0].length) };
+  return m === null
+    ? 'no key after the host names'
+    : { marker, hosts: m[1]!, keyText: rest.slice(m[0].length) };
 }
 
 /**
