@@ -4,7 +4,8 @@
  * default keyboard-interactive text and a custom one. sshd's own keyboard-interactive needs PAM
  * (with UsePAM no, OpenSSH on Linux has no keyboard-interactive device), and PAM would need a
  * password on a system account: our client's keyboard-interactive is tested against our daemon
- * (test/facade/kbdint.test.ts) instead.
+ * (test/facade/kbdint.test.ts) and asyncssh (password-change-asyncssh.test.ts) instead. Also
+ * publickey per user: `ssh -i` with a key authorized for one user only.
  */
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import {
   removeTempDir,
   runSsh,
   sshBaseArgs,
+  sshKeygen,
   type OpenSsh,
 } from './openssh.js';
 
@@ -141,6 +143,38 @@ interopSuite(
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.toString(), '42\n');
       assert.match(r.stderr, /using "password"/);
+    });
+
+    test('publickey per user (userDir as a function): a key authorized for alice is refused for bob', async () => {
+      const aliceDir = join(dir, 'alice');
+      await mkdir(aliceDir);
+      const key = await sshKeygen('ed25519', join(dir, 'id_alice'));
+      await writeFile(join(aliceDir, 'authorized_keys'), key.publicLine + '\n');
+      const d = await start({ userDir: (user) => (user === 'alice' ? aliceDir : false) });
+      const { port } = await ssh.daemonInfo(d);
+      const knownHostsFile = join(dir, `known_hosts_${port}`);
+      await writeFile(knownHostsFile, formatKnownHosts('127.0.0.1', port, hostLines));
+      const as = (user: string) =>
+        runSsh(
+          [
+            ...sshBaseArgs({
+              port,
+              identityFile: key.privateKey,
+              knownHostsFile,
+              user,
+              extra: ['-o', 'PreferredAuthentications=publickey'],
+            }),
+            '127.0.0.1',
+            '6 * 7',
+          ],
+          { timeoutMs: 30_000 },
+        );
+      const alice = await as('alice');
+      assert.equal(alice.code, 0, alice.stderr);
+      assert.equal(alice.stdout.toString(), '42\n');
+      const bob = await as('bob');
+      assert.equal(bob.code, 255, bob.stderr);
+      assert.match(bob.stderr, /Permission denied \(publickey\)/);
     });
   },
 );
