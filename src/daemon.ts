@@ -17,7 +17,7 @@ import { Startups } from './daemon/max-startups.js';
 import { PenaltyBox, type PenaltyKind } from './daemon/penalties.js';
 import { debug } from './log.js';
 import { DisconnectReason, SshError } from './errors.js';
-import { fileKeyApi, type KeyApiContext, type ServerKeyApi } from './keys/key-api.js';
+import { fileKeyApi, hostKeyFileProblems, type KeyApiContext, type ServerKeyApi } from './keys/key-api.js';
 import { isSignatureAlgorithm } from './keys/public-key.js';
 import { fromAllows, type KeyRestrictions } from './keys/key-restrictions.js';
 import type { PrivateKey } from './keys/types.js';
@@ -64,16 +64,17 @@ async function loadHostKeys(
     if (key) keys.set(alg, key);
   }
   if (keys.size === 0) {
+    const unusable = await hostKeyFileProblems(ctx);
     throw new SshError(
       'BAD_KEY',
       `no usable host key in ${ctx.systemDir} (looked for ssh_host_{ed25519,ed448,ecdsa,rsa,dsa}_key ` +
-        `for the algorithms ${o.algorithms.publicKey.join(', ')})`,
+        `for the algorithms ${o.algorithms.publicKey.join(', ')})` +
+        (unusable.length > 0 ? `; found but not usable: ${unusable.join('; ')}` : ''),
     );
   }
   return keys;
 }
 
-/** A running daemon (the seed's daemon_ref): a listener, or one pre-connected socket, and its connections. */
 /** What the key callbacks are given: the directories, keyCb's private options and the options. */
 function keyContext(o: Resolved): KeyApiContext {
   return {
@@ -84,6 +85,7 @@ function keyContext(o: Resolved): KeyApiContext {
   };
 }
 
+/** A running daemon (the seed's daemon_ref): a listener, or one pre-connected socket, and its connections. */
 export class Daemon {
   private readonly connections = new Set<Connection>();
   private server: Server | undefined;

@@ -146,6 +146,17 @@ export async function userKeyFileProblems(
   return problems;
 }
 
+/** The host key files of `ctx.systemDir` that exist but cannot be used, each as `path: why`. */
+export async function hostKeyFileProblems(ctx: KeyApiContext): Promise<string[]> {
+  const out: string[] = [];
+  for (const stem of ['ed25519', 'ed448', 'ecdsa', 'rsa', 'dsa'] as const) {
+    const path = join(ctx.systemDir, `ssh_host_${stem}_key`);
+    const r = await inspectParsedFile(path, 'private-key', (data) => parsePrivateKey(data));
+    if (r.problem !== undefined) out.push(`${path}: ${r.problem}`);
+  }
+  return out;
+}
+
 /** Whether a key file's problem is only that it is encrypted and no passphrase was given. */
 export function needsPassphrase(problem: string | undefined): boolean {
   return (

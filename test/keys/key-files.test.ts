@@ -88,3 +88,24 @@ describe('generateKeyFile writes what ssh-keygen reads', () => {
     assert.match(sshKeygen(['-l', '-f', join(dir, 'id_nocomment.pub')]).stdout, /no comment/);
   });
 });
+
+describe('a daemon without a usable host key', () => {
+  it('says which host key files exist and why they cannot be used', async () => {
+    const { daemon } = await import('../../src/index.js');
+    const systemDir = join(dir, 'system-unusable');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(systemDir);
+    await generateKeyFile(join(systemDir, 'ssh_host_ed25519_key'), 'ed25519', {
+      passphrase: 'host pw',
+      rounds: 1,
+    });
+    writeFileSync(join(systemDir, 'ssh_host_rsa_key'), 'not a key\n', { mode: 0o600 });
+    await assert.rejects(
+      daemon('127.0.0.1', 0, { systemDir, userDir: dir }),
+      (e: Error & { code?: string }) =>
+        e.code === 'BAD_KEY' &&
+        e.message.includes(`${join(systemDir, 'ssh_host_ed25519_key')}: a passphrase is needed`) &&
+        e.message.includes(`${join(systemDir, 'ssh_host_rsa_key')}: not a private key`),
+    );
+  });
+});
