@@ -76,6 +76,7 @@ export { fingerprint, fingerprintLine, opensshFingerprint, randomart } from './k
 export { AgentClient, type AgentIdentity, type AddOptions as AgentAddOptions } from './keys/agent.js';
 export { parsePrivateKey, formatOpenSshPrivateKey, generatePrivateKey } from './keys/openssh-format.js';
 export { generateKeyFile, writeKeyPair, type WriteKeyOptions } from './keys/key-files.js';
+export { formatPemPrivateKey, formatPemPublicKey, type PemWriteOptions } from './keys/pem.js';
 export { authorizedKeysProblems, knownHostsProblems, readPrivateKeyFile } from './keys/key-file-check.js';
 export { parsePublicKeyLine, formatPublicKeyLine } from './keys/public-key.js';
 export { parsePublicKeyFile, formatRfc4716PublicKey } from './keys/rfc4716.js';

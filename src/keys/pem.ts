@@ -2,7 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { badKey } from './encoding.js';
 import { privateKeyFromKeyObject } from './private-key.js';
-import type { PrivateKey } from './types.js';
+import type { PrivateKey, PublicKey } from './types.js';
 
 function errorCode(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string'
@@ -48,4 +48,39 @@ export function parseDerPrivateKey(der: Buffer, passphrase?: string): PrivateKey
     }
   }
   throw badKey(`cannot read DER private key: ${explain(first, passphrase)}`, first);
+}
+
+export interface PemWriteOptions {
+  /** 'pkcs1' (RSA only), 'sec1' (ECDSA only) or 'pkcs8' (any); default pkcs8. */
+  format?: 'pkcs1' | 'sec1' | 'pkcs8';
+  /** Encrypt: PBES2 for pkcs8; the legacy Proc-Type/DEK-Info form for pkcs1 and sec1. */
+  passphrase?: string;
+  /** OpenSSL's cipher name (default aes-256-cbc; legacy PEM also des-ede3-cbc, aes-128-cbc). */
+  cipher?: string;
+}
+
+/**
+ * A private key as PEM (what `ssh-keygen -m PEM` or `-m PKCS8` writes; the comment is lost, as
+ * there): OpenSSL does the encoding. A format that does not fit the key type is BAD_KEY.
+ */
+export function formatPemPrivateKey(key: PrivateKey, opts: PemWriteOptions = {}): string {
+  const format = opts.format ?? 'pkcs8';
+  if (format === 'pkcs1' && key.type !== 'ssh-rsa') throw badKey(`PKCS#1 holds RSA keys, not ${key.type}`);
+  if (format === 'sec1' && !key.type.startsWith('ecdsa-'))
+    throw badKey(`SEC1 holds EC keys, not ${key.type}`);
+  const encryption =
+    opts.passphrase === undefined
+      ? {}
+      : { cipher: opts.cipher ?? 'aes-256-cbc', passphrase: opts.passphrase };
+  try {
+    return key.keyObject.export({ type: format, format: 'pem', ...encryption }) as string;
+  } catch (e) {
+    throw badKey(`cannot write the key as ${format}: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+}
+
+/** A public key as PEM: X.509 SubjectPublicKeyInfo (`ssh-keygen -e -m PKCS8`) or, for RSA, PKCS#1 (`-m PEM`). */
+export function formatPemPublicKey(key: PublicKey, format: 'spki' | 'pkcs1' = 'spki'): string {
+  if (format === 'pkcs1' && key.type !== 'ssh-rsa') throw badKey(`PKCS#1 holds RSA keys, not ${key.type}`);
+  return key.keyObject.export({ type: format, format: 'pem' }) as string;
 }

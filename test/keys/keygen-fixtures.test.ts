@@ -10,7 +10,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { formatOpenSshPrivateKey, parsePrivateKey } from '../../src/keys/openssh-format.js';
+import {
+  formatOpenSshPrivateKey,
+  generatePrivateKey,
+  parsePrivateKey,
+} from '../../src/keys/openssh-format.js';
+import { formatPemPrivateKey, formatPemPublicKey } from '../../src/keys/pem.js';
 import { formatPublicKeyLine, parsePublicKeyLine } from '../../src/keys/public-key.js';
 import { formatRfc4716PublicKey, parsePublicKeyFile } from '../../src/keys/rfc4716.js';
 import { KEY_SPECS, generateWithSshKeygen, isBadKey, makeTempDir, removeDir, sshKeygen } from './helpers.js';
@@ -125,4 +130,66 @@ describe('legacy encrypted PEM (Proc-Type: 4,ENCRYPTED and DEK-Info)', () => {
       });
     }
   }
+});
+
+describe('PEM written by us (formatPemPrivateKey, formatPemPublicKey), read by ssh-keygen', () => {
+  const keys = [
+    ['ed25519', generatePrivateKey('ed25519'), ['pkcs8']],
+    ['ecdsa nistp256', generatePrivateKey('ecdsa', { curve: 'nistp256' }), ['sec1', 'pkcs8']],
+    ['ecdsa nistp521', generatePrivateKey('ecdsa', { curve: 'nistp521' }), ['sec1', 'pkcs8']],
+    ['rsa', generatePrivateKey('rsa', { bits: 2048 }), ['pkcs1', 'pkcs8']],
+  ] as const;
+  for (const [label, key, formats] of keys) {
+    for (const format of formats) {
+      for (const [passphrase, cipher] of [
+        [undefined, undefined],
+        [PASS, 'aes-256-cbc'],
+        [PASS, 'des-ede3-cbc'],
+      ] as const) {
+        it(`${label} as ${format}${passphrase ? `, encrypted with ${cipher}` : ''}`, () => {
+          const text = formatPemPrivateKey(key, { format, passphrase, cipher });
+          if (passphrase && format !== 'pkcs8')
+            assert.match(text, new RegExp(`DEK-Info: ${cipher!.toUpperCase()},`));
+          if (passphrase && format === 'pkcs8') assert.match(text, /BEGIN ENCRYPTED PRIVATE KEY/);
+          assert.ok(parsePrivateKey(text, passphrase).keyObject.equals(key.keyObject));
+          // OpenSSH 9.2 reads no Ed25519 PEM (its ssh-keygen writes ed25519 only in its own format).
+          if (key.type === 'ssh-ed25519') return;
+          const path = join(dir, `ourpem_${n++}`);
+          writeFileSync(path, text, { mode: 0o600 });
+          const derived = sshKeygen(['-y', '-P', passphrase ?? '', '-f', path]).stdout;
+          assert.equal(typeAndBlob(derived), formatPublicKeyLine(key.publicKey));
+        });
+      }
+    }
+    it(`${label}: public key as PEM, imported by ssh-keygen -i`, () => {
+      for (const [format, m] of key.type === 'ssh-rsa'
+        ? ([
+            ['spki', 'PKCS8'],
+            ['pkcs1', 'PEM'],
+          ] as const)
+        : key.type === 'ssh-ed25519'
+          ? []
+          : ([['spki', 'PKCS8']] as const)) {
+        const path = join(dir, `ourpub_${n++}.pem`);
+        writeFileSync(path, formatPemPublicKey(key.publicKey, format));
+        assert.equal(
+          typeAndBlob(sshKeygen(['-i', '-m', m, '-f', path]).stdout),
+          formatPublicKeyLine(key.publicKey),
+        );
+        assert.ok(
+          parsePublicKeyFile(formatPemPublicKey(key.publicKey, format)).key.blob.equals(key.publicKey.blob),
+        );
+      }
+    });
+  }
+  it('refuses a format that does not fit the key', () => {
+    assert.throws(
+      () => formatPemPrivateKey(generatePrivateKey('ed25519'), { format: 'pkcs1' }),
+      isBadKey(/PKCS#1 holds RSA/),
+    );
+    assert.throws(
+      () => formatPemPrivateKey(generatePrivateKey('rsa', { bits: 2048 }), { format: 'sec1' }),
+      isBadKey(/SEC1 holds EC/),
+    );
+  });
 });
