@@ -10,7 +10,7 @@ function errorCode(e: unknown): string | undefined {
     : undefined;
 }
 
-function explain(e: unknown, passphrase: string | undefined): string {
+function explain(e: unknown, passphrase: string | undefined, encrypted: boolean): string {
   const code = errorCode(e);
   // OpenSSL reports a missing passphrase as an interrupted password prompt.
   if (
@@ -20,7 +20,12 @@ function explain(e: unknown, passphrase: string | undefined): string {
     return 'the key is encrypted and no passphrase was given';
   }
   if (passphrase !== undefined && code === 'ERR_OSSL_BAD_DECRYPT') return 'wrong passphrase';
-  return e instanceof Error ? e.message : String(e);
+  const message = e instanceof Error ? e.message : String(e);
+  // CBC with a wrong key passes the padding check about once in 256 tries, and the garbage then
+  // fails as DER ("DECODER routines::unsupported"): an encrypted key that will not decode under
+  // the given passphrase is a wrong passphrase as far as anyone can tell (as ssh-keygen says).
+  if (passphrase !== undefined && encrypted) return `wrong passphrase or corrupt key (${message})`;
+  return message;
 }
 
 /**
@@ -32,7 +37,9 @@ export function parsePemPrivateKey(pem: Buffer, passphrase?: string): PrivateKey
   try {
     keyObject = createPrivateKey({ key: pem, format: 'pem', passphrase });
   } catch (e) {
-    throw badKey(`cannot read PEM private key: ${explain(e, passphrase)}`, e);
+    const text = pem.toString('latin1');
+    const encrypted = text.includes('ENCRYPTED PRIVATE KEY') || /Proc-Type:\s*4,ENCRYPTED/.test(text);
+    throw badKey(`cannot read PEM private key: ${explain(e, passphrase, encrypted)}`, e);
   }
   return privateKeyFromKeyObject(keyObject);
 }
@@ -47,7 +54,8 @@ export function parseDerPrivateKey(der: Buffer, passphrase?: string): PrivateKey
       first ??= e;
     }
   }
-  throw badKey(`cannot read DER private key: ${explain(first, passphrase)}`, first);
+  // A DER file holds no marker of encryption that OpenSSL has not already failed on; say what it said.
+  throw badKey(`cannot read DER private key: ${explain(first, passphrase, false)}`, first);
 }
 
 export interface PemWriteOptions {
