@@ -38,6 +38,22 @@ interface Pending {
   stale: boolean;
 }
 
+type Listeners = Map<string | symbol, ((...args: unknown[]) => void)[]>;
+
+function listenersOf(e: EventEmitter): Listeners {
+  return new Map(e.eventNames().map((n) => [n, e.rawListeners(n) as ((...args: unknown[]) => void)[]]));
+}
+
+/** Removes the listeners `e` gained since `before` was taken. */
+function removeListenersSince(e: EventEmitter, before: Listeners): void {
+  for (const name of e.eventNames()) {
+    const kept = before.get(name) ?? [];
+    for (const l of e.rawListeners(name) as ((...args: unknown[]) => void)[]) {
+      if (!kept.includes(l)) e.removeListener(name, l);
+    }
+  }
+}
+
 function main(): void {
   const port = parentPort!;
   const data = workerData as ReplWorkerData;
@@ -84,12 +100,19 @@ function main(): void {
     historySize: data.historySize,
   } as repl.ReplOptions;
   let server: REPLServer;
+  const inputBefore = listenersOf(input);
+  const outputBefore = listenersOf(output);
   try {
     server = repl.start({ ...options, domain: errorsBus as never } as repl.ReplOptions);
   } catch (e) {
     // Node 26 refuses the domain option (ERR_INVALID_ARG_VALUE): start without it; errors of
-    // the user's callbacks then come through uncaughtException below.
+    // the user's callbacks then come through uncaughtException below. The refused REPLServer
+    // had already set up its readline Interface on our input and output before it threw: its
+    // listeners go, or every key also reaches that half-made REPL, whose Tab completion fails
+    // ("Cannot access 'self' before initialization", Node 26.12).
     if ((e as NodeJS.ErrnoException).code !== 'ERR_INVALID_ARG_VALUE') throw e;
+    removeListenersSince(input, inputBefore);
+    removeListenersSince(output, outputBefore);
     server = repl.start(options);
   }
   // Values print in full: no "... more characters" or "... more items" cut.
