@@ -213,8 +213,10 @@ export interface ClientOptions extends CommonOptions {
   dhGex?: DhGexOption;
   /**
    * Answers keyboard-interactive prompts (RFC 4256): called with each INFO_REQUEST's name,
-   * instruction and prompts, returns one answer per prompt (undefined gives up the method).
-   * Without it, a single prompt that does not echo is answered with `password`.
+   * instruction and prompts, returns one answer per prompt (undefined gives up the method). A
+   * request with no prompts (sshd's PAM sends one once the password is checked) is answered with
+   * an empty response whatever array it returns. Without it, a single prompt that does not echo is
+   * answered with `password`.
    */
   keyboardInteractive?: (
     name: string,

@@ -87,6 +87,12 @@ export class KbdIntClient implements ClientAuthMethod {
             ctx.giveUp();
             return;
           }
+          // A request without prompts (PAM's last step through sshd) is answered with an empty
+          // response whatever array the callback gave: it was called to show name and instruction.
+          if (Array.isArray(answers) && req.prompts.length === 0) {
+            ctx.send(encodeInfoResponse([]));
+            return;
+          }
           if (
             !Array.isArray(answers) ||
             answers.length !== req.prompts.length ||

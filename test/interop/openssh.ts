@@ -906,6 +906,12 @@ export interface SshdOptions {
    * stdin/stdout; 'pipe' copies bytes between the socket and pipes (env SEASHELL_SSHD_STDIO=pipe).
    */
   stdio?: 'fd' | 'pipe';
+  /**
+   * The sshd executable to run, an absolute path (sshd refuses a relative one); default the
+   * installed sshd. A symlink to it under another name changes its PAM service: portable OpenSSH
+   * names the service after the program (`__progname`).
+   */
+  program?: string;
 }
 
 export interface SshdHandle {
@@ -996,9 +1002,9 @@ function buildConfig(
  * separation directory (/run/sshd on Debian, which a container without systemd does not have):
  * create it as sshd's error message names it, mode 0755, and check again.
  */
-async function checkConfig(o: OpenSsh, configPath: string): Promise<void> {
+async function checkConfig(program: string, configPath: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    const r = await runCommand(o.sshd, ['-t', '-f', configPath], { timeoutMs: 30_000 });
+    const r = await runCommand(program, ['-t', '-f', configPath], { timeoutMs: 30_000 });
     if (r.code === 0) return;
     const m = /Missing privilege separation directory: (\S+)/.exec(r.stderr);
     const isRoot = process.getuid?.() === 0;
@@ -1025,6 +1031,7 @@ function listen(server: Server): Promise<number> {
 /** Starts a private sshd on 127.0.0.1 (an ephemeral port, inetd mode: no port race). */
 export async function startSshd(opts: SshdOptions): Promise<SshdHandle> {
   const o = mustFindOpenSsh();
+  const program = opts.program ?? o.sshd;
   const hostKeyTypes = opts.hostKeyTypes ?? ['ed25519', 'ecdsa', 'rsa'];
   const stdioMode = opts.stdio ?? (process.env.SEASHELL_SSHD_STDIO === 'pipe' ? 'pipe' : 'fd');
   const dir = await makeTempDir('sshd-');
@@ -1047,7 +1054,7 @@ export async function startSshd(opts: SshdOptions): Promise<SshdHandle> {
       tagEntry,
     );
     await writeFile(configPath, config, { mode: 0o600 });
-    await checkConfig(o, configPath);
+    await checkConfig(program, configPath);
 
     const children = new Set<ChildProcess>();
     const closedPromises: Promise<void>[] = [];
@@ -1069,10 +1076,10 @@ export async function startSshd(opts: SshdOptions): Promise<SshdHandle> {
       try {
         child =
           stdioMode === 'fd'
-            ? spawn(o.sshd, args, { stdio: [socket, socket, 'pipe'] })
-            : spawn(o.sshd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+            ? spawn(program, args, { stdio: [socket, socket, 'pipe'] })
+            : spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'] });
       } catch (err) {
-        logLine(`=== connection #${id}: cannot spawn ${o.sshd}: ${(err as Error).message} ===\n`);
+        logLine(`=== connection #${id}: cannot spawn ${program}: ${(err as Error).message} ===\n`);
         socket.destroy();
         return;
       }
