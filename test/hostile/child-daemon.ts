@@ -34,7 +34,9 @@ export class ChildDaemon {
     preset?: 'slowPassword' | 'bigOutput' | 'recordExec';
   }): Promise<ChildDaemon> {
     const script = new URL('./daemon-child.js', import.meta.url).pathname;
-    const child = spawn(process.execPath, ['--expose-gc', script, JSON.stringify(config)], {
+    // JSON has no Infinity (e.g. `perSourceMaxStartups: Infinity`): it travels as a string.
+    const json = JSON.stringify(config, (_k, v: unknown) => (v === Infinity ? 'Infinity' : v));
+    const child = spawn(process.execPath, ['--expose-gc', script, json], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const lines = createInterface({ input: child.stdout! });

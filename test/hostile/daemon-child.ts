@@ -27,7 +27,8 @@ const ran: { command: string; user: string }[] = [];
 /** Users who logged in, as connectfun heard them (the `logins` line answers them). */
 const logins: string[] = [];
 
-const config = JSON.parse(process.argv[2]!) as Config;
+// The string 'Infinity' stands for Infinity, which JSON cannot carry (see child-daemon.ts).
+const config = JSON.parse(process.argv[2]!, (_k, v: unknown) => (v === 'Infinity' ? Infinity : v)) as Config;
 const options: DaemonOptions = { ...config.options };
 if (config.preset === 'slowPassword') {
   // An asynchronous password check that takes 2 s, as bcrypt, PAM or LDAP may.
