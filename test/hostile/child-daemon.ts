@@ -9,8 +9,12 @@ import type { DaemonOptions } from '../../src/options.js';
 import { withTimeout } from './raw-peer.js';
 
 export interface Memory {
-  /** heapUsed + external after a full GC, in bytes. */
+  /**
+   * The data the daemon holds after a full GC, in bytes: heapUsed less V8's compiled code and
+   * bytecode (`compiled`), plus external.
+   */
   heap: number;
+  compiled: number;
   heapUsed: number;
   external: number;
   rss: number;
