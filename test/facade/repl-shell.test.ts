@@ -205,7 +205,9 @@ describe('the REPL with a pty', () => {
   test('a loop in a timer callback cannot be stopped in place: Ctrl-C restarts the REPL', async () => {
     const s = await shell({});
     await s.send('let lost = 1\rsetTimeout(() => { console.log("stuck"); for (;;) {} }, 0); 0\r');
-    await s.until(/stuck/, 'the timer to start looping');
+    // The timer's own line (the echo of the input holds "stuck" too, in quotes): a Ctrl-C sent
+    // before the timer fires would reach the idle REPL instead.
+    await s.until(/stuck\r\n/, 'the timer to start looping');
     await s.send('\x03');
     await s.until(/the REPL was restarted and its variables are gone/, 'the restart notice');
     const from = s.out().length;
