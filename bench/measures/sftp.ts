@@ -11,8 +11,17 @@ import type { BenchContext } from '../lib/context.js';
 import { median, TableBuilder, type MeasureResult } from '../stats.js';
 import { errorText, formatBytes, GiB, MiB, progress, withServerCpu } from './common.js';
 import { netThroughput } from './throughput.js';
+import { startDelayProxy } from '../lib/delay-proxy.js';
 
 const DIRECTIONS = ['put', 'get'] as const;
+/**
+ * The long-path runs: 25 ms each way through a delaying proxy on 127.0.0.1 (a 50 ms round trip),
+ * where the requests a client keeps in flight decide the speed. Their files are at most 32 MiB: a
+ * 2 MiB channel window over 50 ms allows about 40 MiB/s.
+ */
+export const DELAYED_SUFFIX = ' +50 ms RTT';
+const DELAY_ONE_WAY_MS = 25;
+const DELAYED_MAX_BYTES = 32 * MiB;
 
 interface Samples {
   ms: number[];
@@ -78,38 +87,61 @@ export async function runSftp(ctx: BenchContext, pairs: Pair[], tools: OpenSshTo
     m.set(k, s);
     return s;
   };
-  for (let rep = 0; rep < reps; rep++) {
-    for (const [i, pair] of live.entries()) {
-      for (const direction of DIRECTIONS) {
-        for (const size of [0, bytes]) {
-          const s = get(size === 0 ? zero : full, `${pair.id} ${direction}`);
-          const target = join(ctx.work, 'sftp', `${direction}-${i}-${size}`);
-          const from = src[size] as string;
-          try {
-            const r = await withServerCpu(pair.server, () =>
-              direction === 'put'
-                ? pair.client.sftp(pair.server, 'put', from, target)
-                : pair.client.sftp(pair.server, 'get', target, from),
-            );
-            s.ms.push(r.result.ms);
-            s.clientCpu.push(r.result.cpuS);
-            s.serverCpu.push(r.serverCpuS);
-          } catch (e) {
-            s.errors.push(errorText(e));
-            progress(ctx, 'sftp', direction, pair, `FAILED (${size} bytes): ${errorText(e)}`);
-          } finally {
-            await rm(target, { force: true });
+  const delayedBytes = Math.min(bytes, DELAYED_MAX_BYTES);
+  src[delayedBytes] ??= await ctx.payload(delayedBytes);
+  const variants = [
+    { suffix: '', sizes: [0, bytes], delayMs: 0 },
+    { suffix: DELAYED_SUFFIX, sizes: [0, delayedBytes], delayMs: DELAY_ONE_WAY_MS },
+  ];
+  for (const variant of variants) {
+    for (let rep = 0; rep < reps; rep++) {
+      for (const [i, pair] of live.entries()) {
+        // The delayed runs reach the same server through the proxy (the bench host key is the
+        // same; the proxy's port is made known).
+        const proxy =
+          variant.delayMs > 0 ? await startDelayProxy(pair.server.port, variant.delayMs) : undefined;
+        if (proxy) await ctx.addKnownHost(proxy.port);
+        const server = proxy
+          ? (Object.assign(Object.create(pair.server) as object, { port: proxy.port }) as typeof pair.server)
+          : pair.server;
+        try {
+          for (const direction of DIRECTIONS) {
+            const group = `${direction}${variant.suffix}`;
+            for (const size of variant.sizes) {
+              const s = get(size === 0 ? zero : full, `${pair.id} ${group}`);
+              const target = join(ctx.work, 'sftp', `${direction}-${i}-${size}`);
+              const from = src[size] as string;
+              try {
+                const r = await withServerCpu(pair.server, () =>
+                  direction === 'put'
+                    ? pair.client.sftp(server, 'put', from, target)
+                    : pair.client.sftp(server, 'get', target, from),
+                );
+                s.ms.push(r.result.ms);
+                s.clientCpu.push(r.result.cpuS);
+                s.serverCpu.push(r.serverCpuS);
+              } catch (e) {
+                s.errors.push(errorText(e));
+                progress(ctx, 'sftp', group, pair, `FAILED (${size} bytes): ${errorText(e)}`);
+              } finally {
+                await rm(target, { force: true });
+              }
+            }
+            const f = full.get(`${pair.id} ${group}`);
+            const last = f?.ms[f.ms.length - 1];
+            const n = variant.sizes[1]!;
+            if (last !== undefined && f?.ms.length === rep + 1) {
+              progress(ctx, 'sftp', group, pair, `${(n / MiB / (last / 1000)).toFixed(0)} MiB/s gross`);
+            }
           }
-        }
-        const f = full.get(`${pair.id} ${direction}`);
-        const last = f?.ms[f.ms.length - 1];
-        if (last !== undefined && f?.ms.length === rep + 1) {
-          progress(ctx, 'sftp', direction, pair, `${(bytes / MiB / (last / 1000)).toFixed(0)} MiB/s gross`);
+        } finally {
+          await proxy?.stop();
         }
       }
     }
   }
-  for (const direction of DIRECTIONS) {
+  for (const direction of [...DIRECTIONS, ...DIRECTIONS.map((d) => `${d}${DELAYED_SUFFIX}`)]) {
+    const n = direction.endsWith(DELAYED_SUFFIX) ? delayedBytes : bytes;
     for (const pair of pairs) {
       const id = sftpPairId(pair);
       const missing = pairMissing(pair, [{ kind: 'sftp' }]);
@@ -130,15 +162,15 @@ export async function runSftp(ctx: BenchContext, pairs: Pair[], tools: OpenSshTo
       const note = [cipher ? `cipher ${cipher} (client default)` : '', errors]
         .filter((x) => x !== '')
         .join('; ');
-      net.add(direction, id, netThroughput(bytes, f.ms, z.ms, note || undefined));
+      net.add(direction, id, netThroughput(n, f.ms, z.ms, note || undefined));
       const zc = median(z.clientCpu);
       const zs = median(z.serverCpu);
       cpuClient.add(direction, id, {
-        samples: f.clientCpu.map((c) => Math.max(c - zc, 0) / (bytes / GiB)),
+        samples: f.clientCpu.map((c) => Math.max(c - zc, 0) / (n / GiB)),
         note,
       });
       cpuServer.add(direction, id, {
-        samples: f.serverCpu.map((c) => Math.max(c - zs, 0) / (bytes / GiB)),
+        samples: f.serverCpu.map((c) => Math.max(c - zs, 0) / (n / GiB)),
         note,
       });
     }
@@ -148,7 +180,11 @@ export async function runSftp(ctx: BenchContext, pairs: Pair[], tools: OpenSshTo
     title: 'SFTP upload (put) and download (get)',
     how: [
       `One connection, one SFTP session, one ${formatBytes(bytes)} file from tmpfs to tmpfs, close; and the same with ` +
-        'an empty file, whose median time is subtracted. Each client keeps its defaults, cipher included (OpenSSH ' +
+        'an empty file, whose median time is subtracted; the groups marked' +
+        DELAYED_SUFFIX +
+        ' run the same through a ' +
+        `proxy on 127.0.0.1 that holds every byte ${DELAY_ONE_WAY_MS} ms each way (files of ${formatBytes(delayedBytes)}). ` +
+        'Each client keeps its defaults, cipher included (OpenSSH ' +
         "picks chacha20-poly1305 first, ssh2 aes128-gcm; each row's note names it): OpenSSH `sftp -q -b <batch>` " +
         'with `put`/`get` (32 KiB requests, 64 outstanding); ssh2 `sftp.fastPut`/`fastGet` (32 KiB, 64 outstanding).',
       "Servers: sshd runs its `sftp-server` subsystem; the ssh2 server runs the bench's SFTP handlers " +
