@@ -135,8 +135,9 @@ export class BenchContext {
 
   static async create(mode: Mode, sizes: Sizes): Promise<BenchContext> {
     // tmpfs: transfers never wait for a disk, and nothing is left behind on one. The payload file,
-    // an SFTP source and its copy must fit (containers often give /dev/shm only 64 MiB).
-    const need = sizes.transferBytes + 2 * sizes.sftpBytes + (16 << 20);
+    // an SFTP source and its copy, and the smaller source of the delayed SFTP runs (at most 32 MiB,
+    // measures/sftp.ts) must fit (containers often give /dev/shm only 64 MiB).
+    const need = sizes.transferBytes + 2 * sizes.sftpBytes + Math.min(sizes.sftpBytes, 32 << 20) + (16 << 20);
     const shm = await freeBytes('/dev/shm');
     const base = shm >= need ? '/dev/shm' : tmpdir();
     const work = await mkdtemp(join(base, 'seashell-bench-'));
