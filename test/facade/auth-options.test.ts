@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -60,6 +61,53 @@ describe('disconnectfun and unexpectedfun', () => {
     assert.deepEqual(seen, [{ type: 200, address: '127.0.0.1' }]);
     await raw.close();
     await ssh.stopDaemon(d);
+  });
+});
+
+/**
+ * Runs a daemon whose unexpectedfun answers `verdicts` (by message number; none: no unexpectedfun)
+ * in a process with NODE_DEBUG=seashell, sends it messages 200 and 201 from a raw client, and
+ * returns what the daemon logged.
+ */
+function unexpectedLog(verdicts: Record<number, 'report' | 'skip'> | undefined): Promise<string> {
+  const program = `
+    import * as ssh from ${JSON.stringify(new URL('../../src/ssh.js', import.meta.url).href)};
+    import { RawClient } from ${JSON.stringify(new URL('./helpers.js', import.meta.url).href)};
+    const verdicts = ${JSON.stringify(verdicts ?? null)};
+    const d = await ssh.daemon('127.0.0.1', 0, {
+      systemDir: ${JSON.stringify(env.systemDir)},
+      userDir: false,
+      ...(verdicts ? { unexpectedfun: (m) => verdicts[m.type] } : {}),
+    });
+    const raw = await RawClient.open((await ssh.daemonInfo(d)).port);
+    raw.send(Buffer.from([200]));
+    raw.send(Buffer.from([201]));
+    raw.send(Buffer.from([5, 0, 0, 0, 12, ...Buffer.from('ssh-userauth')]));
+    const reply = await raw.next();
+    if (reply[0] !== 6) throw new Error('no SERVICE_ACCEPT: ' + reply[0]);
+    await raw.close();
+    await ssh.stopDaemon(d);`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', program], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NODE_DEBUG: 'seashell' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(stderr) : reject(new Error(`exit ${code}: ${stderr}`))));
+  });
+}
+
+describe("unexpectedfun's verdict", () => {
+  const reported = (log: string, type: number) => new RegExp(`unexpected message ${type} \\(`).test(log);
+
+  test("'report' logs the message (NODE_DEBUG=seashell), 'skip' does not; without the option every one is reported", async () => {
+    const log = await unexpectedLog({ 200: 'report', 201: 'skip' });
+    assert.ok(reported(log, 200), 'message 200 reported');
+    assert.ok(!reported(log, 201), 'message 201 not reported');
+    const plain = await unexpectedLog(undefined);
+    assert.ok(reported(plain, 200) && reported(plain, 201), 'both reported by default');
   });
 });
 

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { connect as netConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Daemon } from '../../src/daemon.js';
+import { SshError } from '../../src/errors.js';
 import * as ssh from '../../src/ssh.js';
 import { makeEnv, portOf, startDaemon, waitFor, type Env } from './helpers.js';
 
@@ -50,6 +52,57 @@ describe('a failed connect()', () => {
       assert.equal(r.stderr, 'HOST_KEY_NOT_VERIFIED');
       await waitFor(() => reasons.length > 0, 'the daemon to hear the disconnect');
       assert.match(reasons[0]!, /HOST_KEY_NOT_VERIFIABLE/, `run ${i}: the daemon heard ${reasons[0]}`);
+    }
+  });
+});
+
+describe('connectTimeout', () => {
+  test('a TCP connect that is never answered fails with TIMEOUT after connectTimeout', async (t) => {
+    // A listener that never accepts, with a backlog of 0: once one connection waits in its queue,
+    // the kernel drops further SYNs, so a connect to it neither succeeds nor fails.
+    const script = [
+      'import socket, sys',
+      's = socket.socket()',
+      's.bind(("127.0.0.1", 0))',
+      's.listen(0)',
+      'print(s.getsockname()[1], flush=True)',
+      'sys.stdin.read()',
+    ].join('\n');
+    const py = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const port = await new Promise<number>((resolve, reject) => {
+      py.once('error', reject);
+      py.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    }).catch((e: Error) => {
+      if (/ENOENT/.test(e.message)) return undefined;
+      throw e;
+    });
+    if (port === undefined) {
+      t.skip('python3 is not installed');
+      return;
+    }
+    const filler = netConnect({ host: '127.0.0.1', port });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        filler.once('connect', resolve);
+        filler.once('error', reject);
+      });
+      await assert.rejects(
+        // The negotiation timeout (connect/4) would also say TIMEOUT: the message tells them apart.
+        ssh.connect('127.0.0.1', port, { user: 'u', password: 'pw', connectTimeout: 300 }, 20_000),
+        (e: unknown) => {
+          assert.ok(e instanceof SshError, String(e));
+          assert.equal(e.code, 'TIMEOUT');
+          assert.match(
+            e.message,
+            new RegExp(`TCP connect to 127\\.0\\.0\\.1:${port} timed out after 300 ms`),
+          );
+          return true;
+        },
+      );
+    } finally {
+      filler.destroy();
+      py.stdin.end();
+      await new Promise((r) => (py.exitCode !== null ? r(undefined) : py.once('exit', r)));
     }
   });
 });

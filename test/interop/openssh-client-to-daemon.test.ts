@@ -89,6 +89,32 @@ interopSuite("OpenSSH's ssh against the Seashell daemon", (openssh: OpenSsh) => 
     assert.match(r.stderr, /exec request failed/);
   });
 
+  test("minimalRemoteMaxPacketSize: ssh's session channel (max packet 32768) opens at 32768 and is refused above", async () => {
+    for (const [min, opens] of [
+      [32768, true],
+      [32769, false],
+    ] as const) {
+      const d = await ssh.daemon('127.0.0.1', 0, { systemDir, userDir, minimalRemoteMaxPacketSize: min });
+      try {
+        // ssh reports an open failure at INFO (the first LogLevel given wins).
+        const r = await runSsh(['-o', 'LogLevel=INFO', ...(await argsFor(d)), '127.0.0.1', '6 * 7']);
+        if (opens) {
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout.toString(), '42\n');
+        } else {
+          assert.equal(r.code, 255);
+          assert.equal(r.stdout.length, 0);
+          assert.match(
+            r.stderr,
+            /open failed: administratively prohibited: maximum packet size 32768 is too small/,
+          );
+        }
+      } finally {
+        await d.stop();
+      }
+    }
+  });
+
   test('64 MiB through stdin and 64 MiB back out, sha256 compared', async () => {
     const source = randomSource(64 * MiB);
     const r = await runSshHashed([...catArgs, '127.0.0.1', 'cat'], {
