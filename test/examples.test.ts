@@ -1,21 +1,27 @@
 /**
  * Every file in examples/ runs here against a daemon the test starts (the examples' own daemons
- * included), importing the package by its name as a user's program would, so an example that
- * rots fails the suite.
+ * included), from a fresh project that installed the packed tarball (`npm pack`, as a user gets
+ * the package) and imports it by its name, so an example that rots, or a package that ships
+ * without what the examples need, fails the suite.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ChannelMessage, Connection } from 'seashell-ssh';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { packAndInstall } from './packed.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const EXAMPLES = join(ROOT, 'examples');
+/** The examples as the repository has them. */
+const REPO_EXAMPLES = join(ROOT, 'examples');
+/** The project that installed the tarball, and the examples copied into it (set in `before`). */
+let PROJECT: string;
+let EXAMPLES: string;
 
 function run(
   file: string,
@@ -25,7 +31,7 @@ function run(
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [join(EXAMPLES, file), ...args], {
       env: { ...process.env, ...env },
-      cwd: ROOT,
+      cwd: PROJECT,
     });
     let out = '';
     let err = '';
@@ -49,7 +55,7 @@ function startDaemon(
 ): Promise<{ child: ChildProcess; port: number; lines: string[] }> {
   const child = spawn(process.execPath, [join(EXAMPLES, file)], {
     env: { ...process.env, ...env },
-    cwd: ROOT,
+    cwd: PROJECT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines: string[] = [];
@@ -116,6 +122,9 @@ describe('examples/', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'seashell-examples-'));
+    PROJECT = (await packAndInstall(dir)).project;
+    EXAMPLES = join(PROJECT, 'examples');
+    await cp(REPO_EXAMPLES, EXAMPLES, { recursive: true });
     daemon = await startDaemon('daemon.mjs', { SEASHELL_DIR: join(dir, 'daemon'), PORT: '0' });
     client = {
       HOST: '127.0.0.1',
@@ -131,7 +140,7 @@ describe('examples/', () => {
   });
 
   test('every example is run by a test below', async () => {
-    const files = (await readdir(EXAMPLES)).filter((f) => f.endsWith('.mjs')).sort();
+    const files = (await readdir(REPO_EXAMPLES)).filter((f) => f.endsWith('.mjs')).sort();
     assert.deepEqual(files, [
       'client-channel.mjs',
       'daemon.mjs',

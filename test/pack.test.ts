@@ -6,17 +6,11 @@
  * later), CommonJS is tried too.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-
-const exec = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+import { exec, packAndInstall } from './packed.js';
 
 const PROGRAM = `
 import * as ssh from 'seashell-ssh';
@@ -38,29 +32,11 @@ console.log(out);
 
 describe('the packed package', () => {
   let dir: string;
-  let tarball: string;
   let files: string[];
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'seashell-pack-'));
-    // --ignore-scripts: the suite already built dist/; rebuilding it here would race other tests.
-    const { stdout } = await exec(NPM, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], {
-      cwd: ROOT,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    const info = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
-    tarball = join(dir, info[0]!.filename);
-    files = info[0]!.files.map((f) => f.path);
-    const project = join(dir, 'project');
-    await exec('mkdir', [project]);
-    await writeFile(
-      join(project, 'package.json'),
-      JSON.stringify({ name: 'user-project', private: true, type: 'module' }),
-    );
-    await exec(NPM, ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], {
-      cwd: project,
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    ({ files } = await packAndInstall(dir));
   });
   after(async () => rm(dir, { recursive: true, force: true }));
 
