@@ -162,18 +162,22 @@ describe('examples/', () => {
   test('client-channel against daemon', async () => {
     const r = await run('client-channel.mjs', [], client);
     assert.equal(r.code, 0, r.err);
-    assert.equal(r.out.trim(), "[ 'hello alice, you ran: report' ]");
+    assert.equal(r.out.trim(), "[ 'HELLO ALICE, YOU RAN: REPORT' ]", 'the cast took effect before the call');
   });
 
-  test('sftp-upload-dir against daemon (its default SFTP subsystem)', async () => {
+  test('sftp-upload-dir against daemon (its default SFTP subsystem), up and back down', async () => {
     const local = join(dir, 'tree');
     await mkdir(join(local, 'sub'), { recursive: true });
     await writeFile(join(local, 'a.txt'), 'a'.repeat(100_000));
     await writeFile(join(local, 'sub', 'b.txt'), 'b');
-    const r = await run('sftp-upload-dir.mjs', [local, join(dir, 'uploaded')], client);
+    const copy = join(dir, 'downloaded');
+    const r = await run('sftp-upload-dir.mjs', [local, join(dir, 'uploaded'), copy], client);
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out, 'a.txt\nsub\n');
-    assert.match(r.err, /100000 of 100000 bytes/);
+    assert.match(r.err, /\r100000 of 100000 bytes[\r\n]/);
+    assert.match(r.err, /100000 of 100000 bytes down/);
+    assert.equal(await readFile(join(copy, 'a.txt'), 'utf8'), 'a'.repeat(100_000));
+    assert.equal(await readFile(join(copy, 'sub', 'b.txt'), 'utf8'), 'b');
   });
 
   test('subsystem: a custom server channel handler, reached with our client', async () => {
