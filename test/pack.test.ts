@@ -6,11 +6,11 @@
  * later), CommonJS is tried too.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { exec, packAndInstall } from './packed.js';
+import { exec, packAndInstall, ROOT } from './packed.js';
 
 const PROGRAM = `
 import * as ssh from 'seashell-ssh';
@@ -33,10 +33,11 @@ console.log(out);
 describe('the packed package', () => {
   let dir: string;
   let files: string[];
+  let project: string;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'seashell-pack-'));
-    ({ files } = await packAndInstall(dir));
+    ({ files, project } = await packAndInstall(dir));
   });
   after(async () => rm(dir, { recursive: true, force: true }));
 
@@ -74,4 +75,37 @@ describe('the packed package', () => {
     const { stdout } = await exec(process.execPath, ['main.cjs'], { cwd: project });
     assert.match(stdout, /^function function \d+\.\d+\.\d+/);
   });
+
+  test('the declarations leave out every member marked @internal', async () => {
+    const internals = await internalMembers();
+    assert.ok(internals.length >= 10, `found ${internals.length} @internal members`);
+    assert.ok(internals.some((m) => m.file === 'edge/connection.ts' && m.name === 'core'));
+    const installed = join(project, 'node_modules', 'seashell-ssh', 'dist', 'src');
+    const leaked: string[] = [];
+    for (const { file, name } of internals) {
+      const dts = await readFile(join(installed, file.replace(/\.ts$/, '.d.ts')), 'utf8');
+      const declared = new RegExp(`^\\s*(?:${MODIFIERS})*${name}\\b\\??\\s*[(:<=;]`, 'm');
+      if (declared.test(dts)) leaked.push(`${file}: ${name}`);
+    }
+    assert.deepEqual(leaked, []);
+  });
 });
+
+const MODIFIERS =
+  '(?:export |declare |readonly |protected |private |public |static |abstract |async |get |set |interface |type |class |function |const )';
+
+/** Every declaration in src/ whose doc comment says @internal: its file (under src/) and name. */
+async function internalMembers(): Promise<{ file: string; name: string }[]> {
+  const out: { file: string; name: string }[] = [];
+  const src = join(ROOT, 'src');
+  for (const file of (await readdir(src, { recursive: true })).filter((f) => f.endsWith('.ts'))) {
+    const text = await readFile(join(src, file), 'utf8');
+    for (const m of text.matchAll(/@internal/g)) {
+      // The declaration follows the end of the comment that holds the tag.
+      const after = text.slice(text.indexOf('*/', m.index) + 2);
+      const decl = new RegExp(`^\\s*${MODIFIERS}*([A-Za-z_$][\\w$]*)`).exec(after);
+      if (decl && decl[1] !== 'constructor') out.push({ file, name: decl[1]! });
+    }
+  }
+  return out;
+}

@@ -128,6 +128,7 @@ function parseVersion(line: string): { protocolVersion: [number, number]; versio
  */
 export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements ConnectionRef {
   readonly role: 'client' | 'server';
+  /** @internal The sans-I/O protocol core this edge feeds and drains. */
   readonly core: ConnectionCore;
   private readonly channels = new Map<number, Channel>();
   private flushScheduled = false;
