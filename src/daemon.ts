@@ -37,9 +37,13 @@ function peerOf(c: Connection): { address: string; port: number } {
   return { address: c.socket.remoteAddress ?? '', port: c.socket.remotePort ?? 0 };
 }
 
+/** What `ssh.daemonInfo` returns (the seed's daemon_info/1). */
 export interface DaemonInfo {
+  /** The address listened on. */
   ip: string;
+  /** The port listened on (the one the system chose, for port 0). */
   port: number;
+  /** The daemon's `profile` option (default 'default'). */
   profile: string;
 }
 
@@ -95,8 +99,11 @@ export class Daemon {
   private readonly subsystems: Map<string, HandlerSpec>;
   private readonly keyApi: ServerKeyApi;
   private readonly ctx: KeyApiContext;
+  /** The daemon's `profile` option (default 'default'). */
   readonly profile: string;
+  /** The address listened on. */
   ip = '';
+  /** The port listened on. */
   port = 0;
   private readonly coreConfig: ConnectionCoreConfig;
   private readonly env: EnvPolicy;
@@ -163,6 +170,7 @@ export class Daemon {
     };
   }
 
+  /** Starts listening and serving (what `ssh.daemon` calls). */
   static async start(
     host: string | undefined,
     portOrSocket: number | Socket,
@@ -218,10 +226,12 @@ export class Daemon {
     });
   }
 
+  /** Address, port and profile (the seed's daemon_info/1). */
   info(): DaemonInfo {
     return { ip: this.ip, port: this.port, profile: this.profile };
   }
 
+  /** Connections being served now, authenticated or not. */
   get connectionCount(): number {
     return this.connections.size;
   }

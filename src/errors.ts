@@ -25,6 +25,7 @@ export function disconnectReasonName(code: number): string {
   return reasonNames.get(code) ?? `UNKNOWN_${code}`;
 }
 
+/** What went wrong, as a code a program can switch on; docs/errors.md says when each happens and what to do. */
 export type SshErrorCode =
   /** The server's host key is neither in known_hosts nor accepted by `silentlyAcceptHosts`. */
   | 'HOST_KEY_NOT_VERIFIED'
@@ -72,8 +73,11 @@ export type SshErrorCode =
  * RFC 4253 disconnect reason when the connection ended with (or because of) a disconnect.
  */
 export class SshError extends Error {
+  /** Always 'SshError' (SftpError and TransferError keep it, being SshErrors). */
   override readonly name = 'SshError';
+  /** What happened (see `SshErrorCode`). */
   readonly code: SshErrorCode;
+  /** The RFC 4253 §11.1 disconnect reason (see `DisconnectReason`), when there was a disconnect. */
   readonly reason: number | undefined;
 
   constructor(code: SshErrorCode, message: string, options?: { reason?: number; cause?: unknown }) {

@@ -27,6 +27,7 @@ export {
 export type { ChannelOptions, ConnectionInfo, ConnectionRef, RekeyEvent } from './channel/link.js';
 export { Channel, type RequestStatus } from './channel/channel.js';
 export { SessionChannel, type PtyOptions } from './channel/session-channel.js';
+export type { ChannelDuplex } from './channel/streams.js';
 export {
   TIMEOUT,
   type CallResult,
@@ -37,6 +38,7 @@ export {
   type From,
   type HandlerResult,
   type InitResult,
+  type MaybePromise,
   type RequestMessage,
   type ServerChannelHandler,
 } from './channel/behaviour.js';
@@ -58,23 +60,57 @@ export type {
   ExecResult,
   FingerprintHash,
   HandlerSpec,
+  KbdIntDataOption,
+  KbdIntTuple,
   Limits,
   MaxStartups,
   PenaltyOptions,
   PwdFun,
+  PwdFunVerdict,
   ShellFun,
   ShellOption,
   RekeyLimit,
+  UserDirFun,
 } from './options.js';
-export type { AlgorithmSet, AlgorithmsOption, ModifyAlgorithmsOption } from './transport/algorithms.js';
+export type {
+  AlgorithmListOption,
+  AlgorithmSet,
+  AlgorithmsOption,
+  Directional,
+  ModifyAlgorithmsOption,
+} from './transport/algorithms.js';
+export type { DhGexGroupsOption, DhGexOption, ExplicitGroup } from './transport/kex/gex-options.js';
+export type { EcdsaCurveName } from './keys/curves.js';
+export type { KeyRestrictions } from './keys/key-restrictions.js';
+export type { Negotiated } from './transport/negotiate.js';
 export type { IdStringOption } from './transport/version.js';
 export type { TerminalMode } from './wire/terminal-modes.js';
-export type { ClientKeyApi, KeyApiContext, KeyCbModule, KeyCbOption, ServerKeyApi } from './keys/key-api.js';
+export type {
+  ClientKeyApi,
+  FileKeyApi,
+  KeyApiContext,
+  KeyCbModule,
+  KeyCbOption,
+  KeyFileStem,
+  ServerKeyApi,
+} from './keys/key-api.js';
 export { fileKeyApi as sshFile } from './keys/key-api.js';
 export type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './keys/types.js';
-export { fingerprint, fingerprintLine, opensshFingerprint, randomart } from './keys/fingerprint.js';
+export {
+  fingerprint,
+  fingerprintLine,
+  opensshFingerprint,
+  randomart,
+  type FingerprintHash as FingerprintDigest,
+} from './keys/fingerprint.js';
 export { AgentClient, type AgentIdentity, type AddOptions as AgentAddOptions } from './keys/agent.js';
-export { parsePrivateKey, formatOpenSshPrivateKey, generatePrivateKey } from './keys/openssh-format.js';
+export {
+  parsePrivateKey,
+  formatOpenSshPrivateKey,
+  generatePrivateKey,
+  type GenerateKeyOptions,
+} from './keys/openssh-format.js';
+export type { KeyEncryption } from './keys/openssh-private.js';
 export { generateKeyFile, writeKeyPair, type WriteKeyOptions } from './keys/key-files.js';
 export { formatPemPrivateKey, formatPemPublicKey, type PemWriteOptions } from './keys/pem.js';
 export { authorizedKeysProblems, knownHostsProblems, readPrivateKeyFile } from './keys/key-file-check.js';

@@ -27,10 +27,12 @@ import { validateIdString, type IdStringOption } from './transport/version.js';
 
 /** Fingerprint hashes for `silentlyAcceptHosts` (the seed's fp_digest_alg). */
 export type FingerprintHash = 'md5' | 'sha' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
+/** Decides on an unknown host key: the peer's name and its fingerprint (one per hash asked for); true accepts (the seed's accept_callback()). */
 export type AcceptCallback = (peerName: string, fingerprint: string | string[]) => boolean | Promise<boolean>;
 /** The seed's accept_hosts(): a boolean, a callback, or [hash(es), callback]. */
 export type AcceptHosts = boolean | AcceptCallback | [FingerprintHash | FingerprintHash[], AcceptCallback];
 
+/** What an `exec` function returns: `{ ok: value }` prints the value, `{ error: reason }` reports a failure (the seed's exec_result()). */
 export type ExecResult = { ok: unknown } | { error: unknown };
 /**
  * The seed's exec_fun/1,2,3. A function declaring one, two or three parameters is called with
@@ -59,7 +61,9 @@ export type ShellFun =
  */
 export type ShellOption = ShellFun | [module: Record<string, unknown>, functionName: string, args: unknown[]];
 
+/** A 4-argument pwdfun's answer: true/false, `'disconnect'`, or `[ok, newState]` to keep state across attempts (the seed's pwdfun_4()). */
 export type PwdFunVerdict = boolean | 'disconnect' | [boolean, unknown];
+/** The seed's pwdfun: checks a password, `(user, password)` or `(user, password, peer, state)`; may be async. */
 export type PwdFun =
   | ((user: string, password: string) => boolean | Promise<boolean>)
   | ((
@@ -80,6 +84,7 @@ export type KbdIntDataOption =
       service: string,
     ) => KbdIntTuple | Promise<KbdIntTuple>);
 
+/** When to re-key: a byte count, or `{ minutes, bytes }` (the seed's rekey_limit). */
 export type RekeyLimit = number | { minutes?: number; bytes?: number };
 
 /**
@@ -121,6 +126,7 @@ export const LIMIT_DEFAULTS = {
   windowBudget: 32 * 1024 * 1024,
 } as const;
 
+/** Options both `connect` and `daemon` take (the seed's common_options()). */
 export interface CommonOptions {
   /**
    * Directory of known_hosts, id_* keys and authorized_keys (default `~/.ssh`); `false`: none, no
@@ -138,7 +144,9 @@ export interface CommonOptions {
   fd?: number;
   /** The software-version part of our identification line. */
   idString?: IdStringOption;
+  /** Algorithms to offer, in order, per category (the seed's preferred_algorithms); a missing category keeps the default. */
   preferredAlgorithms?: AlgorithmsOption;
+  /** Changes to the offered algorithms: append, prepend, rm, applied in order after preferredAlgorithms (the seed's modify_algorithms). */
   modifyAlgorithms?: ModifyAlgorithmsOption;
   /** Comma-separated methods, in order (default "publickey,keyboard-interactive,password"). */
   authMethods?: string;
@@ -168,13 +176,17 @@ export interface CommonOptions {
     message: { type: number; payload: Buffer },
     peer: { address: string; port: number },
   ) => 'report' | 'skip';
+  /** A name that, with the address and port, tells daemons apart (the seed's profile; `daemonInfo` reports it). */
   profile?: string;
   /** Resource limits beyond the seed's options (see `Limits`). */
   limits?: Limits;
 }
 
+/** Options of `connect` (the seed's client_options()). */
 export interface ClientOptions extends CommonOptions {
+  /** The user name to log in as (the seed's user; default the local user). */
   user?: string;
+  /** The password for password and single-prompt keyboard-interactive authentication (the seed's password). */
   password?: string;
   /**
    * The ssh-agent whose keys to try before the key files: a Unix socket path, true for
@@ -191,6 +203,7 @@ export interface ClientOptions extends CommonOptions {
   ed25519PassPhrase?: string;
   /** Passphrase of an encrypted `id_ed448` (Seashell's). */
   ed448PassPhrase?: string;
+  /** Accept unknown host keys without asking: true, a callback, or `[hash(es), callback]` (the seed's silently_accept_hosts). */
   silentlyAcceptHosts?: AcceptHosts;
   /**
    * Ask on the terminal (/dev/tty) when nothing else decides (default true): whether to trust an
@@ -200,10 +213,13 @@ export interface ClientOptions extends CommonOptions {
    * Without a terminal nobody is asked: the key is refused, and AUTH_FAILED says no one was asked.
    */
   userInteraction?: boolean;
+  /** Append an accepted host key to known_hosts (the seed's save_accepted_host; default true). */
   saveAcceptedHost?: boolean;
   /** Save accepted host keys with hashed host names, as OpenSSH's HashKnownHosts (default false). */
   hashKnownHosts?: boolean;
+  /** Print nothing during login, such as the server's banner (the seed's quiet_mode; default false). */
   quietMode?: boolean;
+  /** User key algorithms to try, in order (the seed's pref_public_key_algs). */
   prefPublicKeyAlgs?: string[];
   /** TCP connect timeout in ms (default Infinity). */
   connectTimeout?: number;
@@ -237,6 +253,7 @@ export interface ClientOptions extends CommonOptions {
  */
 export type UserDirFun = (user: string) => string | false | Promise<string | false>;
 
+/** Options of `daemon` (the seed's daemon_options()). */
 export interface DaemonOptions extends Omit<CommonOptions, 'userDir'> {
   /**
    * The seed's user_dir: one directory (default `~/.ssh`) whose `authorized_keys` authorize a
@@ -247,8 +264,11 @@ export interface DaemonOptions extends Omit<CommonOptions, 'userDir'> {
   userDir?: string | false | UserDirFun;
   /** Directory of the host keys (default `/etc/ssh`). */
   systemDir?: string;
+  /** Users and their passwords (the seed's user_passwords). */
   userPasswords?: [user: string, password: string][];
+  /** One password any user name may log in with (the seed's password; for tests and demos). */
   password?: string;
+  /** Checks passwords itself, instead of userPasswords (the seed's pwdfun). */
   pwdfun?: PwdFun;
   /**
    * Keyboard-interactive's text (the seed's auth_method_kb_interactive_data): default
@@ -256,6 +276,7 @@ export interface DaemonOptions extends Omit<CommonOptions, 'userDir'> {
    * as a password (pwdfun, userPasswords, password).
    */
   authMethodKbInteractiveData?: KbdIntDataOption;
+  /** Serves exec requests with a function of the command (the seed's exec option with direct exec_fun); default: JavaScript evaluated in a worker. */
   exec?: ExecFun;
   /**
    * Milliseconds the default evaluator lets one exec run before stopping it (default 60000;
@@ -266,7 +287,9 @@ export interface DaemonOptions extends Omit<CommonOptions, 'userDir'> {
   evalMemoryLimit?: number;
   /** The shell's handler (the seed's shell option; default: the Node REPL). */
   shell?: ShellOption;
+  /** A ServerChannelHandler that serves shell and exec itself (the seed's ssh_cli), or 'noCli' for neither. */
   sshCli?: HandlerSpec | 'noCli';
+  /** Subsystems served, by name (the seed's subsystems; default: sftp). */
   subsystems?: [name: string, spec: HandlerSpec][];
   /** Offer ext-info-s and send server-sig-algs (RFC 8308; default true). */
   sendExtInfo?: boolean;
@@ -307,9 +330,13 @@ export interface DaemonOptions extends Omit<CommonOptions, 'userDir'> {
    * parallel, bounded by maxSessions, maxStartups and perSourceMaxStartups.
    */
   parallelLogin?: boolean;
+  /** The most channels with a running subsystem per connection (the seed's max_channels; default Infinity). */
   maxChannels?: number;
+  /** The least maximum packet size a client may give in a channel open; smaller is refused (the seed's minimal_remote_max_packet_size). */
   minimalRemoteMaxPacketSize?: number;
+  /** Called after a user logs in: user, peer address and method (the seed's connectfun). */
   connectfun?: (user: string, peer: { address: string; port: number }, method: string) => void;
+  /** Called after each failed login attempt: user, peer address and reason (the seed's failfun). */
   failfun?: (user: string, peer: { address: string; port: number }, reason: string) => void;
 }
 

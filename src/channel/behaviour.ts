@@ -10,7 +10,9 @@ export type { ChannelMessage, RequestMessage } from './messages.js';
  * ChannelId, ConnectionRef}`), sent once `init` has returned `{ ok }`.
  */
 export interface ChannelUp<C extends Channel = SessionChannel> {
+  /** Always 'channelUp': the first message `handleMsg` gets. */
   type: 'channelUp';
+  /** The channel's id on this side. */
   channelId: number;
   /** The connection the channel belongs to (the `Connection` object). */
   connection: ConnectionRef;
@@ -21,7 +23,8 @@ export interface ChannelUp<C extends Channel = SessionChannel> {
 /** Sent to `handleMsg` when a `timeout` returned by a callback expires with no message in between. */
 export const TIMEOUT = 'timeout' as const;
 
-type MaybePromise<T> = T | Promise<T>;
+/** A value, or a promise of it: what a behaviour callback may return. */
+export type MaybePromise<T> = T | Promise<T>;
 
 /** Returns of `init`: the seed's `{ok, State}`, `{ok, State, Timeout}` and `{stop, Reason}`. */
 export type InitResult<S> = { ok: S; timeout?: number } | { stop: unknown };
@@ -61,9 +64,13 @@ export interface From {
  * `init` fails). `codeChange` has no meaning without hot code loading and is never called.
  */
 export interface ServerChannelHandler<S> {
+  /** Called once with the handler's init arguments before any message (the seed's init/1): `{ ok: state }`, optionally with a timeout, or `{ stop: reason }`. */
   init(args: unknown[]): MaybePromise<InitResult<S>>;
+  /** Called with each message from the peer on this channel, one at a time (the seed's handle_ssh_msg/2); the window is given back once it returns. */
   handleSshMsg(message: ChannelMessage, state: S): MaybePromise<HandlerResult<S>>;
+  /** Called with `channelUp` first, then with TIMEOUT and any other message sent to the channel (the seed's handle_msg/2). */
   handleMsg(message: ChannelUp | typeof TIMEOUT | unknown, state: S): MaybePromise<HandlerResult<S>>;
+  /** Called exactly once when the channel ends, with the reason and the last state (the seed's terminate/2). */
   terminate?(reason: unknown, state: S): MaybePromise<void>;
 }
 
@@ -72,6 +79,8 @@ export interface ServerChannelHandler<S> {
  * `handleCast`, for the channel's owner to talk to it with `call` and `cast`.
  */
 export interface ClientChannelHandler<S> extends ServerChannelHandler<S> {
+  /** Answers `clientChannel.call`: reply now, or `{ noreply }` and `clientChannel.reply(from, value)` later (the seed's handle_call/3). */
   handleCall?(message: unknown, from: From, state: S): MaybePromise<CallResult<S>>;
+  /** Takes `clientChannel.cast` messages, which get no answer (the seed's handle_cast/2). */
   handleCast?(message: unknown, state: S): MaybePromise<CastResult<S>>;
 }

@@ -123,6 +123,7 @@ export class Channel implements AsyncIterable<ChannelMessage> {
     return this.mc.remoteMaxPacket;
   }
 
+  /** Whether the channel is closed (CLOSE sent and received, or the connection ended). */
   get isClosed(): boolean {
     return this.mc.state === 'closed';
   }
@@ -243,6 +244,7 @@ export class Channel implements AsyncIterable<ChannelMessage> {
     this.deliver(m);
   }
 
+  /** The messages from the peer, in order (`for await (const m of channel)`); ends when the channel closes. */
   async *[Symbol.asyncIterator](): AsyncIterator<ChannelMessage> {
     while (true) {
       const m = this.queue.shift();

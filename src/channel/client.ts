@@ -27,6 +27,7 @@ export class ChannelRef {
     readonly terminated: Promise<unknown>,
   ) {}
 
+  /** The id of the channel the handler runs on. */
   get channelId(): number {
     return this.runner.channel.channelId;
   }
@@ -133,10 +134,15 @@ export function reply(from: From, value: unknown): void {
 
 /** What `init` returns for `enterLoop`: the seed's channel state before the loop. */
 export interface LoopState<S = unknown> {
+  /** The connection of the channel. */
   connection: ConnectionRef;
+  /** The channel's id. */
   channelId: number;
+  /** The handler that runs the channel. */
   handler: ClientChannelHandler<S>;
+  /** The state `init` returned. */
   state: S;
+  /** The timeout `init` returned, in ms. */
   timeout?: number;
 }
 

@@ -4,13 +4,19 @@ import type { SessionChannel } from './session-channel.js';
 
 /** What `ssh.connectionInfo` returns (the seed's connection_info keys, plus the negotiated algorithms). */
 export interface ConnectionInfo {
+  /** The client's identification: protocol version and software version string. */
   clientVersion: { protocolVersion: [number, number]; versionString: string };
+  /** The server's identification: protocol version and software version string. */
   serverVersion: { protocolVersion: [number, number]; versionString: string };
+  /** The user name of the login (empty before authentication). */
   user: string;
+  /** The other side's address and port. */
   peer: { address: string; port: number };
+  /** This side's address and port. */
   sockname: { address: string; port: number };
   /** The algorithms in use (a copy), once the first key exchange has finished. */
   algorithms: Negotiated | undefined;
+  /** Channels open now. */
   channels: number;
   /** Key exchanges completed after the first one (re-keys, started by either side). */
   rekeys: number;
@@ -18,7 +24,9 @@ export interface ConnectionInfo {
 
 /** What a `'rekey'` event carries: the algorithms the new keys use and the re-key count so far. */
 export interface RekeyEvent {
+  /** The algorithms the new keys use. */
   algorithms: Negotiated;
+  /** Key exchanges completed after the first one. */
   rekeys: number;
 }
 
@@ -38,11 +46,15 @@ export interface ChannelOptions {
  * `ssh.close` take it.
  */
 export interface ConnectionRef {
+  /** Which side of the connection this is. */
   readonly role: 'client' | 'server';
   /** Arbitrary per-connection data for option callbacks and handlers. */
   readonly data: Map<string, unknown>;
+  /** Whether the connection has ended. */
   readonly isClosed: boolean;
+  /** What `ssh.connectionInfo` reports: versions, user, addresses, algorithms, channels. */
   info(): ConnectionInfo;
+  /** Sends DISCONNECT BY_APPLICATION and closes; resolves once the socket is closed. */
   close(): Promise<void>;
   /** Opens a session channel (RFC 4254 §6.1). */
   sessionChannel(options?: ChannelOptions): Promise<SessionChannel>;

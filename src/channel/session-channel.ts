@@ -9,7 +9,9 @@ export interface PtyOptions {
   width?: number;
   /** Rows (default 24). */
   height?: number;
+  /** Width in pixels (default 0: unknown). */
   pixelWidth?: number;
+  /** Height in pixels (default 0: unknown). */
   pixelHeight?: number;
   /** RFC 4254 §8 modes by mnemonic (`['echo', 0]`) or opcode. */
   modes?: TerminalMode[];

@@ -35,6 +35,7 @@ export class ChannelDuplex extends Duplex {
     if (!this.readableEnded) this.push(null);
   }
 
+  /** Node's Readable hook: resumes the flow of channel data. */
   override _read(): void {
     this.creditConsumed();
   }
@@ -50,10 +51,12 @@ export class ChannelDuplex extends Duplex {
     return chunk;
   }
 
+  /** Node's Writable hook: sends the chunk as channel data. */
   override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (error?: Error | null) => void): void {
     this.link.write(chunk, (e) => cb(e ?? null));
   }
 
+  /** Node's Writable hook: sends EOF once everything written has gone. */
   override _final(cb: (error?: Error | null) => void): void {
     this.link.end();
     cb();

@@ -127,6 +127,7 @@ function parseVersion(line: string): { protocolVersion: [number, number]; versio
  * socket is backed up.
  */
 export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements ConnectionRef {
+  /** Which side of the connection this is. */
   readonly role: 'client' | 'server';
   /** @internal The sans-I/O protocol core this edge feeds and drains. */
   readonly core: ConnectionCore;
@@ -168,6 +169,7 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
   private requestHandlers: Map<string, GlobalRequestHandler> | undefined;
 
   constructor(
+    /** The TCP socket the connection runs over. */
     readonly socket: Socket,
     config: ConnectionCoreConfig,
     private readonly hooks: ConnectionHooks,
@@ -215,6 +217,7 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
     else this.ready?.reject(outcome);
   }
 
+  /** Whether the connection has ended. */
   get isClosed(): boolean {
     return this.closed;
   }
@@ -464,6 +467,7 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
     return this.channels.get(id);
   }
 
+  /** Channels open now. */
   get channelCount(): number {
     return this.channels.size;
   }
@@ -579,6 +583,7 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
     }
   }
 
+  /** What `ssh.connectionInfo` reports: versions, user, addresses, algorithms, channels. */
   info(): ConnectionInfo {
     const t = this.core.transport;
     const ours = parseVersion(t.identification);

@@ -38,17 +38,21 @@ const REQUEST_TIMEOUT_MS = 60_000;
 
 /** A key the agent holds: its public key (parsed when this library can use it) and comment. */
 export interface AgentIdentity {
+  /** The public key blob. */
   blob: Buffer;
+  /** The comment the key was added with. */
   comment: string;
   /** Undefined for key types Seashell cannot use (e.g. certificates, DSA). */
   publicKey?: PublicKey;
 }
 
+/** Constraints and comment for `AgentClient.add`. */
 export interface AddOptions {
   /** Seconds the agent keeps the key. */
   lifetime?: number;
   /** The agent asks for confirmation (ssh-askpass) each time the key is used. */
   confirm?: boolean;
+  /** The comment the agent lists (default the key's own). */
   comment?: string;
 }
 
@@ -160,11 +164,13 @@ export class AgentClient {
     await this.request(new SshWriter(64).byte(Agent.LOCK).string(password).finish(), Agent.SUCCESS, 'lock');
   }
 
+  /** Unlocks an agent locked with `lock` (SSH_AGENTC_UNLOCK). */
   async unlock(password: string): Promise<void> {
     const req = new SshWriter(64).byte(Agent.UNLOCK).string(password).finish();
     await this.request(req, Agent.SUCCESS, 'unlock (wrong password?)');
   }
 
+  /** Closes the socket to the agent. */
   close(): void {
     this.socket.destroy();
   }

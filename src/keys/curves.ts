@@ -1,5 +1,6 @@
 import type { KeyType } from './types.js';
 
+/** The NIST curves of ecdsa-sha2-* keys (RFC 5656). */
 export type EcdsaCurveName = 'nistp256' | 'nistp384' | 'nistp521';
 
 /** One NIST curve as RFC 5656 §6.1/§10.1 names it, with the names node and JWK use for it. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PublicKey } from './types.js';
 
+/** Digests a fingerprint can use (the seed's fp_digest_alg; 'sha' and 'sha1' are both SHA-1). */
 export type FingerprintHash = 'md5' | 'sha' | 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
 
 function digest(key: PublicKey, hash: FingerprintHash): Buffer {

@@ -18,7 +18,9 @@ import type { KeyType, PrivateKey, PublicKey, SignatureAlgorithm } from './types
 
 /** Where the default key API finds its files (Erlang ssh options user_dir and system_dir). */
 export interface KeyApiContext {
+  /** The user's directory (known_hosts, id_* keys, authorized_keys). */
   userDir: string;
+  /** The daemon's host key directory. */
   systemDir: string;
   /** Passphrases of encrypted user key files, by the file's stem (`rsa`, `ecdsa`, `ed25519`, `dsa`, `ed448`). */
   passphrases?: Partial<Record<KeyFileStem, string>>;
@@ -105,6 +107,7 @@ export function defaultKeyApiContext(): KeyApiContext {
   return { userDir: join(homedir(), '.ssh'), systemDir: '/etc/ssh' };
 }
 
+/** The key-type part of key file names (id_<stem>, ssh_host_<stem>_key). */
 export type KeyFileStem = 'ed25519' | 'ed448' | 'rsa' | 'ecdsa' | 'dsa';
 
 /** The file-name part OpenSSH uses for a key type (ssh_host_<x>_key, id_<x>; ed448 by analogy). */

@@ -6,6 +6,7 @@ import type { KeyEncryption } from './openssh-private.js';
 import { formatPublicKeyLine } from './public-key.js';
 import type { PrivateKey } from './types.js';
 
+/** Options of `writeKeyPair` and `generateKeyFile`. */
 export interface WriteKeyOptions {
   /** The comment in both files (default: the key's own). */
   comment?: string;

@@ -10,10 +10,15 @@ import type { KeyOption } from './authorized-keys.js';
 export interface KeyRestrictions {
   /** `command="..."`: run this whatever the client asked for (its request in SSH_ORIGINAL_COMMAND). */
   command?: string;
+  /** A pty may be allocated (`no-pty` turns it off). */
   pty: boolean;
+  /** Port forwarding is allowed (`no-port-forwarding`). */
   portForwarding: boolean;
+  /** Agent forwarding is allowed (`no-agent-forwarding`). */
   agentForwarding: boolean;
+  /** X11 forwarding is allowed (`no-X11-forwarding`). */
   x11Forwarding: boolean;
+  /** ~/.ssh/rc may run (`no-user-rc`). */
   userRc: boolean;
   /** `from="pattern-list"`: the source addresses allowed (undefined: any). */
   from?: string[];
@@ -25,6 +30,7 @@ export interface KeyRestrictions {
   principals?: string;
   /** `permitopen` / `permitlisten` values, kept for forwarding. */
   permitOpen: string[];
+  /** `permitlisten` values, kept for remote forwarding. */
   permitListen: string[];
 }
 

@@ -69,11 +69,13 @@ export function formatOpenSshPrivateKey(
   return `${BEGIN_OPENSSH}\n${lines.join('\n')}\n${END_OPENSSH}\n`;
 }
 
+/** Options of `generatePrivateKey`. */
 export interface GenerateKeyOptions {
   /** RSA modulus size (default 3072, 1024…16384); for ECDSA 256/384/521 picks the curve. */
   bits?: number;
   /** ECDSA curve (default nistp256). */
   curve?: EcdsaCurveName;
+  /** The key's comment. */
   comment?: string;
 }
 

@@ -162,8 +162,11 @@ export function encodePrivateFields(w: SshWriter, key: PrivateKey): void {
 
 /** How `encodeOpenSshPrivateKey` encrypts: ssh-keygen's defaults are aes256-ctr and 16 rounds. */
 export interface KeyEncryption {
+  /** The passphrase. */
   passphrase: string;
+  /** aes256-ctr (default), aes128/192-ctr, aes128/192/256-cbc, aes128/256-gcm@openssh.com or chacha20-poly1305@openssh.com. */
   cipher?: string;
+  /** bcrypt KDF rounds (default 16). */
   rounds?: number;
 }
 

@@ -58,6 +58,7 @@ export function parseDerPrivateKey(der: Buffer, passphrase?: string): PrivateKey
   throw badKey(`cannot read DER private key: ${explain(first, passphrase, false)}`, first);
 }
 
+/** Options of `formatPemPrivateKey`. */
 export interface PemWriteOptions {
   /** 'pkcs1' (RSA only), 'sec1' (ECDSA only) or 'pkcs8' (any); default pkcs8. */
   format?: 'pkcs1' | 'sec1' | 'pkcs8';

@@ -22,17 +22,24 @@ export type SignatureAlgorithm =
   | 'ssh-rsa'
   | 'ssh-dss';
 
+/** A public key: its type, SSH blob and Node KeyObject. */
 export interface PublicKey {
+  /** The key type (ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, …). */
   readonly type: KeyType;
   /** The RFC 4253 §6.6 wire encoding (canonical: the parsers reject other encodings). */
   readonly blob: Buffer;
+  /** The key as node:crypto's KeyObject. */
   readonly keyObject: KeyObject;
 }
 
+/** A private key with its public half and comment. */
 export interface PrivateKey {
+  /** The key type. */
   readonly type: KeyType;
+  /** The public half. */
   readonly publicKey: PublicKey;
   /** A node private KeyObject. */
   readonly keyObject: KeyObject;
+  /** The comment kept in the key file (often user@host). */
   readonly comment: string;
 }

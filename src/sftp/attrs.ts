@@ -8,12 +8,17 @@ import { ATTR } from './constants.js';
  * numbers (exact up to 2^53); times are seconds since the epoch.
  */
 export interface Attrs {
+  /** Size in bytes. */
   size?: number;
+  /** Owner's user id. */
   uid?: number;
+  /** Owner's group id. */
   gid?: number;
   /** The full st_mode: type bits and permission bits. */
   permissions?: number;
+  /** Last access, in seconds since 1970. */
   atime?: number;
+  /** Last modification, in seconds since 1970. */
   mtime?: number;
   /** Extended attribute pairs (type, data). */
   extended?: [type: string, data: Buffer][];

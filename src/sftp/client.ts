@@ -23,6 +23,7 @@ export type { NameEntry, SftpLimits, StatVfs } from './responses.js';
 /** Progress of a whole-file transfer: bytes so far, of the total, and the rate so far in bytes/s. */
 export type ProgressCallback = (transferred: number, total: number, bytesPerSecond: number) => void;
 
+/** Options of the whole-file transfers (fastGet, fastPut, uploadDir, downloadDir). */
 export interface TransferOptions {
   /** Requests in flight at most (default 64; the client starts at 8 and doubles per round trip). */
   concurrency?: number;
@@ -34,14 +35,18 @@ export interface TransferOptions {
 
 /** What `stat` returns: the attributes with the ssh2-sftp-client style flags. */
 export interface FileStat extends Attrs {
+  /** A directory. */
   isDirectory: boolean;
+  /** A regular file. */
   isFile: boolean;
+  /** A symbolic link. */
   isSymbolicLink: boolean;
 }
 
 /** A failed whole-file transfer says how far it got. */
 export class TransferError extends SshError {
   constructor(
+    /** Bytes that arrived before the failure. */
     readonly transferred: number,
     cause: unknown,
   ) {
@@ -70,6 +75,7 @@ export class SftpClient {
     this.session = session;
   }
 
+  /** The session channel this client talks on. */
   get channel(): SessionChannel {
     return this.session.channel;
   }
@@ -79,6 +85,7 @@ export class SftpClient {
     return this.session.extensions;
   }
 
+  /** The server's limits (limits@openssh.com, else draft-02's 32 KiB reads and writes). */
   get limits(): SftpLimits {
     return this.session.limits;
   }
@@ -93,10 +100,12 @@ export class SftpClient {
     return h;
   }
 
+  /** Opens a directory for `readdir` (the seed's opendir). */
   async opendir(path: string): Promise<Handle> {
     return this.session.expect(await this.session.call({ type: 'opendir', path }), 'handle', path).handle;
   }
 
+  /** Closes a file or directory handle (the seed's close). */
   async close(handle: Handle): Promise<void> {
     this.positions.delete(handle.toString('latin1'));
     await this.session.ok({ type: 'close', handle });
@@ -111,6 +120,7 @@ export class SftpClient {
     return d;
   }
 
+  /** Reads up to `length` bytes at `position`; null at the end of the file (the seed's pread). */
   pread(handle: Handle, position: number, length: number): Promise<Buffer | null> {
     return this.session.read(handle, position, Math.min(length, this.session.chunkLimit));
   }
@@ -124,6 +134,7 @@ export class SftpClient {
     await this.pwrite(handle, at, b);
   }
 
+  /** Writes `data` at `position` (the seed's pwrite). */
   async pwrite(handle: Handle, position: number, data: Uint8Array | string): Promise<void> {
     const b = typeof data === 'string' ? Buffer.from(data) : data;
     const chunk = this.session.chunkLimit;
@@ -139,12 +150,15 @@ export class SftpClient {
   aread(handle: Handle, length: number): Promise<Buffer | null> {
     return quiet(this.read(handle, length));
   }
+  /** The seed's apread: the request goes out now; await the returned promise later. */
   apread(handle: Handle, position: number, length: number): Promise<Buffer | null> {
     return quiet(this.pread(handle, position, length));
   }
+  /** The seed's awrite: the request goes out now; await the returned promise later. */
   awrite(handle: Handle, data: Uint8Array | string): Promise<void> {
     return quiet(this.write(handle, data));
   }
+  /** The seed's apwrite: the request goes out now; await the returned promise later. */
   apwrite(handle: Handle, position: number, data: Uint8Array | string): Promise<void> {
     return quiet(this.pwrite(handle, position, data));
   }
@@ -172,6 +186,7 @@ export class SftpClient {
     return Buffer.concat(parts);
   }
 
+  /** Writes a whole file, creating or truncating it (the seed's write_file). */
   async writeFile(path: string, data: Uint8Array | string): Promise<void> {
     const h = await this.open(path, 'w');
     try {
@@ -191,6 +206,7 @@ export class SftpClient {
     return this.session.names({ type: 'readdir', handle });
   }
 
+  /** Every entry of a directory, with its attributes (no . and ..). */
   async readdirAll(path: string): Promise<NameEntry[]> {
     const h = await this.opendir(path);
     const out: NameEntry[] = [];
@@ -203,12 +219,15 @@ export class SftpClient {
     return out;
   }
 
+  /** Creates a directory (the seed's make_dir). */
   makeDir(path: string, attrs: Attrs = {}): Promise<void> {
     return this.session.ok({ type: 'mkdir', path, attrs }, path);
   }
+  /** Removes an empty directory (the seed's del_dir). */
   delDir(path: string): Promise<void> {
     return this.session.ok({ type: 'rmdir', path }, path);
   }
+  /** Removes a file (the seed's delete). */
   delete(path: string): Promise<void> {
     return this.session.ok({ type: 'remove', path }, path);
   }
@@ -216,21 +235,27 @@ export class SftpClient {
   rename(oldPath: string, newPath: string): Promise<void> {
     return this.session.ok({ type: 'rename', oldPath, newPath }, oldPath);
   }
+  /** A file's attributes, following symlinks (the seed's read_file_info; SSH_FXP_STAT). */
   readFileInfo(path: string): Promise<Attrs> {
     return this.session.attrs({ type: 'stat', path }, path);
   }
+  /** A file's attributes, not following a symlink (the seed's read_link_info; SSH_FXP_LSTAT). */
   readLinkInfo(path: string): Promise<Attrs> {
     return this.session.attrs({ type: 'lstat', path }, path);
   }
+  /** An open file's attributes (SSH_FXP_FSTAT). */
   fstat(handle: Handle): Promise<Attrs> {
     return this.session.attrs({ type: 'fstat', handle });
   }
+  /** Sets a file's attributes (the seed's write_file_info; SSH_FXP_SETSTAT). */
   writeFileInfo(path: string, attrs: Attrs): Promise<void> {
     return this.session.ok({ type: 'setstat', path, attrs }, path);
   }
+  /** Sets an open file's attributes (SSH_FXP_FSETSTAT). */
   fsetstat(handle: Handle, attrs: Attrs): Promise<void> {
     return this.session.ok({ type: 'fsetstat', handle, attrs });
   }
+  /** A symlink's target (the seed's read_link). */
   async readLink(path: string): Promise<string> {
     return (await this.session.names({ type: 'readlink', path }, path))?.[0]?.filename ?? '';
   }
@@ -238,36 +263,44 @@ export class SftpClient {
   makeSymlink(linkPath: string, target: string): Promise<void> {
     return this.session.ok({ type: 'symlink', linkPath, targetPath: target }, linkPath);
   }
+  /** The server's canonical absolute form of a path (SSH_FXP_REALPATH). */
   async realpath(path: string): Promise<string> {
     return (await this.session.names({ type: 'realpath', path }, path))?.[0]?.filename ?? path;
   }
 
   // ---- OpenSSH extensions (PROTOCOL §4) -------------------------------------------------------
 
+  /** Renames, replacing `newPath` if it exists (posix-rename@openssh.com). */
   posixRename(oldPath: string, newPath: string): Promise<void> {
     this.session.needs(EXT.posixRename);
     return this.session.ok({ type: 'posixRename', oldPath, newPath }, oldPath);
   }
+  /** File system statistics of a path (statvfs@openssh.com). */
   statvfs(path: string): Promise<StatVfs> {
     this.session.needs(EXT.statvfs);
     return this.session.statvfs({ type: 'statvfs', path });
   }
+  /** File system statistics of an open file (fstatvfs@openssh.com). */
   fstatvfs(handle: Handle): Promise<StatVfs> {
     this.session.needs(EXT.fstatvfs);
     return this.session.statvfs({ type: 'fstatvfs', handle });
   }
+  /** A hard link `newPath` to `oldPath` (hardlink@openssh.com). */
   hardlink(oldPath: string, newPath: string): Promise<void> {
     this.session.needs(EXT.hardlink);
     return this.session.ok({ type: 'hardlink', oldPath, newPath }, newPath);
   }
+  /** Flushes an open file to disk on the server (fsync@openssh.com). */
   fsync(handle: Handle): Promise<void> {
     this.session.needs(EXT.fsync);
     return this.session.ok({ type: 'fsync', handle });
   }
+  /** Sets a path's attributes without following a symlink (lsetstat@openssh.com). */
   lsetstat(path: string, attrs: Attrs): Promise<void> {
     this.session.needs(EXT.lsetstat);
     return this.session.ok({ type: 'lsetstat', path, attrs }, path);
   }
+  /** Expands `~` and relative paths on the server (expand-path@openssh.com). */
   async expandPath(path: string): Promise<string> {
     this.session.needs(EXT.expandPath);
     return (await this.session.names({ type: 'expandPath', path }, path))?.[0]?.filename ?? path;
@@ -284,10 +317,12 @@ export class SftpClient {
       writeOffset: toOffset,
     });
   }
+  /** A user's home directory on the server; empty name: ours (home-directory). */
   async homeDirectory(username = ''): Promise<string> {
     this.session.needs(EXT.homeDirectory);
     return (await this.session.names({ type: 'homeDirectory', username }))?.[0]?.filename ?? '';
   }
+  /** User and group names for uids and gids (users-groups-by-id@openssh.com). */
   getUsersGroups(uids: number[], gids: number[]): Promise<{ users: string[]; groups: string[] }> {
     return this.session.usersGroups(uids, gids);
   }
@@ -305,6 +340,7 @@ export class SftpClient {
     }
   }
 
+  /** A file's attributes with isDirectory/isFile/isSymbolicLink, as ssh2-sftp-client's stat. */
   async stat(path: string): Promise<FileStat> {
     const a = await this.readFileInfo(path);
     return { ...a, isDirectory: isDirectory(a), isFile: isRegularFile(a), isSymbolicLink: isSymbolicLink(a) };

@@ -4,33 +4,53 @@ import type { Attrs } from './attrs.js';
 
 /** What the server needs to know of a file: st_mode, size, owner and times (seconds). */
 export interface FileStats {
+  /** Type and permission bits, as `st_mode`. */
   mode: number;
+  /** Size in bytes. */
   size: number;
+  /** Owner's user id. */
   uid: number;
+  /** Owner's group id. */
   gid: number;
+  /** Last access, in seconds since 1970. */
   atime: number;
+  /** Last modification, in seconds since 1970. */
   mtime: number;
+  /** Number of hard links. */
   nlink: number;
 }
 
 /** A directory being read: names one at a time (no `.` and `..`), `null` at the end. */
 export interface DirReader {
+  /** The next name in the directory, or null at its end. */
   read(): Promise<string | null>;
+  /** Closes the directory. */
   close(): Promise<void>;
 }
 
 /** statvfs(3) of a file system (PROTOCOL §4.4). */
 export interface FsStats {
+  /** File system block size. */
   bsize: number;
+  /** Fundamental block size (the unit of `blocks`). */
   frsize: number;
+  /** Blocks in the file system, in `frsize` units. */
   blocks: number;
+  /** Free blocks. */
   bfree: number;
+  /** Free blocks available to unprivileged users. */
   bavail: number;
+  /** Inodes in the file system. */
   files: number;
+  /** Free inodes. */
   ffree: number;
+  /** Free inodes available to unprivileged users. */
   favail: number;
+  /** File system id. */
   fsid: number;
+  /** Mount flags: 1 read-only, 2 no setuid (statvfs@openssh.com's ST_RDONLY, ST_NOSUID). */
   flag: number;
+  /** Longest file name. */
   namemax: number;
 }
 
@@ -44,33 +64,47 @@ export interface FsStats {
 export interface FileHandler {
   /** `flags` are `fs.constants` O_* bits; `mode` applies when a file is created. */
   open(path: string, flags: number, mode: number): Promise<unknown>;
+  /** Closes a file opened by `open`. */
   close(file: unknown): Promise<void>;
   /** Reads up to `length` bytes at `position` into `buffer` at `offset`; 0 at the end of the file. */
   read(file: unknown, buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
   /** Writes `length` bytes (or fewer, returning how many) at `position`. */
   write(file: unknown, buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /** An open file's attributes. */
   fstat(file: unknown): Promise<FileStats>;
   /** Applies size (truncate), uid/gid, permissions and times, in that order. */
   fsetstat(file: unknown, attrs: Attrs): Promise<void>;
+  /** Flushes an open file to disk. */
   fsync(file: unknown): Promise<void>;
+  /** A path's attributes, following symlinks. */
   stat(path: string): Promise<FileStats>;
+  /** A path's attributes, not following a symlink. */
   lstat(path: string): Promise<FileStats>;
   /** As fsetstat by path; `follow` false changes a symlink itself (lsetstat). */
   setstat(path: string, attrs: Attrs, follow: boolean): Promise<void>;
+  /** Opens a directory for reading its names. */
   opendir(path: string): Promise<DirReader>;
+  /** Creates a directory with `mode`. */
   mkdir(path: string, mode: number): Promise<void>;
+  /** Removes an empty directory. */
   rmdir(path: string): Promise<void>;
+  /** Removes a file. */
   unlink(path: string): Promise<void>;
   /** `overwrite` false: fail with EEXIST if `to` exists (draft-02 RENAME); true: POSIX rename(2). */
   rename(from: string, to: string, overwrite: boolean): Promise<void>;
+  /** A symlink's target. */
   readlink(path: string): Promise<string>;
+  /** Creates a symlink at `path` pointing to `target`. */
   symlink(target: string, path: string): Promise<void>;
+  /** Creates a hard link `path` to `existing`. */
   link(existing: string, path: string): Promise<void>;
   /** The path with every symlink resolved; ENOENT if it does not exist. */
   realpath(path: string): Promise<string>;
+  /** File system statistics (for statvfs@openssh.com); without it the extension is not offered. */
   statvfs?(path: string): Promise<FsStats>;
   /** Names of user and group ids, for users-groups-by-id@openssh.com ('' when unknown). */
   userName?(uid: number): Promise<string>;
+  /** A group's name (for users-groups-by-id@openssh.com and `ls -l`'s long names). */
   groupName?(gid: number): Promise<string>;
 }
 

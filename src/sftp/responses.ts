@@ -8,8 +8,11 @@ import { MAX_HANDLE, readExtensionPairs } from './requests.js';
 
 /** One entry of SSH_FXP_NAME (draft-02 §7). */
 export interface NameEntry {
+  /** The entry's name. */
   filename: string;
+  /** The entry as `ls -l` shows it (the server's format). */
   longname: string;
+  /** The entry's attributes. */
   attrs: Attrs;
 }
 
@@ -137,16 +140,27 @@ export function sealData(buf: Buffer, id: number, n: number): Buffer {
 
 /** statvfs@openssh.com / fstatvfs@openssh.com reply (PROTOCOL §4.4), as struct statvfs. */
 export interface StatVfs {
+  /** File system block size. */
   bsize: number;
+  /** Fundamental block size (the unit of `blocks`). */
   frsize: number;
+  /** Blocks in the file system, in `frsize` units. */
   blocks: number;
+  /** Free blocks. */
   bfree: number;
+  /** Free blocks available to unprivileged users. */
   bavail: number;
+  /** Inodes in the file system. */
   files: number;
+  /** Free inodes. */
   ffree: number;
+  /** Free inodes available to unprivileged users. */
   favail: number;
+  /** File system id. */
   fsid: number;
+  /** Mount flags: 1 read-only, 2 no setuid (statvfs@openssh.com's ST_RDONLY, ST_NOSUID). */
   flag: number;
+  /** Longest file name. */
   namemax: number;
 }
 const STATVFS_FIELDS = [
@@ -179,9 +193,13 @@ export function decodeStatVfs(data: Buffer): StatVfs {
 
 /** limits@openssh.com reply (PROTOCOL §4.8); 0 means no limit. */
 export interface SftpLimits {
+  /** The largest SFTP packet the server accepts. */
   maxPacketLength: number;
+  /** The most bytes one READ returns. */
   maxReadLength: number;
+  /** The most bytes one WRITE may carry. */
   maxWriteLength: number;
+  /** The most handles open at once (0: no limit given). */
   maxOpenHandles: number;
 }
 

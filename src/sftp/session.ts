@@ -22,12 +22,15 @@ export type { NameEntry, SftpLimits, StatVfs } from './responses.js';
 /** A status other than OK from the server: `status` is the draft-02 §7 code, `statusName` its name. */
 export class SftpError extends SshError {
   constructor(
+    /** The SSH_FX_* status code (draft-02 §7). */
     readonly status: number,
     message: string,
+    /** The path the request was about, when it had one. */
     readonly path?: string,
   ) {
     super('SFTP_STATUS', path ? `${message} (${path})` : message);
   }
+  /** The status code's name (e.g. NO_SUCH_FILE). */
   get statusName(): string {
     return statusName(this.status);
   }
@@ -35,6 +38,7 @@ export class SftpError extends SshError {
 
 /** The seed's open modes, and Node's flag strings. */
 export type OpenMode = 'read' | 'write' | 'append' | 'creat' | 'trunc' | 'excl';
+/** How `open` opens a file: the seed's modes (['read'], ['write', 'creat', 'trunc'], …) or Node's flag strings. */
 export type OpenFlags = OpenMode[] | 'r' | 'r+' | 'w' | 'w+' | 'wx' | 'a' | 'a+' | 'ax';
 
 const FLAG_STRINGS: Record<string, number> = {

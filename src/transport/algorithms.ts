@@ -119,31 +119,46 @@ export const KEX_STRICT_C = 'kex-strict-c-v00@openssh.com';
 export const KEX_STRICT_S = 'kex-strict-s-v00@openssh.com';
 export const KEX_PSEUDO = new Set([EXT_INFO_C, EXT_INFO_S, KEX_STRICT_C, KEX_STRICT_S]);
 
+/** A list per direction, as the seed's client2server / server2client. */
 export interface Directional<T> {
+  /** Algorithms for data the client sends. */
   clientToServer: T[];
+  /** Algorithms for data the server sends. */
   serverToClient: T[];
 }
 
 /** The algorithm lists of one side, as `ssh.defaultAlgorithms()` returns them (the seed's algs_list). */
 export interface AlgorithmSet {
+  /** Key exchange methods, in order of preference. */
   kex: string[];
+  /** Host key and signature algorithms, in order of preference. */
   publicKey: string[];
+  /** Ciphers per direction. */
   cipher: Directional<string>;
+  /** MACs per direction. */
   mac: Directional<string>;
+  /** Compression methods per direction. */
   compression: Directional<string>;
 }
 
 /** A list for one category in `preferredAlgorithms`/`modifyAlgorithms`: one list for both directions, or one per direction. */
 export type AlgorithmListOption = string[] | Partial<Directional<string>>;
 
+/** The `preferredAlgorithms` option (the seed's preferred_algorithms): any subset of the categories. */
 export interface AlgorithmsOption {
+  /** Key exchange methods. */
   kex?: string[];
+  /** Host key and signature algorithms. */
   publicKey?: string[];
+  /** Ciphers, for both directions or per direction. */
   cipher?: AlgorithmListOption;
+  /** MACs, for both directions or per direction. */
   mac?: AlgorithmListOption;
+  /** Compression methods, for both directions or per direction. */
   compression?: AlgorithmListOption;
 }
 
+/** The `modifyAlgorithms` option (the seed's modify_algorithms): append, prepend or rm, applied in order. */
 export type ModifyAlgorithmsOption = (
   { append: AlgorithmsOption } | { prepend: AlgorithmsOption } | { rm: AlgorithmsOption }
 )[];

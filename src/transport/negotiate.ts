@@ -5,14 +5,21 @@ import { RFC5647_GCM } from './cipher/aes-gcm.js';
 
 /** What both sides agreed on in one KEXINIT exchange. */
 export interface Negotiated {
+  /** Key exchange method. */
   kex: string;
+  /** Host key algorithm. */
   hostKey: string;
+  /** Cipher of data the client sends. */
   cipherC2S: string;
+  /** Cipher of data the server sends. */
   cipherS2C: string;
   /** Empty when the cipher is OpenSSH AEAD; the cipher's own name for RFC 5647's AEAD_AES_*_GCM. */
   macC2S: string;
+  /** MAC of data the server sends (empty as macC2S is). */
   macS2C: string;
+  /** Compression of data the client sends. */
   compressionC2S: string;
+  /** Compression of data the server sends. */
   compressionS2C: string;
 }
 

@@ -6,8 +6,11 @@ import { SshWriter } from './writer.js';
 /** RFC 4254 messages other than channel data, whose hot path lives in connection/mux.ts. */
 
 export interface GlobalRequest {
+  /** The request name (e.g. tcpip-forward, keepalive@openssh.com). */
   name: string;
+  /** Whether the sender wants REQUEST_SUCCESS or REQUEST_FAILURE back. */
   wantReply: boolean;
+  /** The request-specific data. */
   data: Buffer;
 }
 
@@ -29,10 +32,15 @@ export function encodeGlobalRequest(
     .finish();
 }
 
+/** An SSH_MSG_CHANNEL_OPEN (RFC 4254 §5.1). */
 export interface ChannelOpen {
+  /** The channel type (session, direct-tcpip, …). */
   channelType: string;
+  /** The sender's id for the channel. */
   senderChannel: number;
+  /** Bytes the sender will take before a WINDOW_ADJUST. */
   initialWindow: number;
+  /** The largest data packet the sender accepts. */
   maxPacket: number;
   /** Type-specific data (empty for `session`). */
   data: Buffer;
