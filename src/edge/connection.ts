@@ -487,7 +487,8 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
     extraData: Buffer = Buffer.alloc(0),
     options: ChannelOptions = {},
   ): Promise<Channel> {
-    if (this.closed) return Promise.reject(new SshError('CLOSED', 'connection is closed'));
+    // Why it closed travels along (the message, `reason` and `cause`: e.g. FLOODED, MAC_ERROR).
+    if (this.closed) return Promise.reject(this.closedError());
     if (!this.core.isAuthenticated)
       return Promise.reject(new SshError('CLOSED', 'connection is not authenticated'));
     let ch: Channel;
