@@ -427,6 +427,7 @@ export class Daemon {
       subsystemCount: count,
       env: this.env,
       restrictions: this.keyRestrictions.get(c),
+      userEnvironment: o.permitUserEnvironment === true,
       onError: (id, e) => debug('channel %d: handler failed: %s', id, (e as Error)?.stack ?? e),
     });
   }

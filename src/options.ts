@@ -302,6 +302,14 @@ export interface DaemonOptions extends Omit<CommonOptions, 'userDir'> {
    * (default `['LANG', 'LC_*']`); others are refused. `limits.envCount`/`envBytes` bound them.
    */
   acceptEnv?: string[];
+  /**
+   * Give a session the `environment="NAME=value"` options of the authorized_keys line its key
+   * logged in with, as OpenSSH's PermitUserEnvironment (default false: they are ignored, since a
+   * user who can write authorized_keys could otherwise set LD_PRELOAD and the like for whatever
+   * the daemon runs). They reach the CLI as env messages, after the client's and not limited by
+   * `acceptEnv`.
+   */
+  permitUserEnvironment?: boolean;
   /** Milliseconds a client has to log in (default 120000). */
   negotiationTimeout?: number;
   /**
@@ -525,6 +533,7 @@ const DAEMON: Record<string, Check> = {
   exec: isFunction,
   shell: isShell,
   acceptEnv: isStringArray,
+  permitUserEnvironment: isBoolean,
   evalTimeLimit: (v, n) =>
     void (
       v === Infinity ||

@@ -37,6 +37,8 @@ export interface SessionRouting extends RunnerEvents {
   env: EnvPolicy;
   /** What the login key's authorized_keys options allow (sshd's command=, no-pty, restrict). */
   restrictions?: SessionRestrictions;
+  /** Whether the key's `environment=` options reach the session (PermitUserEnvironment). */
+  userEnvironment?: boolean;
 }
 
 /** The parts of an authorized_keys line's options that decide what a session may do. */
@@ -45,6 +47,8 @@ export interface SessionRestrictions {
   command?: string;
   /** false: pty requests are refused. */
   pty: boolean;
+  /** `environment="NAME=value"` options, given to the session only with `userEnvironment`. */
+  environment?: readonly string[];
 }
 
 type Msg<T extends ChannelMessage['type']> = Extract<ChannelMessage, { type: T }>;
@@ -140,8 +144,26 @@ export function attachSession(channel: SessionChannel, routing: SessionRouting):
     }
     const [handler, args] = unpackSpec(routing.cli);
     runner = new ChannelRunner(channel, handler, args, routing);
+    keyEnvironment();
     for (const k of kept.splice(0)) channel.forward(k);
     channel.forward(m);
+  }
+
+  /**
+   * The key's `environment="NAME=value"` options, when the daemon permits them, as env messages
+   * after the client's (a name set both ways takes the key's value, as sshd does).
+   */
+  function keyEnvironment(): void {
+    if (!routing.userEnvironment) return;
+    for (const line of routing.restrictions?.environment ?? []) {
+      const eq = line.indexOf('=');
+      if (eq <= 0) continue; // sshd skips a line without NAME=
+      const name = line.slice(0, eq);
+      keep(
+        { type: 'env', channelId: channel.channelId, wantReply: false, name, value: line.slice(eq + 1) },
+        (k) => k.type === 'env' && k.name === name,
+      );
+    }
   }
 
   /**

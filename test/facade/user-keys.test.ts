@@ -134,3 +134,51 @@ test("the daemon enforces the authorized_keys line's options: from=, expiry-time
   await ssh.close(c);
   await ssh.stopDaemon(d);
 });
+
+test("authorized_keys environment= reaches the session only with permitUserEnvironment, after the client's", async () => {
+  const dir = join(env.dir, 'environment');
+  await mkdir(dir);
+  const key = generatePrivateKey('ed25519');
+  await writeFile(join(dir, 'id_ed25519'), formatOpenSshPrivateKey(key), { mode: 0o600 });
+  await writeFile(
+    join(env.daemonUserDir, 'authorized_keys'),
+    `environment="FROM_KEY=k1",environment="LANG=C.key",environment="NOEQUALS" ${formatPublicKeyLine(key.publicKey)}\n`,
+  );
+  const seen: string[] = [];
+  const recorder: ServerChannelHandler<{ ch?: SessionChannel }> = {
+    init: () => ({ ok: {} }),
+    handleMsg: (m, s) => {
+      if ((m as { type?: string }).type === 'channelUp') s.ch = (m as { channel: SessionChannel }).channel;
+      return { ok: s };
+    },
+    handleSshMsg: async (m, s) => {
+      if (m.type === 'env') seen.push(`${m.name}=${m.value}`);
+      if (m.type === 'exec') {
+        s.ch!.replyRequest(m.wantReply, 'success');
+        await s.ch!.exitStatus(0);
+        return { stop: m.channelId, state: s };
+      }
+      return { ok: s };
+    },
+  };
+  const opts = { userDir: dir, user: 'u', silentlyAcceptHosts: true, saveAcceptedHost: false } as const;
+  for (const permit of [false, true]) {
+    seen.length = 0;
+    const d = await startDaemon(env, { sshCli: recorder, permitUserEnvironment: permit });
+    try {
+      const c = await ssh.connect('127.0.0.1', await portOf(d), opts);
+      const ch = await c.sessionChannel();
+      assert.equal(await ch.setenv('LANG', 'C.client'), 'success');
+      assert.equal(await ch.exec('env'), 'success');
+      for await (const m of ch) if (m.type === 'closed') break;
+      await ssh.close(c);
+    } finally {
+      await ssh.stopDaemon(d);
+    }
+    assert.deepEqual(
+      seen,
+      permit ? ['FROM_KEY=k1', 'LANG=C.key'] : ['LANG=C.client'],
+      `permitUserEnvironment ${permit}`,
+    );
+  }
+});
