@@ -266,3 +266,42 @@ interopSuite('the Seashell client against OpenSSH sshd', () => {
     );
   });
 });
+
+interopSuite("quietMode against sshd's Banner", () => {
+  test("sshd's Banner is written to stderr during login, and not with quietMode", async () => {
+    const dir = await makeTempDir('client-banner-');
+    let sshd: SshdHandle | undefined;
+    try {
+      const key = await sshKeygen('ed25519', join(dir, 'id_ed25519'));
+      const banner = join(dir, 'banner');
+      await writeFile(banner, 'Authorized use only: seashell banner test\n');
+      sshd = await startSshd({ authorizedKeys: key.publicLine, extraConfig: [`Banner ${banner}`] });
+      await writeFile(join(dir, 'known_hosts'), sshd.knownHostsLine());
+      const printed = async (quietMode: boolean | undefined): Promise<string> => {
+        let out = '';
+        const write = process.stderr.write;
+        process.stderr.write = ((chunk: string | Uint8Array) => {
+          out += chunk.toString();
+          return true;
+        }) as typeof process.stderr.write;
+        try {
+          const conn = await ssh.connect(sshd!.host, sshd!.port, {
+            user: sshd!.user,
+            userDir: dir,
+            ...(quietMode === undefined ? {} : { quietMode }),
+          });
+          await ssh.close(conn);
+        } finally {
+          process.stderr.write = write;
+        }
+        return out;
+      };
+      assert.match(await printed(undefined), /Authorized use only: seashell banner test/);
+      assert.match(await printed(false), /Authorized use only: seashell banner test/);
+      assert.doesNotMatch(await printed(true), /seashell banner test/);
+    } finally {
+      await sshd?.stop();
+      await removeTempDir(dir);
+    }
+  });
+});
