@@ -407,11 +407,20 @@ export async function connect(
     // and the rejection waits until it is with the operating system, so that a program exiting
     // right after it still tells the server why.
     await conn.close();
-    throw e;
+    throw e instanceof SshError ? namingPeer(e, host, port) : e;
   }
   agent?.close(); // only authentication uses it (agent forwarding is not built)
   connections.add(conn);
   return conn;
+}
+
+/**
+ * A failed connect's error, its message prefixed with `host:port` unless it already names the
+ * host: a program connecting to many hosts learns from the message which one failed.
+ */
+function namingPeer(e: SshError, host: string, port: number): SshError {
+  if (!e.message.includes(host)) e.message = `${host}:${port}: ${e.message}`;
+  return e;
 }
 
 /** Starts a daemon listening on every address (the seed's daemon/1,2); port 0 picks a free port. */

@@ -1,25 +1,32 @@
 /**
  * Every SshError code docs/errors.md lists can actually happen: one scenario per code, through
- * the public API against a daemon or a misbehaving raw TCP peer on 127.0.0.1, each rejecting with
- * that code (a code that reaches the program only as the cause of a CLOSED, because the
- * connection died under a pending call, is found in the cause chain). A code added to the
- * documentation without a scenario here fails the first test.
+ * the public API (src/index.ts) against a daemon or a misbehaving raw TCP peer on 127.0.0.1, each
+ * rejecting with an SshError of that code whose message names what the doc says it names (the
+ * host, user, file, option, fingerprints, the peer's reason) and, where the doc promises one, the
+ * disconnect reason. FLOODED reaches the program only as the cause of a CLOSED (the connection
+ * died under a pending call), and is looked for there. A code added to the documentation without
+ * a scenario here fails the first test.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { Daemon } from '../src/daemon.js';
-import { SshError, type SshErrorCode } from '../src/errors.js';
-import { AgentClient } from '../src/keys/agent.js';
-import { readPrivateKeyFile } from '../src/keys/key-file-check.js';
-import { generatePrivateKey } from '../src/keys/openssh-format.js';
-import { formatPublicKeyLine } from '../src/keys/public-key.js';
-import * as ssh from '../src/ssh.js';
-import * as sftp from '../src/sftp-api.js';
+import {
+  AgentClient,
+  fingerprint,
+  formatOpenSshPrivateKey,
+  formatPublicKeyLine,
+  generatePrivateKey,
+  readPrivateKeyFile,
+  sftp,
+  SshError,
+  type Daemon,
+  type SshErrorCode,
+} from '../src/index.js';
+import * as ssh from '../src/index.js';
 import { clientOptions, makeEnv, portOf, startDaemon, type Env } from './facade/helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -103,11 +110,25 @@ async function tamperingProxy(target: number): Promise<{ port: number; close(): 
   });
 }
 
+/** What a scenario's error must show, filled in by the scenario as it learns ports and paths. */
+interface Want {
+  /** Strings (or patterns) the message must contain: the host, user, file, option involved. */
+  names: (string | RegExp)[];
+  /** The RFC 4253 reason name the error must carry, where the doc promises one. */
+  reasonName?: string;
+  /** The code the program sees, when the scenario's code arrives as its cause. */
+  via?: SshErrorCode;
+  /** Further checks on the error. */
+  check?: (e: SshError) => void;
+}
+
 describe('every SshError code in docs/errors.md can be produced', () => {
   let env: Env;
   let daemon: Daemon;
   let port: number;
   const opts = (extra = {}) => clientOptions(env, { password: 'pw', userInteraction: false, ...extra });
+  /** How known_hosts names our daemon. */
+  const hostName = () => `[127.0.0.1]:${port}`;
 
   before(async () => {
     env = await makeEnv();
@@ -119,103 +140,149 @@ describe('every SshError code in docs/errors.md can be produced', () => {
     await env?.cleanup();
   });
 
-  /** Each scenario rejects with the error that carries its code (directly or as a cause). */
-  const scenarios: Record<string, () => Promise<unknown>> = {
-    HOST_KEY_NOT_VERIFIED: () => ssh.connect('127.0.0.1', port, { ...opts(), silentlyAcceptHosts: false }),
-    HOST_KEY_MISMATCH: async () => {
+  /** A connect through `peer`'s port, the peer closed afterwards. */
+  async function connectVia(peer: { port: number; close(): Promise<void> }, extra = {}): Promise<unknown> {
+    try {
+      return await ssh.connect('127.0.0.1', peer.port, opts(extra), 5000);
+    } finally {
+      await peer.close();
+    }
+  }
+
+  /** Each scenario fills in `want` and returns a promise that rejects with its code. */
+  const scenarios: Record<string, (want: Want) => Promise<unknown>> = {
+    HOST_KEY_NOT_VERIFIED: async (want) => {
+      want.names = [hostName(), fingerprint(env.hostKey.publicKey), join(env.clientDir, 'known_hosts')];
+      want.names.push('silentlyAcceptHosts');
+      want.reasonName = 'HOST_KEY_NOT_VERIFIABLE';
+      return ssh.connect('127.0.0.1', port, { ...opts(), silentlyAcceptHosts: false });
+    },
+    HOST_KEY_MISMATCH: async (want) => {
       const other = generatePrivateKey('ed25519');
       const dir = join(env.dir, 'mismatch');
-      await import('node:fs/promises').then((f) => f.mkdir(dir, { recursive: true }));
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'known_hosts'), `${hostName()} ${formatPublicKeyLine(other.publicKey)}\n`);
+      // Both fingerprints, and the file and line.
+      want.names = [
+        hostName(),
+        fingerprint(env.hostKey.publicKey),
+        fingerprint(other.publicKey),
+        `${join(dir, 'known_hosts')}:1`,
+      ];
+      return ssh.connect('127.0.0.1', port, { ...opts(), userDir: dir });
+    },
+    HOST_KEY_REVOKED: async (want) => {
+      const dir = join(env.dir, 'revoked');
+      await mkdir(dir, { recursive: true });
+      const line = formatPublicKeyLine(env.hostKey.publicKey);
+      await writeFile(join(dir, 'known_hosts'), `@revoked ${hostName()} ${line}\n`);
+      want.names = [hostName(), fingerprint(env.hostKey.publicKey), join(dir, 'known_hosts')];
+      return ssh.connect('127.0.0.1', port, { ...opts(), userDir: dir });
+    },
+    AUTH_FAILED: async (want) => {
+      // A key file others may read is skipped; the message says so, beside what was tried.
+      const dir = join(env.dir, 'auth');
+      await mkdir(dir, { recursive: true });
       await writeFile(
         join(dir, 'known_hosts'),
-        `[127.0.0.1]:${port} ${formatPublicKeyLine(other.publicKey)}\n`,
+        `${hostName()} ${formatPublicKeyLine(env.hostKey.publicKey)}\n`,
       );
-      return ssh.connect('127.0.0.1', port, { ...opts(), userDir: dir });
+      const idFile = join(dir, 'id_ed25519');
+      await writeFile(idFile, formatOpenSshPrivateKey(generatePrivateKey('ed25519')), { mode: 0o644 });
+      want.names = ['127.0.0.1', "'tester'", /accepts [^;]*password/, /tried [^;]*password/, idFile];
+      return ssh.connect('127.0.0.1', port, opts({ password: 'wrong', userDir: dir }));
     },
-    HOST_KEY_REVOKED: async () => {
-      const dir = join(env.dir, 'revoked');
-      await import('node:fs/promises').then((f) => f.mkdir(dir, { recursive: true }));
-      const line = formatPublicKeyLine(env.hostKey.publicKey);
-      await writeFile(join(dir, 'known_hosts'), `@revoked [127.0.0.1]:${port} ${line}\n`);
-      return ssh.connect('127.0.0.1', port, { ...opts(), userDir: dir });
-    },
-    AUTH_FAILED: () => ssh.connect('127.0.0.1', port, opts({ password: 'wrong' })),
-    TIMEOUT: async () => {
+    TIMEOUT: async (want) => {
       const silent = await rawPeer(() => {}); // accepts, never speaks
+      want.names = [`127.0.0.1:${silent.port}`, '300 ms'];
       try {
         return await ssh.connect('127.0.0.1', silent.port, opts(), 300);
       } finally {
         await silent.close();
       }
     },
-    DISCONNECTED: async () => {
+    DISCONNECTED: async (want) => {
       const d = await startDaemon(env, { password: 'pw', maxSessions: 1 });
-      const holder = netConnect(await portOf(d), '127.0.0.1');
+      const dPort = await portOf(d);
+      const holder = netConnect(dPort, '127.0.0.1');
       holder.on('error', () => {});
+      want.names = [`127.0.0.1:${dPort}`, 'TOO_MANY_CONNECTIONS'];
+      want.reasonName = 'TOO_MANY_CONNECTIONS';
       try {
         await new Promise((r) => holder.once('data', r)); // the daemon took it: its version line
-        return await ssh.connect('127.0.0.1', await portOf(d), opts());
+        return await ssh.connect('127.0.0.1', dPort, opts());
       } finally {
         holder.destroy();
         await d.stop();
       }
     },
-    CONNECTION_LOST: async () => {
+    CONNECTION_LOST: async (want) => {
       const peer = await rawPeer((s) => s.end('SSH-2.0-closes\r\n'));
-      try {
-        return await ssh.connect('127.0.0.1', peer.port, opts());
-      } finally {
-        await peer.close();
-      }
+      want.names = [`127.0.0.1:${peer.port}`];
+      return connectVia(peer);
     },
-    PROTOCOL_ERROR: async () => {
+    PROTOCOL_ERROR: async (want) => {
       // A valid version line, then a packet length of 2^31.
       const peer = await rawPeer((s) =>
         s.write(Buffer.concat([Buffer.from('SSH-2.0-bad\r\n'), Buffer.from([0x80, 0, 0, 0, 0, 0, 0, 0])])),
       );
-      try {
-        return await ssh.connect('127.0.0.1', peer.port, opts());
-      } finally {
-        await peer.close();
-      }
+      want.names = [`127.0.0.1:${peer.port}`, '2147483648'];
+      want.reasonName = 'PROTOCOL_ERROR';
+      return connectVia(peer);
     },
-    KEY_EXCHANGE_FAILED: () =>
+    KEY_EXCHANGE_FAILED: async (want) => {
       // group14-sha1 is supported but not offered by the daemon's defaults: nothing in common.
-      ssh.connect('127.0.0.1', port, opts({ preferredAlgorithms: { kex: ['diffie-hellman-group14-sha1'] } })),
-    MAC_ERROR: async () => {
-      const proxy = await tamperingProxy(port);
-      try {
-        return await ssh.connect(
-          '127.0.0.1',
-          proxy.port,
-          opts({ preferredAlgorithms: { kex: ['curve25519-sha256'], cipher: ['aes128-gcm@openssh.com'] } }),
-        );
-      } finally {
-        await proxy.close();
-      }
+      want.names = [`127.0.0.1:${port}`, 'key exchange', 'diffie-hellman-group14-sha1'];
+      want.reasonName = 'KEY_EXCHANGE_FAILED';
+      return ssh.connect(
+        '127.0.0.1',
+        port,
+        opts({ preferredAlgorithms: { kex: ['diffie-hellman-group14-sha1'] } }),
+      );
     },
-    BAD_OPTION: () => ssh.connect('127.0.0.1', port, { ...opts(), noSuchOption: true } as never),
-    BAD_KEY: async () => {
+    MAC_ERROR: async (want) => {
+      const proxy = await tamperingProxy(port);
+      want.names = [`127.0.0.1:${proxy.port}`];
+      want.reasonName = 'MAC_ERROR';
+      return connectVia(proxy, {
+        preferredAlgorithms: { kex: ['curve25519-sha256'], cipher: ['aes128-gcm@openssh.com'] },
+      });
+    },
+    BAD_OPTION: async (want) => {
+      want.names = ["'noSuchOption'"];
+      return ssh.connect('127.0.0.1', port, { ...opts(), noSuchOption: true } as never);
+    },
+    BAD_KEY: async (want) => {
       const file = join(env.dir, 'not-a-key');
       await writeFile(file, 'this is not a key\n', { mode: 0o600 });
+      want.names = [file];
       return readPrivateKeyFile(file);
     },
-    CLOSED: async () => {
-      const conn = await ssh.connect('127.0.0.1', port, opts());
-      const ch = await conn.sessionChannel();
-      await ch.close();
-      return ch.send('too late');
-    },
-    CHANNEL_OPEN_FAILED: async () => {
+    CLOSED: async (want) => {
       const conn = await ssh.connect('127.0.0.1', port, opts());
       try {
-        return await conn.openChannel('no-such-channel-type@example.org');
+        const ch = await conn.sessionChannel();
+        await ch.close();
+        want.names = [/channel \d+ is closed/];
+        return await ch.send('too late');
       } finally {
         await ssh.close(conn);
       }
     },
-    REQUEST_FAILED: async () => {
+    CHANNEL_OPEN_FAILED: async (want) => {
+      const type = 'no-such-channel-type@example.org';
+      const conn = await ssh.connect('127.0.0.1', port, opts());
+      // The channel type, and the peer's reason.
+      want.names = [type, 'not supported'];
+      try {
+        return await conn.openChannel(type);
+      } finally {
+        await ssh.close(conn);
+      }
+    },
+    REQUEST_FAILED: async (want) => {
       const d = await startDaemon(env, { password: 'pw', subsystems: [] });
+      want.names = ['sftp'];
       try {
         const conn = await ssh.connect('127.0.0.1', await portOf(d), opts());
         try {
@@ -227,18 +294,22 @@ describe('every SshError code in docs/errors.md can be produced', () => {
         await d.stop();
       }
     },
-    AGENT_ERROR: async () => {
-      return AgentClient.connect(join(env.dir, 'no-agent-here.sock'));
+    AGENT_ERROR: async (want) => {
+      const socket = join(env.dir, 'no-agent-here.sock');
+      want.names = [socket];
+      return AgentClient.connect(socket);
     },
-    FLOODED: async () => {
+    FLOODED: async (want) => {
       // A daemon that re-keys after every 4 KiB: past its burst, the client drops it for
-      // re-keying faster than one per 32 KiB moved (data in 1 KiB packets). Its pending exec then ends with CLOSED,
-      // caused by FLOODED.
+      // re-keying faster than one per 32 KiB moved (data in 1 KiB packets). The program learns
+      // it from the next call on the connection: CLOSED, caused by FLOODED.
       const d = await startDaemon(env, {
         password: 'pw',
         rekeyLimit: 4096,
         exec: () => ({ ok: 'x'.repeat(4 << 20) }),
       });
+      want.names = ['re-keys faster than allowed'];
+      want.via = 'CLOSED';
       try {
         const conn = await ssh.connect('127.0.0.1', await portOf(d), opts());
         try {
@@ -254,19 +325,30 @@ describe('every SshError code in docs/errors.md can be produced', () => {
         await d.stop();
       }
     },
-    NOT_FOUND: () => ssh.stopDaemon('127.0.0.1', 1),
-    SOCKET_ERROR: async () => {
-      // A port nothing listens on: the connect is refused.
+    NOT_FOUND: async (want) => {
+      want.names = ['127.0.0.1:1'];
+      return ssh.stopDaemon('127.0.0.1', 1);
+    },
+    SOCKET_ERROR: async (want) => {
+      // A port nothing listens on: the connect is refused; the system's reason is in the message.
       const peer = await rawPeer(() => {});
       const closed = peer.port;
       await peer.close();
+      want.names = [`127.0.0.1:${closed}`, 'ECONNREFUSED'];
       return ssh.connect('127.0.0.1', closed, opts());
     },
-    SFTP_STATUS: async () => {
+    SFTP_STATUS: async (want) => {
+      const missing = join(env.dir, 'does-not-exist');
+      want.names = [missing];
+      want.check = (e) => {
+        assert.ok(e instanceof sftp.SftpError, 'an SftpError');
+        assert.equal(e.status, 2);
+        assert.equal(e.statusName, 'NO_SUCH_FILE');
+      };
       const conn = await ssh.connect('127.0.0.1', port, opts());
       try {
         const s = await sftp.startChannel(conn);
-        return await s.stat(join(env.dir, 'does-not-exist'));
+        return await s.stat(missing);
       } finally {
         await ssh.close(conn);
       }
@@ -279,16 +361,27 @@ describe('every SshError code in docs/errors.md can be produced', () => {
 
   for (const [code, run] of Object.entries(scenarios)) {
     test(code, async () => {
+      const want: Want = { names: [] };
       let error: unknown;
       try {
-        await run();
+        await run(want);
       } catch (e) {
         error = e;
       }
       assert.ok(error !== undefined, `${code}: the scenario did not fail`);
-      const found = withCode(error, code as SshErrorCode);
-      assert.ok(found, `${code}: got ${(error as SshError).code ?? ''} ${(error as Error).message}`);
-      assert.ok(found.message.length > 0, 'a message says what happened');
+      assert.ok(error instanceof SshError, `${code}: not an SshError: ${String(error)}`);
+      assert.equal(error.name, 'SshError');
+      assert.equal(error.code, want.via ?? code, error.message);
+      const found = want.via ? withCode(error.cause, code as SshErrorCode) : error;
+      assert.ok(found, `${code}: not the cause of ${error.code}: ${error.message}`);
+      assert.ok(want.names.length > 0, `${code}: the scenario says what the message names`);
+      for (const name of want.names) {
+        if (typeof name === 'string')
+          assert.ok(found.message.includes(name), `'${name}' not in: ${found.message}`);
+        else assert.match(found.message, name);
+      }
+      if (want.reasonName) assert.equal(found.reasonName, want.reasonName, found.message);
+      want.check?.(found);
     });
   }
 });
