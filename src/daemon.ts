@@ -153,6 +153,7 @@ export class Daemon {
         serverSigAlgs: o.algorithms.publicKey,
         rekeyBytes: o.rekeyBytes,
         rekeyMs: o.rekeyMinutes * 60_000,
+        now: Date.now,
       },
       channelDefaults: { initialWindow: DEFAULT_WINDOW, maxPacket: DEFAULT_MAX_PACKET },
       serverAuth: {

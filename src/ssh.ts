@@ -364,6 +364,7 @@ export async function connect(
         extInfo: o.recvExtInfo ?? true,
         rekeyBytes: o.rekeyBytes,
         rekeyMs: o.rekeyMinutes * 60_000,
+        now: Date.now,
         gex: o.dhGex && { request: o.dhGex },
       },
       channelDefaults: { initialWindow: DEFAULT_WINDOW, maxPacket: DEFAULT_MAX_PACKET },

@@ -59,6 +59,11 @@ export interface TransportConfig {
   rekeyMs?: number;
   /** DH group exchange: the client's request sizes, the server's groups and limits (RFC 4419). */
   gex?: GexSettings;
+  /**
+   * The clock, in ms, for the re-key time limit and the peer's re-key allowance: the core reads
+   * no clock of its own, so tests can drive time (default Date.now, given by the I/O edge).
+   */
+  now?: () => number;
 }
 
 /** Callbacks from the transport to the layers above and to the I/O edge. */
@@ -154,13 +159,16 @@ export class Transport {
   /** The algorithms in use, once the first key exchange has finished. */
   negotiated: Negotiated | undefined;
   private lastSeq = 0;
-  /** When the keys in use were installed (ms since the epoch). */
+  /** When the keys in use were installed (ms, by `now`). */
   private keysAt = 0;
+  /** The clock (TransportConfig.now). */
+  private readonly now: () => number;
 
   constructor(config: TransportConfig, handler: TransportHandler) {
     this.role = config.role;
     this.config = config;
     this.handler = handler;
+    this.now = config.now ?? Date.now;
     this.versionReader = new VersionReader(config.role === 'client');
   }
 
@@ -550,7 +558,7 @@ export class Transport {
   private onKexInit(payload: Buffer): void {
     if (!this.kex) {
       // The peer started a re-key: within its allowance (see rekey-limit.ts).
-      if (!this.peerRekeys.allow(Date.now(), this.trafficSinceKeys(), this.authenticated)) {
+      if (!this.peerRekeys.allow(this.now(), this.trafficSinceKeys(), this.authenticated)) {
         throw new SshError('FLOODED', 'the peer started re-keys faster than allowed', {
           reason: DisconnectReason.BY_APPLICATION,
         });
@@ -707,7 +715,7 @@ export class Transport {
   private endKex(kex: KexState): void {
     this.kex = undefined;
     this.savedSinceKeys = 0;
-    this.keysAt = Date.now();
+    this.keysAt = this.now();
     this.negotiated = kex.negotiated;
     this.handler.onKexDone(kex.first);
   }
@@ -726,7 +734,7 @@ export class Transport {
     const { rekeyBytes, rekeyMs } = this.config;
     if (
       (rekeyBytes !== undefined && this.trafficSinceKeys() >= rekeyBytes) ||
-      (rekeyMs !== undefined && Date.now() - this.keysAt >= rekeyMs)
+      (rekeyMs !== undefined && this.now() - this.keysAt >= rekeyMs)
     ) {
       this.startKex();
     }

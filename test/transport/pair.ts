@@ -34,7 +34,7 @@ function side(
   role: 'client' | 'server',
   prefs: AlgorithmsOption | undefined,
   extra: Partial<TransportHandler>,
-  rekey: { rekeyBytes?: number; rekeyMs?: number } = {},
+  rekey: { rekeyBytes?: number; rekeyMs?: number; now?: () => number } = {},
 ): Side {
   const s = { messages: [], kexDone: [] } as unknown as Side;
   const handler: TransportHandler = {
@@ -77,6 +77,8 @@ export function transportPair(
     server?: AlgorithmsOption;
     acceptHostKey?: boolean;
     clientRekey?: { rekeyBytes?: number; rekeyMs?: number };
+    /** The clock of both sides (default Date.now). */
+    now?: () => number;
   } = {},
 ) {
   const client: Side = side(
@@ -88,9 +90,9 @@ export function transportPair(
         client.transport.hostKeyVerdict(opts.acceptHostKey ?? true);
       },
     },
-    opts.clientRekey,
+    { ...opts.clientRekey, now: opts.now },
   );
-  const server: Side = side('server', opts.server, {});
+  const server: Side = side('server', opts.server, {}, { now: opts.now });
   client.transport.start();
   server.transport.start();
   return { client, server };

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { loadPoly1305 } from '../../src/transport/cipher/chacha20-poly1305.js';
 import { Msg } from '../../src/wire/numbers.js';
+import { encodeIgnore } from '../../src/wire/transport-messages.js';
 import { shuttle, transportPair } from './pair.js';
 
 before(async () => loadPoly1305());
@@ -166,7 +167,7 @@ function closedCode(p: { closed?: { error: { code: string } } }): string | undef
 
 describe('transport: re-keys a peer may start (rekey-limit.ts)', () => {
   test('before authentication, a fourth re-key in a row drops the peer (FLOODED)', () => {
-    const { client, server } = transportPair();
+    const { client, server } = transportPair({ now: () => 0 });
     shuttle(client, server);
     for (let i = 0; i < 3; i++) {
       client.transport.rekey();
@@ -178,6 +179,39 @@ describe('transport: re-keys a peer may start (rekey-limit.ts)', () => {
     shuttle(client, server);
     assert.equal(closedCode(server), 'FLOODED');
     assert.match(client.closed?.error.message ?? '', /re-keys faster than allowed/);
+  });
+
+  test("time earns re-keys too: the transport's clock is an input (one more per 20 s before authentication)", () => {
+    let now = 1_000_000;
+    const { client, server } = transportPair({ now: () => now });
+    shuttle(client, server);
+    for (let i = 0; i < 3; i++) {
+      client.transport.rekey();
+      shuttle(client, server);
+    }
+    now += 20_000; // one re-key earned, no more
+    client.transport.rekey();
+    shuttle(client, server);
+    assert.equal(server.closed, undefined, 'the earned re-key is allowed');
+    assert.equal(server.kexDone.length, 5);
+    client.transport.rekey();
+    shuttle(client, server);
+    assert.equal(closedCode(server), 'FLOODED', 'and the next one, with no time passed, is not');
+  });
+
+  test('the re-key time limit follows the clock given (rekeyMs)', () => {
+    let now = 5_000;
+    const { client, server } = transportPair({ now: () => now, clientRekey: { rekeyMs: 60_000 } });
+    shuttle(client, server);
+    const data = () => {
+      client.transport.send(encodeIgnore(Buffer.alloc(100)));
+      shuttle(client, server);
+    };
+    data();
+    assert.equal(client.kexDone.length, 1, 'keys younger than rekeyMs are kept');
+    now += 60_000;
+    data();
+    assert.equal(client.kexDone.length, 2, 'once the clock passes rekeyMs, the next packet starts a re-key');
   });
 
   test('after authentication, traffic earns re-keys: one per 32 KiB goes on for ever (OpenSSH re-keys that often)', () => {
