@@ -58,7 +58,19 @@ export async function startChannel(
   const all = (typeof b === 'object' ? b : c) ?? {};
   const { initialWindowSize, maxPacketSize, timeout, ...connOptions } = all;
   const channelOptions: ChannelOptions = { initialWindowSize, maxPacketSize, timeout };
-  if (isConnection(a)) return open(a, channelOptions, timeout, false);
+  if (isConnection(a)) {
+    // On an existing connection only the channel's options mean anything: refuse the others by
+    // name rather than drop them.
+    const stray = Object.keys(connOptions).filter(
+      (k) => (connOptions as Record<string, unknown>)[k] !== undefined,
+    );
+    if (stray.length > 0)
+      throw new SshError(
+        'BAD_OPTION',
+        `unknown sftp channel option '${stray[0]}' (on a connection: initialWindowSize, maxPacketSize, timeout)`,
+      );
+    return open(a, channelOptions, timeout, false);
+  }
   const conn =
     typeof a === 'string'
       ? await connect(a, typeof b === 'number' ? b : 22, connOptions)

@@ -62,6 +62,11 @@ test('a fileHandler that keeps the files in memory, confined to a root inside it
   });
   try {
     const conn = await connectTo(d, env, { password: 'pw' });
+    // On a connection, connection options mean nothing: refused by name, not dropped.
+    await assert.rejects(
+      ssh.sftp.startChannel(conn, { user: 'x' } as never),
+      (e: ssh.SshError) => e.code === 'BAD_OPTION' && /'user'/.test(e.message),
+    );
     const sftp = await ssh.sftp.startChannel(conn);
     const data = randomBytes(3 * 1024 * 1024 + 1);
     await sftp.put(data, '/f.bin');
