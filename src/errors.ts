@@ -1,19 +1,34 @@
 /** RFC 4253 §11.1 disconnect reason codes. */
 export const DisconnectReason = {
+  /** This host may not connect (1). */
   HOST_NOT_ALLOWED_TO_CONNECT: 1,
+  /** The peer broke the protocol (2). */
   PROTOCOL_ERROR: 2,
+  /** Key exchange failed, e.g. no algorithm in common (3). */
   KEY_EXCHANGE_FAILED: 3,
+  /** Reserved by RFC 4253 (4). */
   RESERVED: 4,
+  /** A packet's message authentication code was wrong (5). */
   MAC_ERROR: 5,
+  /** Compressed data could not be inflated (6). */
   COMPRESSION_ERROR: 6,
+  /** The service asked for is not offered (7). */
   SERVICE_NOT_AVAILABLE: 7,
+  /** The peer's SSH protocol version is not supported (8). */
   PROTOCOL_VERSION_NOT_SUPPORTED: 8,
+  /** The server's host key was not accepted (9). */
   HOST_KEY_NOT_VERIFIABLE: 9,
+  /** The connection was lost (10). */
   CONNECTION_LOST: 10,
+  /** The application closed the connection (11). */
   BY_APPLICATION: 11,
+  /** The server has too many connections (12). */
   TOO_MANY_CONNECTIONS: 12,
+  /** The user cancelled authentication (13). */
   AUTH_CANCELLED_BY_USER: 13,
+  /** No authentication method is left to try (14). */
   NO_MORE_AUTH_METHODS_AVAILABLE: 14,
+  /** The user name is not acceptable (15). */
   ILLEGAL_USER_NAME: 15,
 } as const;
 export type DisconnectReasonCode = (typeof DisconnectReason)[keyof typeof DisconnectReason];

@@ -33,7 +33,15 @@ export type AcceptCallback = (peerName: string, fingerprint: string | string[]) 
 export type AcceptHosts = boolean | AcceptCallback | [FingerprintHash | FingerprintHash[], AcceptCallback];
 
 /** What an `exec` function returns: `{ ok: value }` prints the value, `{ error: reason }` reports a failure (the seed's exec_result()). */
-export type ExecResult = { ok: unknown } | { error: unknown };
+export type ExecResult =
+  | {
+      /** The result: a string or Buffer is sent to stdout as is, anything else formatted; exit status 0. */
+      ok: unknown;
+    }
+  | {
+      /** The failure: formatted, sent to stderr with a newline; exit status -1. */
+      error: unknown;
+    };
 /**
  * The seed's exec_fun/1,2,3. A function declaring one, two or three parameters is called with
  * that many (command; command and user; command, user and client address).
@@ -85,7 +93,14 @@ export type KbdIntDataOption =
     ) => KbdIntTuple | Promise<KbdIntTuple>);
 
 /** When to re-key: a byte count, or `{ minutes, bytes }` (the seed's rekey_limit). */
-export type RekeyLimit = number | { minutes?: number; bytes?: number };
+export type RekeyLimit =
+  | number
+  | {
+      /** Re-key after this many minutes (default 60; `Infinity` never by time). */
+      minutes?: number;
+      /** Re-key after this many bytes (default 1 GiB; `Infinity` never by volume). */
+      bytes?: number;
+    };
 
 /**
  * Resource limits beyond the seed's options (Seashell's own; both sides): what one peer can make

@@ -38,7 +38,7 @@ function isConnection(v: unknown): v is ConnectionRef {
  * Starts an SFTP client: on an existing connection (`startChannel(connection, options?)`), or on a
  * new one (`startChannel(host, port?, options?)`, `startChannel(socket, options?)`), which
  * `stopChannel` then closes too. Channel options are `initialWindowSize`, `maxPacketSize` and
- * `timeout`; the other options are the connection's.
+ * `timeout`; the other options are the connection's (the seed's ssh_sftp:start_channel/1,2,3).
  */
 export function startChannel(connection: ConnectionRef, options?: SftpChannelOptions): Promise<SftpClient>;
 export function startChannel(
@@ -110,7 +110,7 @@ function strip(o: ChannelOptions): ChannelOptions {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as ChannelOptions;
 }
 
-/** Closes the client's channel (and the connection, when startChannel made it). */
+/** Closes the client's channel, and the connection when startChannel made it (the seed's ssh_sftp:stop_channel/1). */
 export async function stopChannel(client: SftpClient): Promise<void> {
   await client.channel.close();
   await client.ownsConnection?.();

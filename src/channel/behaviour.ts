@@ -27,13 +27,35 @@ export const TIMEOUT = 'timeout' as const;
 export type MaybePromise<T> = T | Promise<T>;
 
 /** Returns of `init`: the seed's `{ok, State}`, `{ok, State, Timeout}` and `{stop, Reason}`. */
-export type InitResult<S> = { ok: S; timeout?: number } | { stop: unknown };
+export type InitResult<S> =
+  | {
+      /** The channel's first state. */
+      ok: S;
+      /** Milliseconds without a message after which `handleMsg` gets `TIMEOUT` (none when absent). */
+      timeout?: number;
+    }
+  | {
+      /** Why the channel will not start: the channel closes and `terminate` gets this reason. */
+      stop: unknown;
+    };
 
 /**
  * Returns of `handleSshMsg` and `handleMsg`: `{ok, State[, Timeout]}`, or `{stop, ChannelId,
  * State}` to close the channel and terminate with reason `'normal'`.
  */
-export type HandlerResult<S> = { ok: S; timeout?: number } | { stop: number; state: S };
+export type HandlerResult<S> =
+  | {
+      /** The handler's new state. */
+      ok: S;
+      /** Milliseconds without a message after which `handleMsg` gets `TIMEOUT` (none when absent). */
+      timeout?: number;
+    }
+  | {
+      /** The channel's id: the channel closes and `terminate` gets reason `'normal'`. */
+      stop: number;
+      /** The state `terminate` gets. */
+      state: S;
+    };
 
 /**
  * Returns of `handleCall` (the seed's, each with an optional timeout): `{ reply, state }`,
@@ -41,13 +63,49 @@ export type HandlerResult<S> = { ok: S; timeout?: number } | { stop: number; sta
  * and `{ stop: reason, state }`.
  */
 export type CallResult<S> =
-  | { reply: unknown; state: S; timeout?: number }
-  | { noreply: S; timeout?: number }
-  | { stop: unknown; reply: unknown; state: S }
-  | { stop: unknown; state: S };
+  | {
+      /** The value the caller's `call` resolves with. */
+      reply: unknown;
+      /** The handler's new state. */
+      state: S;
+      /** Milliseconds without a message after which `handleMsg` gets `TIMEOUT` (none when absent). */
+      timeout?: number;
+    }
+  | {
+      /** The handler's new state; the call stays open until `reply(from, value)`. */
+      noreply: S;
+      /** Milliseconds without a message after which `handleMsg` gets `TIMEOUT` (none when absent). */
+      timeout?: number;
+    }
+  | {
+      /** The reason the channel closes with, given to `terminate`. */
+      stop: unknown;
+      /** The value the caller's `call` resolves with before the channel closes. */
+      reply: unknown;
+      /** The state `terminate` gets. */
+      state: S;
+    }
+  | {
+      /** The reason the channel closes with, given to `terminate`. */
+      stop: unknown;
+      /** The state `terminate` gets. */
+      state: S;
+    };
 
 /** Returns of `handleCast`: `{ noreply: state[, timeout] }` or `{ stop: reason, state }`. */
-export type CastResult<S> = { noreply: S; timeout?: number } | { stop: unknown; state: S };
+export type CastResult<S> =
+  | {
+      /** The handler's new state. */
+      noreply: S;
+      /** Milliseconds without a message after which `handleMsg` gets `TIMEOUT` (none when absent). */
+      timeout?: number;
+    }
+  | {
+      /** The reason the channel closes with, given to `terminate`. */
+      stop: unknown;
+      /** The state `terminate` gets. */
+      state: S;
+    };
 
 /** Who made a `call`; pass it to `reply(from, value)` to answer a `{ noreply }` later. */
 export interface From {

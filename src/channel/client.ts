@@ -75,7 +75,7 @@ export function start<S>(
   return started(runner, false);
 }
 
-/** start/4, linked to its owner (see the module comment); `signal` aborting stops the channel. */
+/** Starts a handler like `start`, linked to its owner (see the module comment); `signal` aborting stops the channel (the seed's start_link/4). */
 export function startLink<S>(
   connection: ConnectionRef,
   channelId: number,
@@ -100,7 +100,8 @@ export function startLink<S>(
 
 /**
  * A synchronous call to the channel's handler (`handleCall`): resolves with its reply; rejects
- * with `CLOSED` when the channel is gone (or goes before replying) and `TIMEOUT` after `timeout`.
+ * with `CLOSED` when the channel is gone (or goes before replying) and `TIMEOUT` after `timeout`
+ * (the seed's ssh_client_channel:call/2,3).
  */
 export function call(ref: ChannelRef, message: unknown, timeout: number = Infinity): Promise<unknown> {
   if (ref.runner.isStopped) {
@@ -122,7 +123,7 @@ export function call(ref: ChannelRef, message: unknown, timeout: number = Infini
   return withTimeout(p, timeout, `call to channel ${ref.channelId}`, () => (settled = true));
 }
 
-/** An asynchronous message to the channel's handler (`handleCast`); ignored if the channel is gone. */
+/** An asynchronous message to the channel's handler (`handleCast`); ignored if the channel is gone (the seed's ssh_client_channel:cast/2). */
 export function cast(ref: ChannelRef, message: unknown): void {
   ref.runner.post({ kind: 'cast', message });
 }
@@ -151,11 +152,24 @@ export interface LoopState<S = unknown> {
  * `init(initArgs)` and returns the state to give `enterLoop`, or `{ stop }`.
  */
 export async function init<S>(options: {
+  /** The handler whose `init` is called (the seed's `channel_cb`). */
   channelCb: ClientChannelHandler<S>;
+  /** The arguments `init` gets (the seed's `init_args`). */
   initArgs: unknown[];
+  /** The connection the channel is on (the seed's `cm`). */
   cm: ConnectionRef;
+  /** The open channel's id (the seed's `channel_id`). */
   channelId: number;
-}): Promise<{ ok: LoopState<S> } | { stop: unknown }> {
+}): Promise<
+  | {
+      /** The state to give `enterLoop`. */
+      ok: LoopState<S>;
+    }
+  | {
+      /** The reason the handler's `init` stopped with. */
+      stop: unknown;
+    }
+> {
   channelOf(options.cm, options.channelId);
   const r = await options.channelCb.init(options.initArgs);
   if ('stop' in r) return { stop: r.stop };

@@ -5,15 +5,35 @@ import type { SessionChannel } from './session-channel.js';
 /** What `ssh.connectionInfo` returns (the seed's connection_info keys, plus the negotiated algorithms). */
 export interface ConnectionInfo {
   /** The client's identification: protocol version and software version string. */
-  clientVersion: { protocolVersion: [number, number]; versionString: string };
+  clientVersion: {
+    /** The SSH protocol version from the line, `[2, 0]`. */
+    protocolVersion: [number, number];
+    /** The whole identification line, such as `SSH-2.0-OpenSSH_9.2p1 Debian-2`. */
+    versionString: string;
+  };
   /** The server's identification: protocol version and software version string. */
-  serverVersion: { protocolVersion: [number, number]; versionString: string };
+  serverVersion: {
+    /** The SSH protocol version from the line, `[2, 0]`. */
+    protocolVersion: [number, number];
+    /** The whole identification line, such as `SSH-2.0-OpenSSH_9.2p1 Debian-2`. */
+    versionString: string;
+  };
   /** The user name of the login (empty before authentication). */
   user: string;
   /** The other side's address and port. */
-  peer: { address: string; port: number };
+  peer: {
+    /** The peer's IP address. */
+    address: string;
+    /** The peer's TCP port. */
+    port: number;
+  };
   /** This side's address and port. */
-  sockname: { address: string; port: number };
+  sockname: {
+    /** This side's IP address. */
+    address: string;
+    /** This side's TCP port. */
+    port: number;
+  };
   /** The algorithms in use (a copy), once the first key exchange has finished. */
   algorithms: Negotiated | undefined;
   /** Channels open now. */

@@ -126,7 +126,13 @@ function parseVersion(line: string): { protocolVersion: [number, number]; versio
  * Writes are batched per tick (one writev), TCP_NODELAY is on, and bulk data waits while the
  * socket is backed up.
  */
-export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements ConnectionRef {
+export class Connection
+  extends EventEmitter<{
+    /** Emitted after every finished re-key, whoever started it. */
+    rekey: [RekeyEvent];
+  }>
+  implements ConnectionRef
+{
   /** Which side of the connection this is. */
   readonly role: 'client' | 'server';
   /** @internal The sans-I/O protocol core this edge feeds and drains. */
@@ -522,7 +528,12 @@ export class Connection extends EventEmitter<{ rekey: [RekeyEvent] }> implements
     name: string,
     data = Buffer.alloc(0),
     wantReply = true,
-  ): Promise<{ ok: boolean; data: Buffer }> {
+  ): Promise<{
+    /** Whether the peer answered SUCCESS (always true without `wantReply`). */
+    ok: boolean;
+    /** The request-specific data of a SUCCESS answer (empty otherwise). */
+    data: Buffer;
+  }> {
     if (!wantReply) {
       this.core.mux.globalRequest(name, data);
       return Promise.resolve({ ok: true, data: Buffer.alloc(0) });

@@ -145,7 +145,12 @@ export function publicKeyFromKeyObject(k: KeyObject): PublicKey {
  * Parses an OpenSSH public key line, `keytype base64 [comment]` (the .pub format; sshd(8)
  * AUTHORIZED_KEYS FILE FORMAT without options). The key type field must name the blob's type.
  */
-export function parsePublicKeyLine(line: string): { key: PublicKey; comment: string } {
+export function parsePublicKeyLine(line: string): {
+  /** The public key. */
+  key: PublicKey;
+  /** The key's comment (empty when it has none). */
+  comment: string;
+} {
   const m = /^[ \t]*(\S+)[ \t]+(\S+)(?:[ \t]+(.*?))?[ \t\r\n]*$/.exec(line);
   if (m === null) throw badKey('a public key line is "<key type> <base64 key> [comment]"');
   const [, type, b64, comment] = m;

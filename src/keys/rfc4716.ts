@@ -17,7 +17,12 @@ const MAX_LINE = 72;
  * `ssh-keygen -e -m PKCS8` (`BEGIN PUBLIC KEY`, X.509 SubjectPublicKeyInfo) and `-m PEM`
  * (`BEGIN RSA PUBLIC KEY`, PKCS#1) write, which carry no comment.
  */
-export function parsePublicKeyFile(text: string): { key: PublicKey; comment: string } {
+export function parsePublicKeyFile(text: string): {
+  /** The public key. */
+  key: PublicKey;
+  /** The key's comment (empty when it has none). */
+  comment: string;
+} {
   const trimmed = text.trim();
   if (/^-----BEGIN (RSA )?PUBLIC KEY-----/.test(trimmed)) {
     const pkcs1 = trimmed.startsWith('-----BEGIN RSA');

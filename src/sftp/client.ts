@@ -111,7 +111,7 @@ export class SftpClient {
     await this.session.ok({ type: 'close', handle });
   }
 
-  /** Reads up to `length` bytes at the handle's position; null at the end of the file. */
+  /** Reads up to `length` bytes at the handle's position; null at the end of the file (the seed's read, ssh_sftp:read/3). */
   async read(handle: Handle, length: number): Promise<Buffer | null> {
     const key = handle.toString('latin1');
     const at = this.positions.get(key) ?? 0;
@@ -125,7 +125,7 @@ export class SftpClient {
     return this.session.read(handle, position, Math.min(length, this.session.chunkLimit));
   }
 
-  /** Writes at the handle's position and moves it on. */
+  /** Writes at the handle's position and moves it on (the seed's write, ssh_sftp:write/3). */
   async write(handle: Handle, data: Uint8Array | string): Promise<void> {
     const key = handle.toString('latin1');
     const at = this.positions.get(key) ?? 0;
@@ -163,7 +163,7 @@ export class SftpClient {
     return quiet(this.pwrite(handle, position, data));
   }
 
-  /** Moves the handle's position: a number, or { bof | cur | eof: offset }; resolves with the new one. */
+  /** Moves the handle's position: a number, or { bof | cur | eof: offset }; resolves with the new one (the seed's position). */
   async position(
     handle: Handle,
     to: number | { bof: number } | { cur: number } | { eof: number },
@@ -179,7 +179,7 @@ export class SftpClient {
     return p;
   }
 
-  /** The whole file, read with requests in flight. */
+  /** The whole file, read with requests in flight (the seed's read_file). */
   async readFile(path: string): Promise<Buffer> {
     const parts: Buffer[] = [];
     await this.download(path, new Writable({ write: (c: Buffer, _e, cb) => (parts.push(c), cb()) }), {});
@@ -196,7 +196,7 @@ export class SftpClient {
     }
   }
 
-  /** Names in a directory (no . and ..). */
+  /** Names in a directory, without . and .. (the seed's list_dir). */
   async listDir(path: string): Promise<string[]> {
     return (await this.readdirAll(path)).map((e) => e.filename);
   }
@@ -231,7 +231,7 @@ export class SftpClient {
   delete(path: string): Promise<void> {
     return this.session.ok({ type: 'remove', path }, path);
   }
-  /** draft-02 RENAME (fails if `newPath` exists). */
+  /** Renames with draft-02 RENAME, which fails if `newPath` exists (the seed's rename). */
   rename(oldPath: string, newPath: string): Promise<void> {
     return this.session.ok({ type: 'rename', oldPath, newPath }, oldPath);
   }
@@ -323,7 +323,15 @@ export class SftpClient {
     return (await this.session.names({ type: 'homeDirectory', username }))?.[0]?.filename ?? '';
   }
   /** User and group names for uids and gids (users-groups-by-id@openssh.com). */
-  getUsersGroups(uids: number[], gids: number[]): Promise<{ users: string[]; groups: string[] }> {
+  getUsersGroups(
+    uids: number[],
+    gids: number[],
+  ): Promise<{
+    /** The user names, in the order of `uids` (empty where the server knows none). */
+    users: string[];
+    /** The group names, in the order of `gids` (empty where the server knows none). */
+    groups: string[];
+  }> {
     return this.session.usersGroups(uids, gids);
   }
 

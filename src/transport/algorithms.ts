@@ -160,7 +160,18 @@ export interface AlgorithmsOption {
 
 /** The `modifyAlgorithms` option (the seed's modify_algorithms): append, prepend or rm, applied in order. */
 export type ModifyAlgorithmsOption = (
-  { append: AlgorithmsOption } | { prepend: AlgorithmsOption } | { rm: AlgorithmsOption }
+  | {
+      /** Algorithms moved or added to the end (the seed's `{append, Algs}`). */
+      append: AlgorithmsOption;
+    }
+  | {
+      /** Algorithms moved or added to the front (the seed's `{prepend, Algs}`). */
+      prepend: AlgorithmsOption;
+    }
+  | {
+      /** Algorithms taken out (the seed's `{rm, Algs}`). */
+      rm: AlgorithmsOption;
+    }
 )[];
 
 const gexOf = new WeakMap<AlgorithmSet, GexSettings>();

@@ -8,7 +8,13 @@ const MAX_PRE_LINES = 1024;
 const MAX_PRE_BYTES = 64 * 1024;
 
 /** The seed's `id_string` option: the software-version part of the identification line. */
-export type IdStringOption = string | 'random' | { random: [min: number, max: number] };
+export type IdStringOption =
+  | string
+  | 'random'
+  | {
+      /** A random string of at least `min` and at most `max` characters (the seed's `{random, Nmin, Nmax}`). */
+      random: [min: number, max: number];
+    };
 
 const RANDOM_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 

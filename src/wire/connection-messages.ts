@@ -135,34 +135,126 @@ export function encodeWindowAdjust(recipient: number, bytes: number): Buffer {
 /** RFC 4254 §6: the channel requests a session knows, each with its `want reply` flag. */
 export type ChannelRequest =
   | {
+      /** `pty-req` (RFC 4254 §6.2): a pseudo-terminal for the session. */
       type: 'pty-req';
+      /** Whether the sender wants a success or failure answer. */
       wantReply: boolean;
+      /** The terminal type, as `TERM` (`'xterm-256color'`). */
       terminal: string;
+      /** The terminal's width in characters. */
       cols: number;
+      /** The terminal's height in rows. */
       rows: number;
+      /** The terminal's width in pixels (0 when unknown). */
       width: number;
+      /** The terminal's height in pixels (0 when unknown). */
       height: number;
+      /** The encoded terminal modes (RFC 4254 §8), as on the wire. */
       modes: Buffer;
     }
-  | { type: 'env'; wantReply: boolean; name: string; value: string }
-  | { type: 'shell'; wantReply: boolean }
-  | { type: 'exec'; wantReply: boolean; command: string }
-  | { type: 'subsystem'; wantReply: boolean; name: string }
-  | { type: 'window-change'; wantReply: boolean; cols: number; rows: number; width: number; height: number }
-  | { type: 'xon-xoff'; wantReply: boolean; clientCanDo: boolean }
-  /** RFC 4335: send a BREAK of `breakLength` milliseconds on the session's terminal line. */
-  | { type: 'break'; wantReply: boolean; breakLength: number }
-  | { type: 'signal'; wantReply: boolean; signal: string }
-  | { type: 'exit-status'; wantReply: boolean; status: number }
   | {
-      type: 'exit-signal';
+      /** `env` (RFC 4254 §6.4): set an environment variable for the command or shell to come. */
+      type: 'env';
+      /** Whether the sender wants a success or failure answer. */
       wantReply: boolean;
+      /** The variable's name. */
+      name: string;
+      /** The variable's value. */
+      value: string;
+    }
+  | {
+      /** `shell` (RFC 4254 §6.5): start the user's login shell. */
+      type: 'shell';
+      /** Whether the sender wants a success or failure answer. */
+      wantReply: boolean;
+    }
+  | {
+      /** `exec` (RFC 4254 §6.5): run a command. */
+      type: 'exec';
+      /** Whether the sender wants a success or failure answer. */
+      wantReply: boolean;
+      /** The command line. */
+      command: string;
+    }
+  | {
+      /** `subsystem` (RFC 4254 §6.5): start a named subsystem such as `sftp`. */
+      type: 'subsystem';
+      /** Whether the sender wants a success or failure answer. */
+      wantReply: boolean;
+      /** The subsystem's name. */
+      name: string;
+    }
+  | {
+      /** `window-change` (RFC 4254 §6.7): the client's terminal changed size. */
+      type: 'window-change';
+      /** Whether the sender wants a success or failure answer (RFC 4254 says it does not). */
+      wantReply: boolean;
+      /** The new width in characters. */
+      cols: number;
+      /** The new height in rows. */
+      rows: number;
+      /** The new width in pixels (0 when unknown). */
+      width: number;
+      /** The new height in pixels (0 when unknown). */
+      height: number;
+    }
+  | {
+      /** `xon-xoff` (RFC 4254 §6.8): whether the client may do flow control with ^S/^Q. */
+      type: 'xon-xoff';
+      /** Whether the sender wants a success or failure answer. */
+      wantReply: boolean;
+      /** True when the client may do flow control itself. */
+      clientCanDo: boolean;
+    }
+  /** RFC 4335: send a BREAK of `breakLength` milliseconds on the session's terminal line. */
+  | {
+      /** `break` (RFC 4335): send a BREAK on the session's terminal line. */
+      type: 'break';
+      /** Whether the sender wants a success or failure answer. */
+      wantReply: boolean;
+      /** How long the BREAK should last, in milliseconds. */
+      breakLength: number;
+    }
+  | {
+      /** `signal` (RFC 4254 §6.9): deliver a signal to the remote process. */
+      type: 'signal';
+      /** Whether the sender wants a success or failure answer. */
+      wantReply: boolean;
+      /** The signal's name without `SIG` (`'INT'`, `'TERM'`). */
       signal: string;
+    }
+  | {
+      /** `exit-status` (RFC 4254 §6.10): the command ended with a status. */
+      type: 'exit-status';
+      /** Whether the sender wants a success or failure answer. */
+      wantReply: boolean;
+      /** The command's exit status. */
+      status: number;
+    }
+  | {
+      /** `exit-signal` (RFC 4254 §6.10): the command was killed by a signal. */
+      type: 'exit-signal';
+      /** Whether the sender wants a success or failure answer. */
+      wantReply: boolean;
+      /** The signal's name without `SIG`. */
+      signal: string;
+      /** Whether the process dumped core. */
       coreDumped: boolean;
+      /** The sender's text about the exit, possibly empty. */
       errorMessage: string;
+      /** The RFC 3066 language tag of `errorMessage`, often empty. */
       language: string;
     }
-  | { type: 'other'; name: string; wantReply: boolean; data: Buffer };
+  | {
+      /** Any other request type, kept undecoded. */
+      type: 'other';
+      /** The request type's name as sent. */
+      name: string;
+      /** Whether the sender wants a success or failure answer. */
+      wantReply: boolean;
+      /** The request's type-specific bytes, undecoded. */
+      data: Buffer;
+    };
 
 export function decodeChannelRequest(payload: Buffer): { recipient: number; request: ChannelRequest } {
   const r = new SshReader(payload, 1);

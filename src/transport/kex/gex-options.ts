@@ -6,7 +6,16 @@ import type { GexGroup, GexSettings } from './types.js';
 export type ExplicitGroup = [size: number, g: bigint | number | string, p: bigint | number | string];
 
 /** The seed's dh_gex_groups: a list of groups, `{ file }` of `{Size,G,P}.` terms, or `{ sshModuliFile }`. */
-export type DhGexGroupsOption = ExplicitGroup[] | { file: string } | { sshModuliFile: string };
+export type DhGexGroupsOption =
+  | ExplicitGroup[]
+  | {
+      /** A file of Erlang `{Size,G,P}.` terms (the seed's `{file, Filename}`). */
+      file: string;
+    }
+  | {
+      /** A file in OpenSSH's moduli format (the seed's `{ssh_moduli_file, Filename}`). */
+      sshModuliFile: string;
+    };
 
 /** The client's dh_gex: [min, n, max] group sizes in bits. */
 export type DhGexOption = [min: number, n: number, max: number];
