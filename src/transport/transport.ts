@@ -605,6 +605,7 @@ export class Transport {
           sign: (h) => signData(hostKey, n.hostKey as SignatureAlgorithm, h),
         },
         gex: this.config.gex ?? gexSettingsOf(this.config.algorithms),
+        needBits: needBits(n),
       },
       premade,
     );
@@ -739,4 +740,23 @@ export class Transport {
       this.startKex();
     }
   }
+}
+
+/**
+ * OpenSSH's kex->we_need, in bits (kex.c kex_choose_conf): the largest key, IV or MAC key length
+ * of the negotiated algorithms over both directions. (A cipher's block size is never larger than
+ * its key here, so it is left out.)
+ */
+function needBits(n: Negotiated): number {
+  let bytes = 0;
+  for (const [cipher, mac] of [
+    [n.cipherC2S, n.macC2S],
+    [n.cipherS2C, n.macS2C],
+  ] as const) {
+    const c = CIPHERS.get(cipher);
+    if (c) bytes = Math.max(bytes, c.keyLength, c.ivLength);
+    const m = mac ? MACS.get(mac) : undefined;
+    if (m) bytes = Math.max(bytes, m.keyLength);
+  }
+  return bytes * 8;
 }

@@ -113,7 +113,7 @@ class GexRound implements KexRound {
   }
 
   private begin(request: readonly [number, number, number], group: GexGroup): void {
-    const key = new DhKey(group.p, group.g, exponentBitsFor(this.spec.hash));
+    const key = new DhKey(group.p, group.g, exponentBitsFor(this.input.needBits));
     this.inner = new OneRoundTrip(this.spec, this.input, dhAgreement(key), {
       init: GEX_INIT,
       reply: GEX_REPLY,

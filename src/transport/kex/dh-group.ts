@@ -1,4 +1,4 @@
-import { getDiffieHellman, randomBytes, type KeyObject } from 'node:crypto';
+import { getDiffieHellman, randomBytes, type DiffieHellmanGroup, type KeyObject } from 'node:crypto';
 import { dhCompute, dhPrivateKey, dhPublicValue } from './dh-keys.js';
 import { toBig, toBuf } from './safe-prime.js';
 import { SshWriter } from '../../wire/writer.js';
@@ -11,9 +11,11 @@ import type { KexMethodSpec } from './types.js';
  * 2048/4096/8192-bit MODP groups, taken from OpenSSL through `crypto.getDiffieHellman`.
  */
 
-/** Our half of a DH agreement over prime `p` with generator `g`. */
+/** Our half of a DH agreement over any prime `p` with generator `g` (group exchange: the server's group). */
 export class DhKey {
   readonly publicValue: Buffer;
+  /** Bits of the private exponent. */
+  readonly bits: number;
   private readonly privateKey: KeyObject;
 
   constructor(
@@ -24,6 +26,7 @@ export class DhKey {
     // A private exponent of twice the security wanted, as OpenSSH does (dh.c dh_gen_key), not
     // of the group's full size: an 8192-bit exponent would cost 16 times as much for nothing.
     const bits = Math.min(exponentBits, p.toString(2).length - 1);
+    this.bits = bits;
     const x =
       (toBig(randomBytes(Math.ceil(bits / 8))) & ((1n << BigInt(bits)) - 1n)) | (1n << BigInt(bits - 1));
     this.privateKey = dhPrivateKey(p, g, x);
@@ -46,7 +49,7 @@ function stripZeros(b: Buffer): Buffer {
   return b.subarray(i);
 }
 
-export function dhAgreement(key: DhKey): Agreement {
+export function dhAgreement(key: { readonly publicValue: Buffer; agree(peer: Buffer): Buffer }): Agreement {
   const k = (peer: Buffer) => new SshWriter(16 + peer.length).mpintFromUnsigned(key.agree(peer)).finish();
   return {
     clientValue: () => key.publicValue,
@@ -55,23 +58,55 @@ export function dhAgreement(key: DhKey): Agreement {
   };
 }
 
-/** Private exponent size for a hash: twice its output, as OpenSSH's kex->we_need * 8 * 2. */
-export function exponentBitsFor(hash: KexMethodSpec['hash']): number {
-  return { sha1: 160, sha256: 256, sha384: 384, sha512: 512 }[hash] * 2;
+/**
+ * Private exponent size as OpenSSH's dh_gen_key sizes it: twice the key bits the negotiated
+ * ciphers and MACs need, at least 2 × 256 (Pollard rho and baby-step giant-step are O(sqrt)).
+ * With aes128-gcm, aes256-gcm or chacha20-poly1305's 256-bit security, 512 bits; with a 512-bit
+ * MAC key (hmac-sha2-512), 1024. The group's size caps it (the constructor).
+ */
+export function exponentBitsFor(needBits: number | undefined): number {
+  return 2 * Math.max(256, needBits ?? 256);
+}
+
+/**
+ * Our half of a DH agreement over one of OpenSSL's named MODP groups (RFC 3526, RFC 2409's group
+ * 2), through `crypto.getDiffieHellman`: OpenSSL picks the private exponent at twice the group's
+ * security strength (SP 800-56A; 224, 328 and 400 bits for the 2048-, 4096- and 8192-bit
+ * groups, inside RFC 3526's table), so the exponent never weakens the group. Not the KeyObject
+ * path of `DhKey`: there Node 20's OpenSSL checks the peer's value with a full-size modular
+ * exponentiation (y^q mod p) on every agreement, 105 ms for the 8192-bit group on this machine
+ * against 6 ms here; the range check below is what RFC 4253 §8 asks (the groups are safe primes,
+ * so no small subgroup is left to check for).
+ */
+export class NamedGroupDhKey {
+  readonly publicValue: Buffer;
+  private readonly dh: DiffieHellmanGroup;
+  private readonly p: bigint;
+
+  constructor(modp: string) {
+    this.dh = getDiffieHellman(modp);
+    this.p = toBig(this.dh.getPrime());
+    this.publicValue = stripZeros(this.dh.generateKeys());
+  }
+
+  /** K from the peer's value, which must lie in [2, p-2] (RFC 4253 §8; OpenSSH dh_pub_is_valid). */
+  agree(peer: Buffer): Buffer {
+    const v = toBig(stripZeros(peer));
+    if (v < 2n || v > this.p - 2n) throw kexFailed('diffie-hellman: peer value is outside [2, p-2]');
+    const k = toBig(stripZeros(this.dh.computeSecret(toBuf(v))));
+    if (k <= 1n) throw kexFailed('diffie-hellman: the shared secret is 1');
+    return toBuf(k);
+  }
 }
 
 function group(name: string, modp: string, hash: KexMethodSpec['hash']): KexMethodSpec {
-  let prime: bigint | undefined;
-  const ephemeral = () => {
-    prime ??= toBig(getDiffieHellman(modp).getPrime());
-    return new DhKey(prime, 2n, exponentBitsFor(hash));
-  };
+  const ephemeral = () => new NamedGroupDhKey(modp);
   const spec: KexMethodSpec = {
     name,
     hash,
     ephemeral,
     create: (input, premade) =>
-      new OneRoundTrip(spec, input, dhAgreement((premade as DhKey | undefined) ?? ephemeral()), {
+      new OneRoundTrip(spec, input, dhAgreement((premade as NamedGroupDhKey | undefined) ?? ephemeral()), {
         init: 30,
         reply: 31,
         mpint: true,

@@ -60,6 +60,11 @@ export interface KexInput {
   /** Server: our host key blob, and a signer of the exchange hash with the negotiated algorithm. */
   hostKey?: { blob: Buffer; sign(h: Buffer): Buffer };
   gex?: GexSettings;
+  /**
+   * Bits of key the negotiated ciphers and MACs need, as OpenSSH's kex->we_need * 8: the largest
+   * key, IV or MAC key length over both directions. Sizes a DH private exponent.
+   */
+  needBits?: number;
 }
 
 export interface KexMethodSpec {

@@ -12,7 +12,12 @@ import {
   parseGroupTerms,
   parseModuli,
 } from '../../../src/transport/kex/dh-gex.js';
-import { dhGroup14Sha256 } from '../../../src/transport/kex/dh-group.js';
+import {
+  DhKey,
+  NamedGroupDhKey,
+  dhGroup14Sha256,
+  exponentBitsFor,
+} from '../../../src/transport/kex/dh-group.js';
 import {
   curve25519Sha256,
   curve448Sha512,
@@ -105,6 +110,55 @@ describe('key exchange families (each in its own round under src/transport/kex/)
       assert.ok(c.h.equals(s.h), spec.name);
       assert.ok(c.signature.equals(createHash('sha256').update(c.h).digest()));
     }
+  });
+});
+
+describe("fixed groups: keys of OpenSSL's named MODP groups", () => {
+  test('both halves agree on K; values outside [2, p-2] are refused', () => {
+    for (const g of ['modp14', 'modp16']) {
+      const a = new NamedGroupDhKey(g);
+      const b = new NamedGroupDhKey(g);
+      assert.ok(a.agree(b.publicValue).equals(b.agree(a.publicValue)), g);
+      const p = BigInt('0x' + getDiffieHellman(g).getPrime('hex'));
+      for (const bad of [0n, 1n, p - 1n, p, p + 1n]) {
+        const hex = bad.toString(16);
+        assert.throws(
+          () => a.agree(Buffer.from(hex.length % 2 ? '0' + hex : hex, 'hex')),
+          (e: SshError) => e.code === 'KEY_EXCHANGE_FAILED' && /outside \[2, p-2\]/.test(e.message),
+          `${g} ${bad === 0n ? '0' : bad === 1n ? '1' : 'p' + (bad - p >= 0n ? '+' : '') + (bad - p)}`,
+        );
+      }
+    }
+  });
+});
+
+describe("DH private exponents (group exchange) are sized as OpenSSH's dh_gen_key sizes them", () => {
+  const p8192 = BigInt('0x' + getDiffieHellman('modp18').getPrime('hex'));
+  const p1024 = BigInt('0x' + getDiffieHellman('modp2').getPrime('hex'));
+
+  test('twice the key bits the ciphers and MACs need, at least 512, capped by the group', () => {
+    // aes128-gcm needs 128 bits, aes256-gcm 256: both get 512; chacha20-poly1305's 64-byte key
+    // and hmac-sha2-512's 64-byte MAC key get 1024.
+    assert.equal(exponentBitsFor(128), 512);
+    assert.equal(exponentBitsFor(256), 512);
+    assert.equal(exponentBitsFor(512), 1024);
+    assert.equal(exponentBitsFor(undefined), 512);
+    assert.equal(new DhKey(p8192, 2n, exponentBitsFor(128)).bits, 512);
+    assert.equal(new DhKey(p8192, 2n, exponentBitsFor(512)).bits, 1024);
+    assert.equal(new DhKey(p1024, 2n, exponentBitsFor(1024)).bits, 1023, 'a 1024-bit group caps it');
+  });
+
+  test('group16 and group18 agree between two transports with 128-bit and 512-bit needs', () => {
+    for (const kex of ['diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512'])
+      for (const algs of [
+        { cipher: ['aes128-gcm@openssh.com'] },
+        { cipher: ['aes256-ctr'], mac: ['hmac-sha2-512'] }, // a 64-byte MAC key: 1024-bit exponents
+      ]) {
+        const { client, server } = transportPair({ client: { kex: [kex], ...algs }, server: { kex: [kex] } });
+        shuttle(client, server);
+        assert.equal(client.closed, undefined, `${kex} ${algs.cipher}`);
+        assert.deepEqual([client.kexDone, server.kexDone], [[true], [true]], `${kex} ${algs.cipher}`);
+      }
   });
 });
 
