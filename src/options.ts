@@ -218,7 +218,10 @@ export interface ClientOptions extends CommonOptions {
   ed25519PassPhrase?: string;
   /** Passphrase of an encrypted `id_ed448` (Seashell's). */
   ed448PassPhrase?: string;
-  /** Accept unknown host keys without asking: true, a callback, or `[hash(es), callback]` (the seed's silently_accept_hosts). */
+  /**
+   * Accept unknown host keys without asking: true, a callback, or `[hash(es), callback]` (the
+   * seed's silently_accept_hosts). `false` is the default: ask on the terminal (`userInteraction`).
+   */
   silentlyAcceptHosts?: AcceptHosts;
   /**
    * Ask on the terminal (/dev/tty) when nothing else decides (default true): whether to trust an

@@ -170,8 +170,9 @@ async function hostKeyDecision(
   if (accept === true) accepted = true;
   else if (typeof accept === 'function') accepted = (await accept(host, fp)) === true;
   else if (Array.isArray(accept)) accepted = (await accept[1](host, fingerprints(key, accept[0]))) === true;
-  else if (accept === undefined && o.userInteraction !== false) {
-    // The seed's user_interaction: nothing else decided, so ask on the terminal as OpenSSH does.
+  else if ((accept === undefined || accept === false) && o.userInteraction !== false) {
+    // The seed's user_interaction: nothing else decided (false "preserves the default behaviour of
+    // asking the user"), so ask on the terminal as OpenSSH does.
     const name = key.type.startsWith('ecdsa') ? 'ECDSA' : key.type.replace(/^ssh-/, '').toUpperCase();
     const answer = await askTerminal(
       `The authenticity of host '${where}' can't be established.\r\n` +

@@ -77,6 +77,9 @@ export function keyRestrictions(options: readonly KeyOption[]): KeyRestrictions 
     else if (name === 'no-touch-required' || name === 'verify-required' || name === 'tunnel') continue;
     else throw badKey(`unknown authorized_keys option ${o.name.slice(0, 32)}`);
   }
+  // sshd's auth_authorise_keyopts: principals= only means something for a CA's certificates.
+  if (r.principals !== undefined && !options.some((o) => o.name.toLowerCase() === 'cert-authority'))
+    throw badKey('principals on non-CA key');
   return r;
 }
 

@@ -33,7 +33,11 @@ describe('asking about an unknown host key on the terminal', () => {
     await env.cleanup();
   });
 
-  async function run(t: Parameters<typeof requireTmux>[0], answers: string[]): Promise<string> {
+  async function run(
+    t: Parameters<typeof requireTmux>[0],
+    answers: string[],
+    extra: ssh.ClientOptions = {},
+  ): Promise<string> {
     const tmux = requireTmux(t);
     if (!tmux) return '';
     const script = join(env.dir, 'prompt.mjs');
@@ -41,7 +45,7 @@ describe('asking about an unknown host key on the terminal', () => {
       script,
       `import * as ssh from ${JSON.stringify(INDEX)};\n` +
         `try {\n` +
-        `  const c = await ssh.connect('127.0.0.1', ${port}, { user: 'u', password: 'pw', userDir: ${JSON.stringify(env.clientDir)} });\n` +
+        `  const c = await ssh.connect('127.0.0.1', ${port}, { user: 'u', password: 'pw', userDir: ${JSON.stringify(env.clientDir)}, ...${JSON.stringify(extra)} });\n` +
         `  console.log('CONNECTED'); await ssh.close(c);\n` +
         `} catch (e) { console.log('REFUSED ' + e.code); }\n`,
     );
@@ -77,6 +81,15 @@ describe('asking about an unknown host key on the terminal', () => {
 
   test("'yes' connects and saves the key to known_hosts", async (t) => {
     const outcome = await run(t, ['yes']);
+    if (!outcome) return;
+    assert.equal(outcome, 'CONNECTED');
+    const known = await readFile(join(env.clientDir, 'known_hosts'), 'utf8');
+    assert.ok(known.includes(env.hostKey.publicKey.blob.toString('base64')));
+  });
+
+  test("silentlyAcceptHosts: false asks as well (the seed: false keeps the default question); 'yes' saves the key", async (t) => {
+    await writeFile(join(env.clientDir, 'known_hosts'), '');
+    const outcome = await run(t, ['yes'], { silentlyAcceptHosts: false });
     if (!outcome) return;
     assert.equal(outcome, 'CONNECTED');
     const known = await readFile(join(env.clientDir, 'known_hosts'), 'utf8');

@@ -30,6 +30,8 @@ describe('authorized_keys options as restrictions (sshd(8))', () => {
     assert.throws(() => of('frobnicate'), isBadKey(/unknown authorized_keys option frobnicate/));
     assert.throws(() => of('expiry-time="tomorrow"'), isBadKey(/expiry-time/));
     assert.throws(() => of('command'), isBadKey(/needs a value/));
+    assert.throws(() => of('principals="kim"'), isBadKey(/principals on non-CA key/));
+    assert.equal(of('cert-authority,principals="kim,lee"').principals, 'kim,lee');
   });
 
   it('from= patterns: addresses with wildcards, CIDR blocks, negation that wins', () => {
