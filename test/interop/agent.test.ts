@@ -1,11 +1,12 @@
 /**
  * Seashell's ssh-agent client against OpenSSH's own `ssh-agent` and `ssh-add`, started here: list,
- * sign (ed25519, ecdsa, RSA with SHA-2), add with a lifetime, remove, remove all, lock and unlock;
+ * sign (ed25519, ecdsa, RSA with SHA-2), add with a lifetime (the key then goes away) and with
+ * confirm (signing asks ssh-agent's SSH_ASKPASS, yes and no), remove, remove all, lock and unlock;
  * and logins that use the agent's keys, to our daemon and to OpenSSH's sshd, with no key file.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as ssh from '../../src/index.js';
@@ -101,6 +102,62 @@ interopSuite('the ssh-agent client against OpenSSH ssh-agent', () => {
       assert.equal((await agent.list()).length, 3);
     } finally {
       agent.close();
+    }
+  });
+
+  test("a confirm key signs only when ssh-agent's askpass says yes; a lifetime key goes away by itself", async () => {
+    // A second ssh-agent whose SSH_ASKPASS records the question and answers with the exit status
+    // written in `answer` (OpenSSH's ask_permission: success means yes).
+    const cdir = join(dir, 'confirm');
+    await mkdir(cdir);
+    const log = join(cdir, 'asked');
+    const answer = join(cdir, 'answer');
+    const askpass = join(cdir, 'askpass.sh');
+    await writeFile(askpass, `#!/bin/sh\nprintf '%s\\n' "$1" >> '${log}'\nexit $(cat '${answer}')\n`, {
+      mode: 0o700,
+    });
+    const csock = join(cdir, 'agent.sock');
+    const child = spawn('ssh-agent', ['-D', '-a', csock], {
+      stdio: 'ignore',
+      env: { ...process.env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' },
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      for (let i = 0; spawnSync('test', ['-S', csock]).status !== 0; i++) {
+        if (i >= 200) throw new Error('ssh-agent did not start');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const agent = await ssh.AgentClient.connect(csock);
+      try {
+        const key = generatePrivateKey('ed25519', { comment: 'confirm me' });
+        await agent.add(key, { confirm: true });
+        const data = Buffer.from('sign after asking');
+        await writeFile(answer, '0');
+        const sig = await agent.sign(key.publicKey, 'ssh-ed25519', data);
+        assert.ok(verifySignature(key.publicKey, 'ssh-ed25519', sig, data));
+        const asked = await readFile(log, 'utf8');
+        assert.match(asked, /Allow use of key confirm me\?/);
+        assert.ok(asked.includes(ssh.fingerprint(key.publicKey, 'sha256')), asked);
+        await writeFile(answer, '1');
+        await assert.rejects(
+          agent.sign(key.publicKey, 'ssh-ed25519', data),
+          (e: ssh.SshError) => e.code === 'AGENT_ERROR',
+        );
+        assert.equal((await readFile(log, 'utf8')).match(/Allow use of key/g)?.length, 2, 'asked again');
+
+        const brief = generatePrivateKey('ed25519', { comment: 'one second' });
+        await agent.add(brief, { lifetime: 1 });
+        const held = async () => (await agent.list()).some((i) => i.blob.equals(brief.publicKey.blob));
+        assert.ok(await held(), 'listed once added');
+        for (let i = 0; (await held()) && i < 100; i++) await new Promise((r) => setTimeout(r, 100));
+        assert.equal(await held(), false, 'the agent dropped the key when its lifetime ran out');
+        assert.equal((await agent.list()).length, 1, 'the confirm key is still there');
+      } finally {
+        agent.close();
+      }
+    } finally {
+      child.kill();
+      await exited;
     }
   });
 
