@@ -87,12 +87,6 @@ function splitLine(
     : { marker, hosts: m[1]!, keyText: rest.slice(m[0].length) };
 }
 
-/**
- * What known_hosts says about `key` for `host`:`port`, as OpenSSH's check_key_in_hostkeys:
- * 'revoked' if a matching `@revoked` line holds the key (whatever else the file says); 'match'
- * if a host line holds it; 'mismatch' if the host has lines of the same key type, none equal;
- * else 'unknown'. `@cert-authority` lines are ignored: certificates are not supported yet.
- */
 /** The recorded key of that type that differs from the one offered, for a mismatch message. */
 export function mismatchedEntry(
   text: string,
@@ -105,6 +99,13 @@ export function mismatchedEntry(
   );
 }
 
+/**
+ * What known_hosts says about `key` for `host`:`port`, as OpenSSH's check_key_in_hostkeys:
+ * 'revoked' if a matching `@revoked` line holds the key (whatever else the file says); 'match'
+ * if a host line holds it; 'mismatch' if the host has lines of the same key type, none equal;
+ * else 'unknown'. `@cert-authority` lines are parsed and kept (a save appends, so they stay)
+ * but trust no plain key, as in OpenSSH; certificates are not supported yet.
+ */
 export function checkKnownHosts(text: string, host: string, port: number, key: PublicKey): KnownHostStatus {
   let status: KnownHostStatus = 'unknown';
   for (const e of knownHostsEntriesFor(text, host, port)) {

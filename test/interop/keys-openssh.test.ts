@@ -10,6 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as ssh from '../../src/index.js';
+import { parseKnownHosts } from '../../src/keys/known-hosts.js';
 import { collect, writeHostKeys } from './fixtures.js';
 import {
   interopSuite,
@@ -165,4 +166,46 @@ interopSuite('key files: ours with OpenSSH sshd, ssh and ssh-keygen', (openssh: 
       }
     });
   }
+  test('@cert-authority lines: ssh and our client both refuse a plain host key they name, and accepting the key keeps them', async () => {
+    const c0 = cases[0]!;
+    const userDir = join(dir, 'ca-user');
+    await mkdir(userDir);
+    await writeFile(join(userDir, 'id_ed25519'), await readFile(join(c0.userDir, 'id_ed25519')), {
+      mode: 0o600,
+    });
+    const knownHostsFile = join(userDir, 'known_hosts');
+    // sshd's own host keys marked as certificate authorities for it: no plain key is trusted by that.
+    const caLines = sshd.hostKeyLines.map((l) => `@cert-authority [127.0.0.1]:${sshd.port} ${l}`).join('\n');
+    const before = `# signers of this host's certificates\n${caLines}\n`;
+    await writeFile(knownHostsFile, before);
+    const args = sshBaseArgs({
+      port: sshd.port,
+      identityFile: join(userDir, 'id_ed25519'),
+      knownHostsFile,
+      user: sshd.user,
+    });
+    const refused = await runSsh([...args, '127.0.0.1', 'true']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /Host key verification failed/);
+    await assert.rejects(
+      ssh.connect(sshd.host, sshd.port, { user: sshd.user, userDir, agent: false, userInteraction: false }),
+      (e: ssh.SshError) => e.code === 'HOST_KEY_NOT_VERIFIED',
+    );
+    assert.equal(await readFile(knownHostsFile, 'utf8'), before);
+    const conn = await ssh.connect(sshd.host, sshd.port, {
+      user: sshd.user,
+      userDir,
+      agent: false,
+      silentlyAcceptHosts: true,
+    });
+    await ssh.close(conn);
+    const after = await readFile(knownHostsFile, 'utf8');
+    assert.ok(after.startsWith(before), after);
+    assert.equal(after.trim().split('\n').length, before.trim().split('\n').length + 1, after);
+    const cas = parseKnownHosts(after).filter((e) => e.marker === 'cert-authority');
+    assert.equal(cas.length, sshd.hostKeyLines.length, 'the @cert-authority lines are recognised');
+    const accepted = await runSsh([...args, '127.0.0.1', 'echo trusted']);
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.equal(accepted.stdout.toString(), 'trusted\n');
+  });
 });
