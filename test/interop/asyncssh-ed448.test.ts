@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
@@ -97,5 +97,40 @@ describe('ssh-ed448 and curve448-sha512 against asyncssh (peer: asyncssh; OpenSS
     } finally {
       await ssh.close(conn);
     }
+  });
+  test('encrypted Ed448 key files both ways: asyncssh reads what generateKeyFile wrote, we read what asyncssh wrote', async () => {
+    const ours = join(dir, 'ours_ed448');
+    const key = await ssh.generateKeyFile(ours, 'ed448', { passphrase: 'ed448 secret', rounds: 2 });
+    assert.equal((await stat(ours)).mode & 0o777, 0o600);
+    assert.equal((await stat(`${ours}.pub`)).mode & 0o777, 0o644);
+    const py = (code: string) => spawnSync(PYTHON, ['-W', 'ignore', '-c', code], { encoding: 'utf8' });
+    const read = py(
+      `import asyncssh, sys\n` +
+        `k = asyncssh.read_private_key(${JSON.stringify(ours)}, 'ed448 secret')\n` +
+        `print(k.export_public_key().decode().strip())\n` +
+        `try:\n  asyncssh.read_private_key(${JSON.stringify(ours)}, 'wrong'); print('READ WITH A WRONG PASSPHRASE')\n` +
+        `except asyncssh.KeyEncryptionError: print('REFUSED')\n`,
+    );
+    assert.equal(read.status, 0, read.stderr);
+    const [pub, wrong] = read.stdout.trim().split('\n');
+    assert.equal(pub!.split(' ').slice(0, 2).join(' '), formatPublicKeyLine(key.publicKey));
+    assert.equal(wrong, 'REFUSED');
+
+    const theirs = join(dir, 'theirs_ed448');
+    const made = py(
+      `import asyncssh\n` +
+        `k = asyncssh.generate_private_key('ssh-ed448')\n` +
+        `k.write_private_key(${JSON.stringify(theirs)}, passphrase='from asyncssh')\n` +
+        `print(k.export_public_key().decode().strip())\n`,
+    );
+    assert.equal(made.status, 0, made.stderr);
+    const text = await readFile(theirs);
+    assert.match(text.toString(), /BEGIN OPENSSH PRIVATE KEY/);
+    const parsed = ssh.parsePrivateKey(text, 'from asyncssh');
+    assert.equal(formatPublicKeyLine(parsed.publicKey), made.stdout.trim().split(' ').slice(0, 2).join(' '));
+    assert.throws(
+      () => ssh.parsePrivateKey(text, 'wrong'),
+      (e: ssh.SshError) => e.code === 'BAD_KEY',
+    );
   });
 });
