@@ -117,22 +117,12 @@ describe('the REPL without a pty', () => {
     await s.until(/1\n/, 'the definition');
     await s.send('odd\n');
     await s.send('"queued"\n');
-    // The INT travels apart from the data and may reach the worker before it has read `odd`
-    // (seen on Node 22 in CI): an INT on an idle line only clears that line, so it is sent again,
-    // a bounded number of times, until the printing is interrupted.
-    let interrupted = false;
-    for (let i = 0; i < 10 && !interrupted; i++) {
-      await s.ch.signal('INT');
-      interrupted = await waitFor(
-        () => /Script execution was interrupted/.test(s.out()),
-        'the interruption',
-        2000,
-      ).then(
-        () => true,
-        () => false,
-      );
-    }
-    assert.ok(interrupted, `the printing was never interrupted; the output: ${JSON.stringify(s.out())}`);
+    // The INT travels apart from the data: sent at once, it reached the worker before the worker
+    // had read `odd` on a loaded CI machine (Node 22), and an INT on an idle line only clears it.
+    // A pause lets the worker take the line first (this is not a timing assertion).
+    await new Promise((r) => setTimeout(r, 500));
+    await s.ch.signal('INT');
+    await s.until(/Script execution was interrupted/, 'the interruption');
     await s.until(/'queued'/, 'the line typed meanwhile, evaluated after');
     assert.doesNotMatch(s.out(), /restarted/);
     await s.ch.close();
