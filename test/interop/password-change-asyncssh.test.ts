@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import * as ssh from '../../src/index.js';
 import { isCi } from './openssh.js';
+import { waitFor } from '../facade/helpers.js';
 
 const PYTHON = '/usr/bin/python3';
 // The script is not compiled: from dist/test/interop, go back to the source tree.
@@ -97,7 +98,8 @@ describe(
       assert.equal(await hello(c), 'hello expired\n');
       await ssh.close(c);
       assert.deepEqual(prompts, ['Your password has expired; choose a new one.']);
-      assert.ok(events.includes('CHANGED expired old brand new'), events.join('\n'));
+      // The server's log line comes through its stdout, which may lag the login it reports.
+      await waitFor(() => events.includes('CHANGED expired old brand new'), events.join('\n'), 10_000);
       // The new one logs in without a change.
       const again = await ssh.connect('127.0.0.1', port, {
         ...base,
