@@ -78,6 +78,8 @@ export function exponentBitsFor(needBits: number | undefined): number {
  * against 6 ms here; the range check below is what RFC 4253 §8 asks (the groups are safe primes,
  * so no small subgroup is left to check for).
  */
+const PRIMES = new Map<string, bigint>();
+
 export class NamedGroupDhKey {
   readonly publicValue: Buffer;
   private readonly dh: DiffieHellmanGroup;
@@ -85,7 +87,8 @@ export class NamedGroupDhKey {
 
   constructor(modp: string) {
     this.dh = getDiffieHellman(modp);
-    this.p = toBig(this.dh.getPrime());
+    // The prime as a number, once per group and process (8192 bits to parse on every handshake otherwise).
+    this.p = PRIMES.get(modp) ?? PRIMES.set(modp, toBig(this.dh.getPrime())).get(modp)!;
     this.publicValue = stripZeros(this.dh.generateKeys());
   }
 
@@ -93,7 +96,7 @@ export class NamedGroupDhKey {
   agree(peer: Buffer): Buffer {
     const v = toBig(stripZeros(peer));
     if (v < 2n || v > this.p - 2n) throw kexFailed('diffie-hellman: peer value is outside [2, p-2]');
-    const k = toBig(stripZeros(this.dh.computeSecret(toBuf(v))));
+    const k = toBig(stripZeros(this.dh.computeSecret(stripZeros(peer))));
     if (k <= 1n) throw kexFailed('diffie-hellman: the shared secret is 1');
     return toBuf(k);
   }
