@@ -13,6 +13,7 @@ import type { Debug } from '../wire/transport-messages.js';
 import { Channel, withTimeout } from '../channel/channel.js';
 import type { ChannelOptions, ConnectionInfo, ConnectionRef, RekeyEvent } from '../channel/link.js';
 import { SessionChannel } from '../channel/session-channel.js';
+import { hintHeapForBulkData } from './heap-hint.js';
 
 /** Batches up to this size go out as one joined buffer; larger ones as a writev of their pieces. */
 const SMALL_BATCH = 16 * 1024;
@@ -181,6 +182,7 @@ export class Connection
     private readonly hooks: ConnectionHooks,
   ) {
     super();
+    hintHeapForBulkData();
     this.role = config.transport.role;
     this.core = new ConnectionCore(config, this);
     this.outputStallMs = config.outputStallMs ?? DEFAULT_OUTPUT_STALL_MS;
