@@ -6,7 +6,7 @@ import type { Channel } from './channel/channel.js';
 import { subsystemSpec } from './sftp/sftpd.js';
 import { attachSession, type EnvPolicy, type SubsystemCount } from './channel/session.js';
 import type { SessionChannel } from './channel/session-channel.js';
-import { Connection, DEFAULT_MAX_PACKET, DEFAULT_WINDOW } from './edge/connection.js';
+import { Connection, DEFAULT_MAX_PACKET, DEFAULT_MAX_WINDOW, DEFAULT_WINDOW } from './edge/connection.js';
 import type { ConnectionCoreConfig } from './connection/connection-core.js';
 import type { ChannelParams } from './connection/mux.js';
 import type { PublicKey } from './keys/types.js';
@@ -155,7 +155,11 @@ export class Daemon {
         rekeyMs: o.rekeyMinutes * 60_000,
         now: Date.now,
       },
-      channelDefaults: { initialWindow: DEFAULT_WINDOW, maxPacket: DEFAULT_MAX_PACKET },
+      channelDefaults: {
+        initialWindow: DEFAULT_WINDOW,
+        maxWindow: DEFAULT_MAX_WINDOW,
+        maxPacket: DEFAULT_MAX_PACKET,
+      },
       serverAuth: {
         methods: o.authMethodList.filter(
           (m) => (SERVER_AUTH_METHODS as readonly string[]).includes(m) && (m === 'publickey' || usePassword),

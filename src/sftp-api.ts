@@ -37,8 +37,9 @@ function isConnection(v: unknown): v is ConnectionRef {
 /**
  * Starts an SFTP client: on an existing connection (`startChannel(connection, options?)`), or on a
  * new one (`startChannel(host, port?, options?)`, `startChannel(socket, options?)`), which
- * `stopChannel` then closes too. Channel options are `initialWindowSize`, `maxPacketSize` and
- * `timeout`; the other options are the connection's (the seed's ssh_sftp:start_channel/1,2,3).
+ * `stopChannel` then closes too. Channel options are `initialWindowSize`, `maxWindowSize`,
+ * `maxPacketSize` and `timeout`; the other options are the connection's (the seed's
+ * ssh_sftp:start_channel/1,2,3).
  */
 export function startChannel(connection: ConnectionRef, options?: SftpChannelOptions): Promise<SftpClient>;
 export function startChannel(
@@ -56,8 +57,8 @@ export async function startChannel(
   c?: ClientOptions & SftpChannelOptions,
 ): Promise<SftpClient> {
   const all = (typeof b === 'object' ? b : c) ?? {};
-  const { initialWindowSize, maxPacketSize, timeout, ...connOptions } = all;
-  const channelOptions: ChannelOptions = { initialWindowSize, maxPacketSize, timeout };
+  const { initialWindowSize, maxWindowSize, maxPacketSize, timeout, ...connOptions } = all;
+  const channelOptions: ChannelOptions = { initialWindowSize, maxWindowSize, maxPacketSize, timeout };
   if (isConnection(a)) {
     // On an existing connection only the channel's options mean anything: refuse the others by
     // name rather than drop them.
@@ -67,7 +68,7 @@ export async function startChannel(
     if (stray.length > 0)
       throw new SshError(
         'BAD_OPTION',
-        `unknown sftp channel option '${stray[0]}' (on a connection: initialWindowSize, maxPacketSize, timeout)`,
+        `unknown sftp channel option '${stray[0]}' (on a connection: initialWindowSize, maxWindowSize, maxPacketSize, timeout)`,
       );
     return open(a, channelOptions, timeout, false);
   }
@@ -89,7 +90,14 @@ async function open(
   timeout: number | undefined,
   owns: boolean,
 ): Promise<SftpClient> {
-  const ch = await conn.sessionChannel({ initialWindowSize: 8 * 1024 * 1024, ...strip(channelOptions) });
+  // Unless the caller chose a window: 8 MiB to start (READ replies in flight), growing to 16 MiB
+  // while the round trip holds the server back.
+  const chosen = strip(channelOptions);
+  const ch = await conn.sessionChannel(
+    chosen.initialWindowSize !== undefined
+      ? chosen
+      : { initialWindowSize: 8 * 1024 * 1024, maxWindowSize: 16 * 1024 * 1024, ...chosen },
+  );
   if ((await ch.subsystem('sftp', timeout)) !== 'success') {
     await ch.close();
     throw new SshError('REQUEST_FAILED', 'the server refused the sftp subsystem');

@@ -5,7 +5,7 @@ import type { KbdIntPrompt } from './wire/kbdint-messages.js';
 import { AgentClient, type AgentIdentity } from './keys/agent.js';
 import { signatureAlgorithmFits } from './keys/signature.js';
 import type { ConnectionInfo, ConnectionRef } from './channel/link.js';
-import { Connection, DEFAULT_MAX_PACKET, DEFAULT_WINDOW } from './edge/connection.js';
+import { Connection, DEFAULT_MAX_PACKET, DEFAULT_MAX_WINDOW, DEFAULT_WINDOW } from './edge/connection.js';
 import { Daemon, reportUnexpected, type DaemonInfo } from './daemon.js';
 import { SshError } from './errors.js';
 import { fingerprint } from './keys/fingerprint.js';
@@ -368,7 +368,11 @@ export async function connect(
         now: Date.now,
         gex: o.dhGex && { request: o.dhGex },
       },
-      channelDefaults: { initialWindow: DEFAULT_WINDOW, maxPacket: DEFAULT_MAX_PACKET },
+      channelDefaults: {
+        initialWindow: DEFAULT_WINDOW,
+        maxWindow: DEFAULT_MAX_WINDOW,
+        maxPacket: DEFAULT_MAX_PACKET,
+      },
       outputStallMs: o.limits?.outputStallTimeout,
       maxChannels: o.limits?.channels,
       pendingRequests: o.limits?.pendingRequests,

@@ -103,12 +103,18 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
     // The core itself is the transport's handler and the mux's link: methods on the prototype,
     // not closures per connection (an idle daemon connection is mostly such bookkeeping).
     this.transport = new Transport(config.transport, this);
-    this.mux = new MuxCore(this, this, config.channelDefaults, {
-      maxChannels: config.maxChannels,
-      minRemoteMaxPacket: config.minRemoteMaxPacket,
-      pendingRequests: config.pendingRequests,
-      windowBudget: config.windowBudget,
-    });
+    this.mux = new MuxCore(
+      this,
+      this,
+      config.channelDefaults,
+      {
+        maxChannels: config.maxChannels,
+        minRemoteMaxPacket: config.minRemoteMaxPacket,
+        pendingRequests: config.pendingRequests,
+        windowBudget: config.windowBudget,
+      },
+      config.transport.now,
+    );
     if (config.transport.role === 'client') {
       if (!config.clientAuth) throw new Error('client connection without authentication config');
       this.user = config.clientAuth.user;

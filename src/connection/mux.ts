@@ -66,6 +66,11 @@ export interface ChannelSink {
 export interface ChannelParams {
   /** Our receive window (RFC 4254 §5.2), in bytes. */
   initialWindow: number;
+  /**
+   * The window may grow up to this while the peer is held back by it and the receiver keeps up
+   * (see `MuxCore.growWindow`); at most `initialWindow` (no growth) when absent.
+   */
+  maxWindow?: number;
   /** Largest data payload we accept in one packet. */
   maxPacket: number;
 }
@@ -92,6 +97,13 @@ export class MuxChannel {
   unconsumed = 0;
   /** Window we mean to give back (consumed bytes) and have not granted yet. */
   owed = 0;
+  /** The window this channel keeps the peer at: `initialWindow`, doubled by each growth. */
+  windowTarget: number;
+  /** When the current window's worth of data began to arrive (ms; -1 before any), and its bytes. */
+  epochStart = -1;
+  epochBytes = 0;
+  /** When CHANNEL_OPEN went out (ms), for a round-trip sample. */
+  openSentAt = 0;
   remoteWindow = 0;
   remoteMaxPacket = 0;
   sentEof = false;
@@ -113,6 +125,7 @@ export class MuxChannel {
     public sink: ChannelSink,
   ) {
     this.localWindow = 0; // granted by MuxCore from the connection's budget
+    this.windowTarget = params.initialWindow;
   }
 
   /** Bytes queued and not yet sent. */
@@ -150,6 +163,8 @@ export interface MuxLimits {
    */
   windowBudget?: number;
 }
+
+const EMPTY_BUFFER = Buffer.alloc(0);
 
 /** Default for `MuxLimits.windowBudget`: eight channels' full 4 MiB windows. */
 export const DEFAULT_WINDOW_BUDGET = 32 * 1024 * 1024;
@@ -189,6 +204,9 @@ export class MuxCore {
   /** Channels that stopped sending because the socket was full. */
   private readonly stalled = new Set<MuxChannel>();
   private closed = false;
+  /** The shortest request-to-reply time seen (ms): the round trip, for window growth. */
+  private minRtt = Infinity;
+  private rttProbed = false;
   /** The last RECENTLY_CLOSED channel numbers removed from the table (a ring; -1 is empty). */
   private recentlyClosed: number[] | undefined;
   private recentAt = 0;
@@ -198,6 +216,8 @@ export class MuxCore {
     private readonly handler: MuxHandler,
     readonly defaults: ChannelParams,
     private readonly limits: MuxLimits = {},
+    /** The clock, in ms (the I/O edge gives Date.now; tests drive it). */
+    private readonly now: () => number = Date.now,
   ) {
     this.windowBudget = limits.windowBudget ?? DEFAULT_WINDOW_BUDGET;
     this.globalIncoming = new ReplyQueue((ok, payload) => this.sendGlobalReply(ok, payload), this.countOwed);
@@ -245,6 +265,7 @@ export class MuxCore {
     const ch = new MuxChannel(this.allocateId(), channelType, { ...this.defaults, ...params }, sink);
     this.channels.set(ch.localId, ch);
     this.grantInitial(ch);
+    ch.openSentAt = this.now();
     this.link.send(
       encodeChannelOpen({
         channelType,
@@ -367,9 +388,52 @@ export class MuxCore {
       ch.owed += n;
       // Channels already waiting for budget go first: a busy channel cannot starve the others.
       if (this.starved?.size && !this.starved.has(ch)) this.starved.add(ch);
-      else if (ch.owed >= ch.params.initialWindow / 2) this.grant(ch);
+      else if (ch.owed >= ch.windowTarget / 2) this.grant(ch);
     }
     this.topUp();
+  }
+
+  /**
+   * Receive-window tuning. A window carries at most one window of data per round trip (4 MiB over
+   * 50 ms is 80 MiB/s), and our view of it cannot show the peer waiting for an adjust still on the
+   * wire. So the time a window's worth of data takes to arrive is compared with the round trip
+   * (the shortest request-to-reply time seen on this connection): within two round trips, with at
+   * most a quarter of the window unread, the window is what holds the peer back, and it doubles
+   * (`growWindow`). On loopback a window takes milliseconds against a round trip of a fraction of
+   * one, so it stays as it is. Without a round-trip sample nothing grows; the first window's worth
+   * sends one keepalive request to get one.
+   */
+  private watchWindow(ch: MuxChannel, len: number): void {
+    const t = this.now();
+    if (ch.epochStart < 0) ch.epochStart = t;
+    ch.epochBytes += len;
+    if (ch.epochBytes < ch.windowTarget) return;
+    if (this.minRtt === Infinity && !this.rttProbed) {
+      // Nothing has measured the round trip (a daemon whose client asks for no reply): ask once,
+      // as OpenSSH's ClientAliveInterval does; every peer answers, FAILURE being enough (RFC 4254 §4).
+      this.rttProbed = true;
+      this.globalRequest('keepalive@openssh.com', EMPTY_BUFFER, () => {});
+    }
+    // Infinity without a sample; NaN (no growth) for 0 / 0 under a millisecond clock.
+    const roundTrips = this.minRtt < Infinity ? (t - ch.epochStart) / this.minRtt : Infinity;
+    if (roundTrips <= 2 && ch.unconsumed <= ch.windowTarget / 4) this.growWindow(ch);
+    ch.epochStart = t;
+    ch.epochBytes = 0;
+  }
+
+  /** A request-to-reply time (ms): the round trip is the shortest seen. */
+  private rttSample(sentAt: number): void {
+    const rtt = this.now() - sentAt;
+    if (rtt >= 0 && rtt < this.minRtt) this.minRtt = rtt;
+  }
+
+  /** Doubles `ch`'s window up to its `maxWindow`, from budget no other channel is waiting for. */
+  private growWindow(ch: MuxChannel): void {
+    const add = Math.min(ch.windowTarget, (ch.params.maxWindow ?? 0) - ch.windowTarget);
+    if (add <= 0 || this.starved?.size || this.windowBudget - this.outstanding < add) return;
+    ch.windowTarget += add;
+    ch.owed += add;
+    this.grant(ch);
   }
 
   /** A new channel's window, from what the connection's budget has left (the rest is owed). */
@@ -461,7 +525,13 @@ export class MuxCore {
       sent?.(new SshError('CLOSED', `channel ${ch.localId} is not open`));
       return;
     }
-    if (onReply) ch.pendingReplies.push(onReply);
+    if (onReply) {
+      const sentAt = this.now();
+      ch.pendingReplies.push((ok) => {
+        this.rttSample(sentAt);
+        onReply(ok);
+      });
+    }
     const payload = encodeChannelRequest(ch.remoteId, { ...request, wantReply: onReply !== undefined });
     // An exit status reports on the data before it, so it must not overtake that data.
     if (request.type === 'exit-status' || request.type === 'exit-signal') this.sendOrdered(ch, payload, sent);
@@ -480,7 +550,13 @@ export class MuxCore {
   }
 
   globalRequest(name: string, data: Buffer, onReply?: (ok: boolean, data: Buffer) => void): void {
-    if (onReply) this.globalReplies.push(onReply);
+    if (onReply) {
+      const sentAt = this.now();
+      this.globalReplies.push((ok, payload) => {
+        this.rttSample(sentAt);
+        onReply(ok, payload);
+      });
+    }
     this.link.send(encodeGlobalRequest(name, onReply !== undefined, data));
   }
 
@@ -707,6 +783,7 @@ export class MuxCore {
       this.topUp();
       return;
     }
+    if (ch.windowTarget < (ch.params.maxWindow ?? 0)) this.watchWindow(ch, len);
     ch.unconsumed += len;
     if (first.length > header) ch.sink.onData(first.subarray(header), dataType);
     for (let i = 1; i < pieces.length; i++) {
@@ -766,6 +843,7 @@ export class MuxCore {
     ch.remoteWindow = c.initialWindow;
     ch.remoteMaxPacket = c.maxPacket;
     ch.state = 'open';
+    this.rttSample(ch.openSentAt);
     if (ch.closing) {
       ch.closing = false;
       this.close(ch);

@@ -14,6 +14,7 @@ import { SshError } from '../../src/errors.js';
 import { MAX_PAYLOAD_LENGTH, PacketFramer, type OpenPacket } from '../../src/transport/packet.js';
 import {
   decodeChannelOpen,
+  decodeGlobalRequest,
   decodeChannelOpenFailure,
   decodeChannelRequest,
   encodeChannelOnly,
@@ -121,6 +122,7 @@ interface Setup {
 function setup(
   defaults: ChannelParams = { initialWindow: 1000, maxPacket: 500 },
   limits: MuxLimits = {},
+  now: () => number = () => 0,
 ): Setup {
   const link = new FakeLink();
   const opens: ChannelOpen[] = [];
@@ -147,6 +149,7 @@ function setup(
     },
     defaults,
     limits,
+    now,
   );
   return { link, mux, opens, globals, handler, globalAnswers };
 }
@@ -968,5 +971,106 @@ describe('MuxCore: the receive budget (what a peer can make one connection hold)
       .map(decode)
       .filter((d) => d.type === Msg.CHANNEL_WINDOW_ADJUST);
     assert.deepEqual(after, [{ type: Msg.CHANNEL_WINDOW_ADJUST, recipient: 1, bytes: 1000 }]);
+  });
+});
+
+describe('MuxCore: receive-window growth (the round trip, not the receiver, holds the peer back)', () => {
+  const GROWS = { initialWindow: 1000, maxWindow: 4000, maxPacket: 250 };
+
+  /** A channel we opened, confirmed `rtt` ms later by the clock `clock.t`. */
+  function opened(clock: { t: number }, rtt: number, limits: MuxLimits = {}, params = GROWS) {
+    const s = setup(params, limits, () => clock.t);
+    const sink = new RecordingSink();
+    const ch = s.mux.openChannel('session', Buffer.alloc(0), sink);
+    clock.t += rtt;
+    s.mux.handle(
+      encodeChannelOpenConfirmation({
+        recipientChannel: ch.localId,
+        senderChannel: PEER_ID,
+        initialWindow: 0,
+        maxPacket: 100,
+      }),
+    );
+    s.link.take();
+    return { s, ch };
+  }
+
+  /** The peer sends `n` bytes in 250-byte packets, `gap` ms apart; each is read at once unless `read` is false. */
+  function send(s: Setup, ch: MuxChannel, clock: { t: number }, n: number, gap: number, read = true): void {
+    for (let sent = 0; sent < n; sent += 250) {
+      clock.t += gap;
+      s.mux.handle(peerData(ch.localId, bytes(250)));
+      if (read) s.mux.consumed(ch, 250);
+    }
+  }
+
+  test('a window that arrives within two round trips while the receiver keeps up doubles, up to maxWindow', () => {
+    const clock = { t: 0 };
+    const { s, ch } = opened(clock, 50);
+    send(s, ch, clock, 1000, 12); // 1000 bytes over 36 ms, a round trip of 50
+    assert.equal(ch.windowTarget, 2000);
+    send(s, ch, clock, 2000, 6);
+    assert.equal(ch.windowTarget, 4000);
+    send(s, ch, clock, 8000, 3);
+    assert.equal(ch.windowTarget, 4000, 'not past maxWindow');
+    assert.equal(ch.localWindow + ch.unconsumed, s.mux.receiveOutstanding);
+    const adjusted = s.link
+      .take()
+      .map(decode)
+      .filter((d) => d.type === Msg.CHANNEL_WINDOW_ADJUST)
+      .reduce((a, d) => a + d.bytes!, 0);
+    assert.equal(1000 + adjusted - 11000, ch.localWindow, 'every byte of growth went out as WINDOW_ADJUST');
+  });
+
+  test('it stays when data takes longer than two round trips (loopback), or the receiver is behind', () => {
+    const clock = { t: 0 };
+    const fast = opened(clock, 1);
+    send(fast.s, fast.ch, clock, 8000, 1); // 1000 bytes per 3-4 ms, a round trip of 1 ms
+    assert.equal(fast.ch.windowTarget, 1000);
+    const behind = opened(clock, 50);
+    send(behind.s, behind.ch, clock, 1000, 1, false);
+    assert.equal(behind.ch.windowTarget, 1000, 'all of it unread: the receiver is the bottleneck');
+  });
+
+  test('nothing grows without a round-trip sample, nor a channel without maxWindow', () => {
+    const clock = { t: 0 };
+    const s = setup(GROWS, {}, () => clock.t);
+    let ch: MuxChannel | undefined;
+    s.handler.onChannelOpen = (_o, accept) => void (ch = accept(new RecordingSink()));
+    s.mux.handle(
+      encodeChannelOpen({
+        channelType: 'session',
+        senderChannel: 5,
+        initialWindow: 1 << 20,
+        maxPacket: 1000,
+        data: Buffer.alloc(0),
+      }),
+    );
+    send(s, ch!, clock, 4000, 0);
+    assert.equal(ch!.windowTarget, 1000, 'the peer opened it and nothing was ever answered');
+    // The first window's worth asked for a round trip, once: a keepalive wanting a reply.
+    const probes = s.link
+      .take()
+      .filter((p) => p[0] === Msg.GLOBAL_REQUEST)
+      .map((p) => decodeGlobalRequest(p));
+    assert.deepEqual(
+      probes.map((g) => [g.name, g.wantReply]),
+      [['keepalive@openssh.com', true]],
+    );
+    clock.t += 50;
+    s.mux.handle(Buffer.from([Msg.REQUEST_FAILURE])); // a FAILURE measures it as well as SUCCESS
+    send(s, ch!, clock, 2000, 10);
+    assert.equal(ch!.windowTarget, 2000, 'a window within two round trips of 50 ms: grown');
+    const fixed = opened(clock, 50, {}, { initialWindow: 1000, maxPacket: 250 } as typeof GROWS);
+    send(fixed.s, fixed.ch, clock, 4000, 1);
+    assert.equal(fixed.ch.windowTarget, 1000);
+  });
+
+  test('growth takes only budget nobody waits for', () => {
+    const clock = { t: 0 };
+    const { s, ch } = opened(clock, 50, { windowBudget: 2500 }, { ...GROWS, maxWindow: 8000 });
+    send(s, ch, clock, 12000, 1);
+    assert.equal(ch.windowTarget, 2000, 'doubling to 4000 would pass the budget');
+    assert.ok(s.mux.receiveOutstanding <= 2500, `outstanding ${s.mux.receiveOutstanding}`);
   });
 });
