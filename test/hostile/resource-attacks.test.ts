@@ -335,7 +335,7 @@ describe('many connections come and go', () => {
   });
   after(async () => d.stop());
 
-  test('200 connections each running an exec at once, then all closed: memory returns within 10%', async () => {
+  test('200 connections each running an exec at once, then all closed: memory grows less than 10%', async () => {
     const open200 = () =>
       Promise.all(
         Array.from({ length: 200 }, () =>
@@ -371,9 +371,8 @@ describe('many connections come and go', () => {
     const now = await d.memory();
     console.log(`200 connections: ${mib(during.heap - base.heap)} while open; after ${mib(grew(base, now))}`);
     assert.equal(during.connections, 200);
-    assert.ok(
-      Math.abs(now.heap - base.heap) < base.heap * 0.1,
-      `base ${mib(base.heap)}, after ${mib(now.heap)}`,
-    );
+    // A leak shows as growth; less than the base (a collection freeing more the second time, as
+    // seen once: 14.4 MiB to 13.0) is memory given back.
+    assert.ok(now.heap - base.heap < base.heap * 0.1, `base ${mib(base.heap)}, after ${mib(now.heap)}`);
   });
 });
