@@ -1,5 +1,5 @@
 import * as nodeCrypto from 'node:crypto';
-import type * as NobleModule from '@noble/post-quantum/ml-kem.js';
+import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 
 /**
  * ML-KEM-768 (FIPS 203) for the hybrid key exchange: from `node:crypto` where the running Node
@@ -32,43 +32,24 @@ const SPKI_PREFIX = Buffer.from('308204b2300b0609608648016503040402038204a100', 
 const PKCS8_SEED_PREFIX = Buffer.from('3054020100300b060960864801650304040204428040', 'hex');
 export const MLKEM_SEED_BYTES = 64;
 
-type NobleKem = typeof NobleModule.ml_kem768;
-let noble: NobleKem | undefined;
-
-/**
- * Loads `@noble/post-quantum` for `nobleMlKem`. Done at start-up only where node:crypto has no
- * ML-KEM: merely loading it made a Node 20 daemon run about three times as many mark-compact
- * collections during a bulk transfer (10 to 32 per 768 MiB sent) and spend 0.6 to 1.0 s of CPU
- * per GiB instead of 0.5 (measured with curve25519, so noble was never called).
- */
-export async function loadNobleMlKem(): Promise<MlKem> {
-  noble ??= (await import('@noble/post-quantum/ml-kem.js')).ml_kem768;
-  return nobleMlKem;
-}
-
-function loaded(): NobleKem {
-  if (!noble) throw new Error('@noble/post-quantum is not loaded (call loadNobleMlKem first)');
-  return noble;
-}
-
 function nobleKeyPair(pair: { publicKey: Uint8Array; secretKey: Uint8Array }): MlKemKeyPair {
   const { publicKey, secretKey } = pair;
   return {
     publicKey: Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.length),
-    decapsulate: (ct) => Buffer.from(loaded().decapsulate(ct, secretKey)),
+    decapsulate: (ct) => Buffer.from(ml_kem768.decapsulate(ct, secretKey)),
   };
 }
 
 export const nobleMlKem: MlKem = {
   source: '@noble/post-quantum',
-  keygen: () => nobleKeyPair(loaded().keygen()),
+  keygen: () => nobleKeyPair(ml_kem768.keygen()),
   keygenFromSeed(seed) {
     if (seed.length !== MLKEM_SEED_BYTES)
       throw new RangeError(`ML-KEM seed must be ${MLKEM_SEED_BYTES} bytes`);
-    return nobleKeyPair(loaded().keygen(seed));
+    return nobleKeyPair(ml_kem768.keygen(seed));
   },
   encapsulate(publicKey) {
-    const { cipherText, sharedSecret } = loaded().encapsulate(publicKey);
+    const { cipherText, sharedSecret } = ml_kem768.encapsulate(publicKey);
     return { ciphertext: Buffer.from(cipherText), sharedSecret: Buffer.from(sharedSecret) };
   },
 };
@@ -130,4 +111,4 @@ function nodeKem(): MlKem | undefined {
 
 /** The implementation this process uses: node:crypto's when it has one, else noble's. */
 export const nodeMlKem: MlKem | undefined = nodeKem();
-export const mlKem: MlKem = nodeMlKem ?? (await loadNobleMlKem());
+export const mlKem: MlKem = nodeMlKem ?? nobleMlKem;

@@ -25,13 +25,10 @@ import {
   ecdhNistp521,
 } from '../../../src/transport/kex/ecdh.js';
 import { mlkem768x25519 } from '../../../src/transport/kex/hybrid.js';
-import { loadNobleMlKem, mlKem, nobleMlKem, nodeMlKem } from '../../../src/transport/kex/mlkem.js';
+import { mlKem, nobleMlKem, nodeMlKem } from '../../../src/transport/kex/mlkem.js';
 import { isSafePrime } from '../../../src/transport/kex/safe-prime.js';
 import type { KexInput, KexMethodSpec, KexRound } from '../../../src/transport/kex/types.js';
 import { shuttle, transportPair } from '../pair.js';
-
-// Both backends are tested: load noble's even where node:crypto has ML-KEM.
-await loadNobleMlKem();
 
 /** A round on each side with fixed V/I fields and a host "signature" that is just a hash of H. */
 function rounds(spec: KexMethodSpec, gex?: KexInput['gex'], serverGex?: KexInput['gex']) {

@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { SshError } from '../../../src/errors.js';
 import { x25519KeyFrom } from '../../../src/transport/kex/ecdh.js';
 import { hybridAgreement } from '../../../src/transport/kex/hybrid.js';
-import { loadNobleMlKem, nobleMlKem, nodeMlKem, type MlKem } from '../../../src/transport/kex/mlkem.js';
+import { nobleMlKem, nodeMlKem, type MlKem } from '../../../src/transport/kex/mlkem.js';
 import { SshWriter } from '../../../src/wire/writer.js';
 import { RFC7748_X25519 as X, WYCHEPROOF_MLKEM768_STRCMP as V } from './mlkem-vectors.js';
-
-// Both backends are tested: load noble's even where node:crypto has ML-KEM.
-await loadNobleMlKem();
 
 /**
  * Known-answer tests of ML-KEM-768 and of the mlkem768x25519-sha256 hybrid on every backend this
@@ -25,14 +21,6 @@ describe(`ML-KEM-768 and mlkem768x25519 known answers (backends on Node ${proces
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
     // Node 24.7+ has crypto.encapsulate; if it is there, the runtime choice must have found it.
     if (major > 24 || (major === 24 && minor >= 7)) assert.ok(nodeMlKem, 'this Node should have ML-KEM');
-  });
-
-  test(`@noble/post-quantum is loaded at start-up only where node:crypto has no ML-KEM (here: ${nodeMlKem ? 'not loaded' : 'loaded'})`, () => {
-    // A fresh process: this file loads noble itself to test it.
-    const url = new URL('../../../src/transport/kex/mlkem.js', import.meta.url).href;
-    const code = `const m = await import(${JSON.stringify(url)}); try { m.nobleMlKem.keygen(); console.log('loaded'); } catch (e) { console.log(/not loaded/.test(e.message) ? 'lazy' : 'error ' + e.message); }`;
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
-    assert.equal(out.trim(), nodeMlKem ? 'lazy' : 'loaded');
   });
 
   for (const kem of backends) {
