@@ -4,6 +4,7 @@
  */
 import type { Socket } from 'node:net';
 import type { ChannelOptions, ConnectionRef } from './channel/link.js';
+import { DEFAULT_MAX_WINDOW } from './edge/connection.js';
 import { SshError } from './errors.js';
 import type { ClientOptions } from './options.js';
 import { SftpClient } from './sftp/client.js';
@@ -96,7 +97,7 @@ async function open(
   const ch = await conn.sessionChannel(
     chosen.initialWindowSize !== undefined
       ? chosen
-      : { initialWindowSize: 8 * 1024 * 1024, maxWindowSize: 16 * 1024 * 1024, ...chosen },
+      : { initialWindowSize: 8 * 1024 * 1024, maxWindowSize: DEFAULT_MAX_WINDOW, ...chosen },
   );
   if ((await ch.subsystem('sftp', timeout)) !== 'success') {
     await ch.close();

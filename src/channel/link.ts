@@ -55,11 +55,12 @@ export interface ChannelOptions {
   /** Our receive window in bytes (default 4 MiB). */
   initialWindowSize?: number;
   /**
-   * How far the receive window may grow, in bytes, while the peer is held back by the round trip
-   * of our window adjustments and not by the receiver: the window doubles each time it runs dry
-   * with at most a quarter of it waiting to be read (default 16 MiB; `initialWindowSize` when that
-   * is given, so a chosen window stays as chosen). The connection's `limits.windowBudget` bounds
-   * the sum over its channels whatever this says.
+   * How far the receive window may grow, in bytes (an integer up to 2^32 - 1), while the peer is
+   * held back by the round trip of our window adjustments and not by the receiver: the window
+   * doubles each time a window's worth of data arrives within two round trips with at most a
+   * quarter of it waiting to be read (default 16 MiB; `initialWindowSize` when that is given, so a
+   * chosen window stays as chosen). The connection's `limits.windowBudget` bounds the sum over its
+   * channels whatever this says.
    */
   maxWindowSize?: number;
   /** Largest data packet we accept (default 255 KiB). */

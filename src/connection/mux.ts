@@ -430,7 +430,7 @@ export class MuxCore {
   /** Doubles `ch`'s window up to its `maxWindow`, from budget no other channel is waiting for. */
   private growWindow(ch: MuxChannel): void {
     const add = Math.min(ch.windowTarget, (ch.params.maxWindow ?? 0) - ch.windowTarget);
-    if (add <= 0 || this.starved?.size || this.windowBudget - this.outstanding < add) return;
+    if (!(add > 0) || this.starved?.size || this.windowBudget - this.outstanding < add) return;
     ch.windowTarget += add;
     ch.owed += add;
     this.grant(ch);

@@ -61,6 +61,12 @@ export const DEFAULT_WINDOW = 4 * 1024 * 1024;
  * still bounds the sum over its channels.
  */
 export const DEFAULT_MAX_WINDOW = 16 * 1024 * 1024;
+
+/** `maxWindowSize` must be a window RFC 4254 §5.2 allows: an integer in [0, 2^32 - 1]. */
+function checkMaxWindow(v: number | undefined): void {
+  if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 0xffffffff))
+    throw new SshError('BAD_OPTION', `maxWindowSize must be an integer from 0 to 2^32 - 1, not ${String(v)}`);
+}
 /**
  * 255 KiB: with its header and padding a full data packet still fits the 256 KiB packet limit.
  * Measured Seashell to Seashell: about a fifth less CPU per GiB received than 64 KiB packets
@@ -404,15 +410,17 @@ export class Connection
     if (handler) {
       handler(
         open,
-        (o) =>
-          adopt({
+        (o) => {
+          checkMaxWindow(o?.maxWindowSize);
+          return adopt({
             // A window the application chose stays as it is unless it says how far it may grow.
             ...(o?.initialWindowSize !== undefined
               ? { initialWindow: o.initialWindowSize, maxWindow: o.initialWindowSize }
               : {}),
             ...(o?.maxWindowSize !== undefined ? { maxWindow: o.maxWindowSize } : {}),
             ...(o?.maxPacketSize !== undefined ? { maxPacket: o.maxPacketSize } : {}),
-          }),
+          });
+        },
         reject,
       );
       return;
@@ -509,6 +517,11 @@ export class Connection
   ): Promise<Channel> {
     // Why it closed travels along (the message, `reason` and `cause`: e.g. FLOODED, MAC_ERROR).
     if (this.closed) return Promise.reject(this.closedError());
+    try {
+      checkMaxWindow(options.maxWindowSize);
+    } catch (e) {
+      return Promise.reject(e as SshError);
+    }
     if (!this.core.isAuthenticated)
       return Promise.reject(new SshError('CLOSED', 'connection is not authenticated'));
     let ch: Channel;

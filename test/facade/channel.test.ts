@@ -337,6 +337,19 @@ describe('Channel: Node streams', () => {
     assert.equal((await collect(ch)).exitStatus, 0);
   });
 
+  test('maxWindowSize outside [0, 2^32 - 1] or not an integer is refused with BAD_OPTION', async () => {
+    fresh();
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 32])
+      await assert.rejects(
+        conn.sessionChannel({ maxWindowSize: bad }),
+        (e: SshError) => e.code === 'BAD_OPTION' && /maxWindowSize/.test(e.message),
+      );
+    // A valid one opens, and the window starts where initialWindowSize says.
+    const ch = await conn.sessionChannel({ initialWindowSize: 65536, maxWindowSize: 2 ** 32 - 1 });
+    assert.equal(ch.receiveWindow, 65536);
+    await ch.close();
+  });
+
   test('an iterator that is not read holds the daemon to the window as well', async () => {
     fresh();
     const WINDOW = 32 * 1024;
