@@ -1,5 +1,6 @@
 import * as nodeCrypto from 'node:crypto';
-import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+import { createRequire } from 'node:module';
+import type * as NobleMlKemModule from '@noble/post-quantum/ml-kem.js';
 
 /**
  * ML-KEM-768 (FIPS 203) for the hybrid key exchange: from `node:crypto` where the running Node
@@ -32,24 +33,40 @@ const SPKI_PREFIX = Buffer.from('308204b2300b0609608648016503040402038204a100', 
 const PKCS8_SEED_PREFIX = Buffer.from('3054020100300b060960864801650304040204428040', 'hex');
 export const MLKEM_SEED_BYTES = 64;
 
+type NobleKem = typeof NobleMlKemModule.ml_kem768;
+let noble: NobleKem | undefined;
+
+/**
+ * Loads `@noble/post-quantum` on first use, synchronously, through require(esm) (Node 20.19+ and
+ * 22.12+, hence `engines`). Loading it at import time, where node:crypto has ML-KEM and it is never
+ * used, grew a bare daemon's heap past V8's incremental-marking threshold: --trace-gc showed three
+ * times the mark-compacts during a bulk transfer. A top-level `await import()` would have made the
+ * package impossible to require() from CommonJS (ERR_REQUIRE_ASYNC_MODULE).
+ */
+function loadNoble(): NobleKem {
+  noble ??= (createRequire(import.meta.url)('@noble/post-quantum/ml-kem.js') as typeof NobleMlKemModule)
+    .ml_kem768;
+  return noble;
+}
+
 function nobleKeyPair(pair: { publicKey: Uint8Array; secretKey: Uint8Array }): MlKemKeyPair {
   const { publicKey, secretKey } = pair;
   return {
     publicKey: Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.length),
-    decapsulate: (ct) => Buffer.from(ml_kem768.decapsulate(ct, secretKey)),
+    decapsulate: (ct) => Buffer.from(loadNoble().decapsulate(ct, secretKey)),
   };
 }
 
 export const nobleMlKem: MlKem = {
   source: '@noble/post-quantum',
-  keygen: () => nobleKeyPair(ml_kem768.keygen()),
+  keygen: () => nobleKeyPair(loadNoble().keygen()),
   keygenFromSeed(seed) {
     if (seed.length !== MLKEM_SEED_BYTES)
       throw new RangeError(`ML-KEM seed must be ${MLKEM_SEED_BYTES} bytes`);
-    return nobleKeyPair(ml_kem768.keygen(seed));
+    return nobleKeyPair(loadNoble().keygen(seed));
   },
   encapsulate(publicKey) {
-    const { cipherText, sharedSecret } = ml_kem768.encapsulate(publicKey);
+    const { cipherText, sharedSecret } = loadNoble().encapsulate(publicKey);
     return { ciphertext: Buffer.from(cipherText), sharedSecret: Buffer.from(sharedSecret) };
   },
 };
