@@ -1,7 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
-import { isatty, ReadStream } from 'node:tty';
+import type { ReadStream } from 'node:tty';
 
 /**
  * Asks a question on the controlling terminal (/dev/tty, as OpenSSH does, so that it works with
@@ -20,6 +19,9 @@ export async function askTerminal<T>(
     return undefined; // no controlling terminal (a service, CI): nobody to ask
   }
   const input = tty.createReadStream({ autoClose: false });
+  // Loaded here, not at import: readline and tty would add ~0.5 MB to the heap of
+  // every process that imports the package (README, "Lazy loading").
+  const { createInterface } = process.getBuiltinModule('node:readline');
   const rl = createInterface({ input, terminal: false });
   try {
     await tty.write(question);
@@ -83,8 +85,9 @@ export async function askTerminalPrompts(
   }
   let input: ReadStream | undefined;
   try {
-    if (!isatty(fd)) return undefined;
-    input = new ReadStream(fd);
+    const tty = process.getBuiltinModule('node:tty');
+    if (!tty.isatty(fd)) return undefined;
+    input = new tty.ReadStream(fd);
     input.setRawMode(true);
     if (header) writeSync(fd, header.replace(/\r?\n/g, '\r\n'));
     const answers: string[] = [];

@@ -14,7 +14,7 @@
  * evaluate('1 + 1'), median of 20: 1.7 ms from the pool (execs 100 ms apart), 24 ms back to back
  * (the pool drained; the next worker is half started), 53 ms with no pool.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { EvaluateRequest, EvaluatorOutbound, EvaluatorWorkerData } from './evaluator-protocol.js';
 import type { ExecOutcome } from './exec.js';
 import { OutputRelay, sharedFlow } from './worker-stream.js';
@@ -53,6 +53,7 @@ const workerUrl = new URL('./evaluator-worker.js', import.meta.url);
 
 function startWorker(memoryLimitMb: number): Spare {
   const flow = sharedFlow();
+  const { Worker } = process.getBuiltinModule('node:worker_threads');
   const worker = new Worker(workerUrl, {
     workerData: { flow } satisfies EvaluatorWorkerData,
     name: 'seashell-exec',

@@ -11,7 +11,7 @@
  * safely (repl-interrupt.ts) and restarting the worker where it cannot; Ctrl-D, `.exit` and the
  * end of input end the session with exit status 0; `process.exit(n)` ends it with status n.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { ChannelMessage, HandlerResult, ServerChannelHandler } from '../channel/behaviour.js';
 import type { SessionChannel as Channel } from '../channel/session-channel.js';
 import type { TerminalMode } from '../wire/terminal-modes.js';
@@ -125,6 +125,7 @@ export class ReplSession {
         : {}),
       flow,
     };
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
     const worker = new Worker(new URL('./repl-worker.js', import.meta.url), {
       workerData: data,
       env: this.env,

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
-import bcrypt from 'bcrypt-pbkdf';
+import { createRequire } from 'node:module';
+import type BcryptPbkdf from 'bcrypt-pbkdf';
 import { SshReader } from '../wire/reader.js';
 import { SshWriter } from '../wire/writer.js';
 import { badKey } from './encoding.js';
@@ -116,6 +117,8 @@ function deriveKeyIv(
   }
   const pass = Buffer.from(passphrase, 'utf8');
   const out = Buffer.alloc(c.keyLength + c.ivLength);
+  // Loaded on first use: only encrypted private keys need it (README, "Lazy loading").
+  const bcrypt = createRequire(import.meta.url)('bcrypt-pbkdf') as typeof BcryptPbkdf;
   if (bcrypt.pbkdf(pass, pass.length, salt, salt.length, out, out.length, rounds) !== 0) {
     throw badKey('bcrypt_pbkdf failed');
   }

@@ -7,7 +7,6 @@ import {
 } from 'node:fs/promises';
 import { posix, join as joinLocal } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { SessionChannel } from '../channel/session-channel.js';
 import { SshError } from '../errors.js';
 import { isDirectory, isRegularFile, isSymbolicLink, type Attrs } from './attrs.js';
@@ -416,6 +415,7 @@ export class SftpClient {
         options,
       );
     }
+    const { pipeline } = process.getBuiltinModule('node:stream/promises');
     await pipeline(src, this.createWriteStream(remote));
   }
 

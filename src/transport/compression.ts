@@ -1,4 +1,5 @@
-import { Deflate, Inflate, Z_PARTIAL_FLUSH, Z_SYNC_FLUSH } from 'pako';
+import { createRequire } from 'node:module';
+import type * as Pako from 'pako';
 import { DisconnectReason, protocolError } from '../errors.js';
 import { MAX_PACKET_LENGTH } from './packet.js';
 
@@ -23,14 +24,22 @@ export function compressionStart(method: string): 'never' | 'newkeys' | 'delayed
   return method === 'zlib' ? 'newkeys' : method === 'zlib@openssh.com' ? 'delayed' : 'never';
 }
 
+let pako: typeof Pako | undefined;
+
+/** pako, loaded when a connection first compresses: most never do (README, "Lazy loading"). */
+function zlib(): typeof Pako {
+  pako ??= createRequire(import.meta.url)('pako') as typeof Pako;
+  return pako;
+}
+
 export class PayloadCompressor {
-  private readonly z = new Deflate({ level: 6 });
+  private readonly z = new (zlib().Deflate)({ level: 6 });
   private out: Uint8Array[] = [];
   constructor() {
     this.z.onData = (chunk) => this.out.push(chunk);
   }
   compress(payload: Buffer): Buffer {
-    this.z.push(payload, Z_PARTIAL_FLUSH);
+    this.z.push(payload, zlib().Z_PARTIAL_FLUSH);
     if (this.z.err) throw new Error(`deflate failed: ${this.z.msg}`);
     const out = this.out;
     this.out = [];
@@ -39,7 +48,7 @@ export class PayloadCompressor {
 }
 
 export class PayloadDecompressor {
-  private readonly z = new Inflate({ chunkSize: 64 * 1024 });
+  private readonly z = new (zlib().Inflate)({ chunkSize: 64 * 1024 });
   private out: Uint8Array[] = [];
   private size = 0;
   constructor(private readonly limit = MAX_PACKET_LENGTH) {
@@ -53,7 +62,7 @@ export class PayloadDecompressor {
     this.out = [];
     this.size = 0;
     for (const p of pieces) {
-      if (p.length) this.z.push(p, Z_SYNC_FLUSH);
+      if (p.length) this.z.push(p, zlib().Z_SYNC_FLUSH);
       if (this.z.err)
         throw protocolError(`bad compressed data (${this.z.msg})`, DisconnectReason.COMPRESSION_ERROR);
     }
