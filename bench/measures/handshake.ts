@@ -130,8 +130,8 @@ export async function runHandshake(ctx: BenchContext, pairs: Pair[]): Promise<Me
         'process per connection, timed from spawn to exit (its start-up is part of what an `ssh` user waits for). ' +
         "Client CPU: the batch's CPU ÷ connections; server CPU: the server's CPU over the batch ÷ connections " +
         '(sshd: every per-connection process, reaped, included).',
-      'mlkem768x25519-sha256 needs OpenSSH 9.9 or later; ecdh-sha2-nistp256 and diffie-hellman-group14-sha256 are ' +
-        'not built in Seashell yet, so their Seashell rows say so.',
+      'mlkem768x25519-sha256 needs OpenSSH 9.9 or later, so its OpenSSH rows say so where this machine has an ' +
+        'older one; a pair that lacks a key exchange says which side lacks it.',
     ],
     tables: [wall.build(), clientCpu.build(), serverCpu.build()],
   };
