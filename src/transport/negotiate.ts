@@ -23,10 +23,26 @@ export interface Negotiated {
   compressionS2C: string;
 }
 
+/**
+ * One copy of each negotiated name for the process. A name split out of the peer's name-list is a
+ * V8 sliced string that keeps the whole list alive; stored in a connection's negotiated state, it
+ * held the peer's cipher, MAC and kex lists (~500 bytes) for the connection's life. Bounded: only
+ * names both sides support are chosen, so only names this implementation knows reach this map.
+ */
+const interned = new Map<string, string>();
+function intern(name: string): string {
+  let own = interned.get(name);
+  if (own === undefined) {
+    own = Buffer.from(name, 'latin1').toString('latin1'); // a flat string of its own
+    interned.set(own, own);
+  }
+  return own;
+}
+
 function choose(what: string, client: string[], server: string[]): string {
   const offered = new Set(server);
   for (const name of client) {
-    if (!KEX_PSEUDO.has(name) && offered.has(name)) return name;
+    if (!KEX_PSEUDO.has(name) && offered.has(name)) return intern(name);
   }
   throw protocolError(
     `no common ${what} algorithm (client offers ${client.join(',') || 'none'}; server offers ${server.join(',') || 'none'})`,
