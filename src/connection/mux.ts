@@ -184,7 +184,8 @@ export class MuxCore {
   private nextId = 0;
   private readonly globalReplies: ((ok: boolean, data: Buffer) => void)[] = [];
   /** Replies owed to the peer's global requests, in order. */
-  private readonly globalIncoming: ReplyQueue;
+  /** Replies owed to the peer's global requests; made at the first one (most connections send none). */
+  private globalIncoming: ReplyQueue | undefined;
   /** Replies owed to the peer across the connection; over `pendingRequests`, input pauses. */
   private owed = 0;
   private inputPaused = false;
@@ -220,7 +221,13 @@ export class MuxCore {
     private readonly now: () => number = Date.now,
   ) {
     this.windowBudget = limits.windowBudget ?? DEFAULT_WINDOW_BUDGET;
-    this.globalIncoming = new ReplyQueue((ok, payload) => this.sendGlobalReply(ok, payload), this.countOwed);
+  }
+
+  private globalReplyQueue(): ReplyQueue {
+    return (this.globalIncoming ??= new ReplyQueue(
+      (ok, payload) => this.sendGlobalReply(ok, payload),
+      this.countOwed,
+    ));
   }
 
   private sendGlobalReply(ok: boolean, payload: Buffer | undefined): void {
@@ -564,7 +571,7 @@ export class MuxCore {
   closeAll(reason: () => SshError): void {
     if (this.closed) return;
     this.closed = true;
-    this.globalIncoming.clear();
+    this.globalIncoming?.clear();
     if (this.channels.size === 0 && this.globalReplies.length === 0) return;
     const error = reason();
     for (const ch of [...this.channels.values()]) {
@@ -722,7 +729,7 @@ export class MuxCore {
       }
       case Msg.GLOBAL_REQUEST: {
         const req = decodeGlobalRequest(payload);
-        this.handler.onGlobalRequest(req, req.wantReply ? this.globalIncoming.add() : undefined);
+        this.handler.onGlobalRequest(req, req.wantReply ? this.globalReplyQueue().add() : undefined);
         break;
       }
       case Msg.REQUEST_SUCCESS:
