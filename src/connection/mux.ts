@@ -203,7 +203,7 @@ export class MuxCore {
     else this.link.resumeInput();
   };
   /** Channels that stopped sending because the socket was full. */
-  private readonly stalled = new Set<MuxChannel>();
+  private stalled: Set<MuxChannel> | undefined;
   private closed = false;
   /** The shortest request-to-reply time seen (ms): the round trip, for window growth. */
   private minRtt = Infinity;
@@ -327,7 +327,7 @@ export class MuxCore {
       if (ch.remoteWindow === 0) return;
       if (link.sendBlocked) return; // resumed from onKexDone
       if (link.outputFull()) {
-        this.stalled.add(ch);
+        (this.stalled ??= new Set()).add(ch);
         return;
       }
       const n = Math.min(w.data.length - w.offset, ch.remoteWindow, limit);
@@ -373,13 +373,13 @@ export class MuxCore {
     if (this.closed) return;
     this.resumeStalled();
     for (const ch of this.channels.values()) {
-      if (ch.state === 'open' && ch.outQueue.length && !this.stalled.has(ch)) this.flush(ch);
+      if (ch.state === 'open' && ch.outQueue.length && !this.stalled?.has(ch)) this.flush(ch);
     }
   }
 
   /** Sends what waited because the output was full (cheap when nothing did). */
   resumeStalled(): void {
-    if (this.closed || this.stalled.size === 0) return;
+    if (this.closed || !this.stalled?.size) return;
     const waiting = [...this.stalled];
     this.stalled.clear();
     for (const ch of waiting) if (ch.state === 'open') this.flush(ch);
@@ -589,7 +589,7 @@ export class MuxCore {
 
   /** `error` is a value or, where the queue is usually empty, a factory (a stack trace costs ~30 µs). */
   private failQueued(ch: MuxChannel, error: SshError | (() => SshError)): void {
-    this.stalled.delete(ch);
+    this.stalled?.delete(ch);
     if (ch.outQueue.length === 0) return;
     const e = typeof error === 'function' ? error() : error;
     for (const w of ch.outQueue.splice(0)) w.done?.(e);
@@ -601,7 +601,7 @@ export class MuxCore {
     this.remember(ch.localId);
     this.release(ch);
     ch.incoming?.clear();
-    this.stalled.delete(ch);
+    this.stalled?.delete(ch);
     for (const r of ch.pendingReplies.splice(0)) r(false);
     ch.sink.onClose();
   }

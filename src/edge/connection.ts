@@ -152,7 +152,8 @@ export class Connection
   readonly role: 'client' | 'server';
   /** @internal The sans-I/O protocol core this edge feeds and drains. */
   readonly core: ConnectionCore;
-  private readonly channels = new Map<number, Channel>();
+  /** Open channels by number, made with the first (an empty Map costs ~240 bytes per idle connection). */
+  private channels: Map<number, Channel> | undefined;
   private flushScheduled = false;
   /** Our queued output is over the high-water mark: bulk data waits until the socket drains. */
   private blocked = false;
@@ -235,8 +236,11 @@ export class Connection
   private settled(outcome: 'done' | SshError): void {
     if (this.authState !== 'pending') return;
     this.authState = outcome;
-    if (outcome === 'done') this.ready?.resolve();
-    else this.ready?.reject(outcome);
+    // Dropped once settled (those awaiting it hold the promise): ~250 bytes per connection.
+    const ready = this.ready;
+    this.ready = undefined;
+    if (outcome === 'done') ready?.resolve();
+    else ready?.reject(outcome);
   }
 
   /** Whether the connection has ended. */
@@ -369,11 +373,11 @@ export class Connection
   /** Starts the idle clock if the connection is authenticated and has no channel. */
   private armIdle(): void {
     const ms = this.idleTimeMs;
-    if (ms === undefined || ms === Infinity || this.closed || this.channels.size > 0) return;
+    if (ms === undefined || ms === Infinity || this.closed || this.channelCount > 0) return;
     if (!this.core.isAuthenticated || this.idleTimer) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
-      if (this.closed || this.channels.size > 0) return;
+      if (this.closed || this.channelCount > 0) return;
       this.core.disconnect(DisconnectReason.BY_APPLICATION, `idle for ${ms} ms with no channel open`);
     }, ms);
     this.idleTimer.unref();
@@ -479,25 +483,25 @@ export class Connection
       mc.channelType === 'session'
         ? new SessionChannel(this, this.core.mux, mc)
         : new Channel(this, this.core.mux, mc);
-    this.channels.set(ch.channelId, ch);
+    (this.channels ??= new Map()).set(ch.channelId, ch);
     this.disarmIdle();
     return ch;
   }
 
   /** @internal Called by a Channel once it is closed. */
   forgetChannel(id: number): void {
-    this.channels.delete(id);
-    if (this.channels.size === 0) this.armIdle();
+    this.channels?.delete(id);
+    if (this.channelCount === 0) this.armIdle();
   }
 
   /** The open channel with this local id. */
   channel(id: number): Channel | undefined {
-    return this.channels.get(id);
+    return this.channels?.get(id);
   }
 
   /** Channels open now. */
   get channelCount(): number {
-    return this.channels.size;
+    return this.channels?.size ?? 0;
   }
 
   /** Opens a session channel (RFC 4254 §6.1), the seed's ssh_connection:session_channel. */
@@ -637,7 +641,7 @@ export class Connection
       peer: { address: this.socket.remoteAddress ?? '', port: this.socket.remotePort ?? 0 },
       sockname: { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 },
       algorithms: t.negotiated ? { ...t.negotiated } : undefined,
-      channels: this.channels.size,
+      channels: this.channelCount,
       rekeys: this.rekeyCount,
     };
   }
