@@ -37,20 +37,18 @@ export class PublickeyClient implements ClientAuthMethod {
 
   start(ctx: ClientMethodContext): boolean {
     const pick = this.nextPublicKey(ctx);
-    this.current = pick && { ...pick, signed: false };
-    if (!pick) return false;
-    ctx.tried(`publickey (${pick.algorithm})`);
-    if (!pick.key.sign) {
-      this.sendSigned(this.current!, ctx);
+    if (!pick) {
+      this.current = undefined;
+      return false;
+    }
+    const cur = (this.current = { ...pick, signed: false });
+    ctx.tried(`publickey (${cur.algorithm})`);
+    if (!cur.key.sign) {
+      this.sendSigned(cur, ctx);
       return true;
     }
     ctx.send(
-      encodeUserauthPublickey(
-        ctx.config.user,
-        CONNECTION_SERVICE,
-        pick.algorithm,
-        pick.key.key.publicKey.blob,
-      ),
+      encodeUserauthPublickey(ctx.config.user, CONNECTION_SERVICE, cur.algorithm, cur.key.key.publicKey.blob),
     );
     return true;
   }

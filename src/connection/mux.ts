@@ -183,8 +183,7 @@ export class MuxCore {
   private readonly channels = new Map<number, MuxChannel>();
   private nextId = 0;
   private readonly globalReplies: ((ok: boolean, data: Buffer) => void)[] = [];
-  /** Replies owed to the peer's global requests, in order. */
-  /** Replies owed to the peer's global requests; made at the first one (most connections send none). */
+  /** Replies owed to the peer's global requests, in order; made at the first one (most connections send none). */
   private globalIncoming: ReplyQueue | undefined;
   /** Replies owed to the peer across the connection; over `pendingRequests`, input pauses. */
   private owed = 0;
