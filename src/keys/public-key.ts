@@ -80,14 +80,13 @@ function lazyEd25519(blob: Buffer): PublicKey {
     blob,
     get keyObject() {
       // The key sits at the end of the blob: string "ssh-ed25519" (4 + 11 bytes), string key (4 + 32).
-      return (keyObject ??= ed25519Public(blob.subarray(blob.length - ED25519_KEY_BYTES)));
+      if (!keyObject) {
+        const x = toBase64Url(blob.subarray(blob.length - ED25519_KEY_BYTES));
+        keyObject = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+      }
+      return keyObject;
     },
   };
-}
-
-function ed25519Public(pub: Buffer): KeyObject {
-  if (pub.length !== ED25519_KEY_BYTES) throw badKey(`ed25519 public key is ${pub.length} bytes, not 32`);
-  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: toBase64Url(pub) }, format: 'jwk' });
 }
 
 /** Only the uncompressed SEC1 point form (0x04 || X || Y) is used by SSH (RFC 5656 §3.1). */
