@@ -374,14 +374,30 @@ describe('many connections come and go', () => {
       base = m;
       if (settled) break;
     }
-    const conns = await open200();
-    const during = await d.memory();
-    await runAndClose(conns);
-    const now = await d.memory();
-    console.log(`200 connections: ${mib(during.heap - base.heap)} while open; after ${mib(grew(base, now))}`);
-    assert.equal(during.connections, 200);
-    // A leak shows as growth; less than the base (a collection freeing more the second time, as
-    // seen once: 14.4 MiB to 13.0) is memory given back.
-    assert.ok(now.heap - base.heap < base.heap * 0.1, `base ${mib(base.heap)}, after ${mib(now.heap)}`);
+    // Measured rounds: a leak holds something per connection, so it grows the heap in every
+    // round; what a collection or V8 happens to keep once does not recur. One round of noise was
+    // seen in CI (Node 24/26: 9.5 MiB to 10.4 after the warm-up had settled), so up to three
+    // rounds run and the least growth must be under 10% of the base: a leak of 5 KiB per
+    // connection (1 MiB a round) fails all three.
+    const growth: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const conns = await open200();
+      const during = await d.memory();
+      assert.equal(during.connections, 200);
+      await runAndClose(conns);
+      const now = await d.memory();
+      console.log(
+        `200 connections: ${mib(during.heap - base.heap)} while open; after ${mib(grew(base, now))}`,
+      );
+      growth.push(now.heap - base.heap);
+      // Less than the base (a collection freeing more the second time, as seen once: 14.4 MiB
+      // to 13.0) is memory given back.
+      if (now.heap - base.heap < base.heap * 0.1) break;
+      base = now;
+    }
+    assert.ok(
+      Math.min(...growth) < base.heap * 0.1,
+      `grew ${growth.map(mib).join(', ')} in successive rounds (base ${mib(base.heap)})`,
+    );
   });
 });
