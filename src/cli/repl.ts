@@ -86,7 +86,10 @@ export class ReplSession {
   private roomWaiters: (() => void)[] = [];
   private ackWaiters: (() => void)[] = [];
   private interrupting = false;
-  /** Messages for a worker being replaced, posted once the new one exists. */
+  /**
+   * Messages held back: for a worker being replaced, posted once the new one exists; or typed
+   * after a Ctrl-C that came during an evaluation, posted once it is decided what it did.
+   */
   private held: ReplInbound[] | undefined;
   private ending = false;
   private done = false;
@@ -170,15 +173,23 @@ export class ReplSession {
     if (this.inFlight === 0) for (const w of this.ackWaiters.splice(0)) w();
   }
 
-  private post(m: ReplInbound): void {
+  /** Posts to the worker, behind what is held back unless `now` (the worker must be there). */
+  private post(m: ReplInbound, now = false): void {
     if (this.done) return;
     if (m.t === 'in') {
       // A copy of just these bytes: posting a view would clone its whole underlying buffer.
       m = { t: 'in', data: new Uint8Array(m.data) };
       this.inFlight += m.data.byteLength;
     }
-    if (this.held) this.held.push(m);
+    if (this.held && !now) this.held.push(m);
     else this.worker.postMessage(m);
+  }
+
+  /** Posts what was held back while a Ctrl-C was being decided. */
+  private unpark(): void {
+    const held = this.held;
+    this.held = undefined;
+    if (held && !this.done) for (const m of held) this.worker.postMessage(m);
   }
 
   /**
@@ -236,9 +247,9 @@ export class ReplSession {
     await this.end({ status: 255 }, false);
   }
 
-  private forwardInterrupt(): void {
-    if (this.workerData.pty) this.post({ t: 'in', data: Buffer.of(INTR) });
-    else this.post({ t: 'sigint' });
+  private forwardInterrupt(now = false): void {
+    if (this.workerData.pty) this.post({ t: 'in', data: Buffer.of(INTR) }, now);
+    else this.post({ t: 'sigint' }, now);
   }
 
   private caughtUp(ms: number): Promise<boolean> {
@@ -271,6 +282,10 @@ export class ReplSession {
     const worker = this.worker;
     const busy = Atomics.load(this.flow, SLOT.busy) === 1;
     if (!busy) this.forwardInterrupt();
+    // While it is decided what a Ctrl-C seen during an evaluation did, what is typed after it
+    // waits: if the evaluation had just ended (the worker was slow to clear its flag: seen on a
+    // loaded machine), the Ctrl-C goes to the REPL as a key, and must reach it before that input.
+    else this.held ??= [];
     void (async () => {
       try {
         if (!busy) {
@@ -287,12 +302,13 @@ export class ReplSession {
         }
         const result = await interruptWorker(worker.threadId, () => worker.postMessage({ t: 'poke' }));
         if (this.done || worker !== this.worker) return;
-        if (result === 'interrupted') this.post({ t: 'interrupted', dropCtrlC: !busy });
+        if (result === 'interrupted') this.post({ t: 'interrupted', dropCtrlC: !busy }, true);
         else if (result === 'idle') {
-          if (busy) this.forwardInterrupt();
+          if (busy) this.forwardInterrupt(true);
         } else await this.restart();
       } finally {
         this.interrupting = false;
+        if (busy) this.unpark();
       }
     })();
   }
@@ -300,8 +316,10 @@ export class ReplSession {
   /** The worker could not be stopped in place: a fresh one replaces it. */
   private async restart(): Promise<void> {
     const old = this.worker;
-    this.held = [];
+    // Input typed after the Ctrl-C (held back while it was decided) goes to the new worker.
+    this.held ??= [];
     this.inFlight = 0;
+    for (const m of this.held) if (m.t === 'in') this.inFlight += m.data.byteLength;
     await this.relay.drained();
     this.worker = undefined as unknown as Worker; // its events are ignored from now on
     await old.terminate();
