@@ -483,6 +483,10 @@ describe('chacha20-poly1305@openssh.com known answers (PROTOCOL.chacha20poly1305
     ['a short packet at sequence number 0', 0, Buffer.from('\x05\x00\x00\x00\x0cssh-userauth', 'latin1')],
     ['a multi-block packet at sequence number 7', 7, payloadOfLength(300, 9)],
     ['a packet at sequence number 2^32 - 1', 0xffffffff, payloadOfLength(64, 3)],
+    // The payload is encrypted in libsodium up to 1 KiB after the length, and by OpenSSL past it.
+    ['a packet of 1024 bytes after the length', 11, payloadOfLength(1015, 5)],
+    ['a packet of 1032 bytes after the length', 12, payloadOfLength(1020, 6)],
+    ['a packet of 5000 bytes at sequence number 2^31', 0x80000000, payloadOfLength(5000, 4)],
   ];
 
   for (const [what, seq, payload] of cases) {
