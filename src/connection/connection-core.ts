@@ -190,6 +190,11 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
     return this.events.outputFull();
   }
 
+  onHeld(): void {
+    // The output is taken at the next write, which releases what is held.
+    this.events.onOutput();
+  }
+
   onChannelOpen(
     open: ChannelOpen,
     accept: (sink: ChannelSink, params?: Partial<ChannelParams>) => MuxChannel,
@@ -224,6 +229,7 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
   }
 
   takeOutput(): Buffer[] {
+    this.mux.releaseHeld();
     return this.transport.takeOutput();
   }
 

@@ -46,6 +46,12 @@ export interface MuxLink {
   /** Stop processing the peer's messages until `resumeInput` (too many requests wait for answers). */
   pauseInput(): void;
   resumeInput(): void;
+  /**
+   * The short last piece of a channel write was held back so that it can share a packet with the
+   * next write (see `MuxCore.releaseHeld`): call `releaseHeld` before taking the output to write.
+   * A link without this method gets every piece sent at once.
+   */
+  onHeld?(): void;
 }
 
 /** Per-channel callbacks, set by whoever owns the channel (channel/ for users, the daemon for sessions). */
@@ -172,6 +178,12 @@ export const DEFAULT_WINDOW_BUDGET = 32 * 1024 * 1024;
 /** A starved channel is topped up once this much budget is free (or what it is owed, if less). */
 const TOP_UP_MIN = 64 * 1024;
 
+/**
+ * The longest end of a channel write that waits to share a packet with the next write (see
+ * `MuxCore.flush`): copying it into that packet's head must stay cheaper than a packet of its own.
+ */
+const HOLD_MAX = 4096;
+
 /** Default for `MuxLimits.pendingRequests`. */
 export const DEFAULT_PENDING_REQUESTS = 64;
 
@@ -203,6 +215,8 @@ export class MuxCore {
   };
   /** Channels that stopped sending because the socket was full. */
   private stalled: Set<MuxChannel> | undefined;
+  /** Channels whose queue ends in a held short piece (see `releaseHeld`). */
+  private held: Set<MuxChannel> | undefined;
   private closed = false;
   /** The shortest request-to-reply time seen (ms): the round trip, for window growth. */
   private minRtt = Infinity;
@@ -312,7 +326,7 @@ export class MuxCore {
     return left;
   }
 
-  private flush(ch: MuxChannel): void {
+  private flush(ch: MuxChannel, hold = this.link.onHeld !== undefined): void {
     const link = this.link;
     const limit = Math.min(ch.remoteMaxPacket, MAX_PAYLOAD_LENGTH - 13);
     while (ch.outQueue.length > 0) {
@@ -329,10 +343,33 @@ export class MuxCore {
         (this.stalled ??= new Set()).add(ch);
         return;
       }
-      const n = Math.min(w.data.length - w.offset, ch.remoteWindow, limit);
-      const header = w.dataType === 0 ? 9 : 13;
+      const left = w.data.length - w.offset;
+      const n = Math.min(left, ch.remoteWindow, limit);
+      // The short end of a write that fills no packet (an SFTP DATA reply of 32,781 bytes to a
+      // peer taking 32,768 per packet ends in 13; an SFTP WRITE to sshd in a few dozen) would
+      // double the packets of a transfer, each sealed, written and opened by the peer on its own.
+      // Copied into the head of the packet that starts the next write, it costs nothing; and
+      // when there is no next write yet, it waits for one until the output is taken
+      // (`releaseHeld`), which is when it would have been written anyway.
+      let next: QueuedWrite | undefined;
+      if (n === left && n < limit && n <= HOLD_MAX && n < ch.remoteWindow) {
+        next = ch.outQueue[1];
+        if (!next && hold) {
+          if (!(this.held ??= new Set()).has(ch)) {
+            this.held.add(ch);
+            link.onHeld!();
+          }
+          return;
+        }
+        if (next && (next.control || next.dataType !== w.dataType)) next = undefined;
+      }
+      const m = next ? Math.min(next.data.length - next.offset, ch.remoteWindow - n, limit - n) : 0;
+      const header = (w.dataType === 0 ? 9 : 13) + (m > 0 ? n : 0);
       // The data itself is the packet's body: the cipher reads it in place, nothing copies it.
-      const p = link.openPacket(header, w.data.subarray(w.offset, w.offset + n));
+      const p =
+        m > 0
+          ? link.openPacket(header, next!.data.subarray(next!.offset, next!.offset + m))
+          : link.openPacket(header, w.data.subarray(w.offset, w.offset + n));
       const b = p.buf;
       let o = p.payloadOffset;
       b[o] = w.dataType === 0 ? Msg.CHANNEL_DATA : Msg.CHANNEL_EXTENDED_DATA;
@@ -342,15 +379,30 @@ export class MuxCore {
         b.writeUInt32BE(w.dataType, o);
         o += 4;
       }
-      b.writeUInt32BE(n, o);
+      b.writeUInt32BE(n + m, o);
+      if (m > 0) w.data.copy(b, o + 4, w.offset, w.offset + n);
       link.sealPacket(p);
-      ch.remoteWindow -= n;
+      ch.remoteWindow -= n + m;
       w.offset += n;
       if (w.offset === w.data.length) {
         ch.outQueue.shift();
         w.done?.();
       }
+      if (m > 0) next!.offset += m;
     }
+  }
+
+  /**
+   * Sends the short pieces held back for a next write that has not come: call before taking the
+   * output to write (the link's `onHeld` asked for it), so holding never delays a byte past the
+   * write it would have gone out in.
+   */
+  releaseHeld(): void {
+    const held = this.held;
+    if (!held?.size) return;
+    this.held = undefined;
+    if (this.closed) return;
+    for (const ch of held) if (ch.state === 'open') this.flush(ch, false);
   }
 
   /**

@@ -71,6 +71,14 @@ class FakeLink implements MuxLink {
   }
 }
 
+/** A link that lets the mux hold short ends of writes, as the connection does; counts the asks. */
+class HoldingLink extends FakeLink {
+  asks = 0;
+  onHeld(): void {
+    this.asks++;
+  }
+}
+
 /** What a channel's owner saw. */
 class RecordingSink implements ChannelSink {
   readonly events: string[] = [];
@@ -123,8 +131,8 @@ function setup(
   defaults: ChannelParams = { initialWindow: 1000, maxPacket: 500 },
   limits: MuxLimits = {},
   now: () => number = () => 0,
+  link: FakeLink = new FakeLink(),
 ): Setup {
-  const link = new FakeLink();
   const opens: ChannelOpen[] = [];
   const globals: GlobalRequest[] = [];
   const globalAnswers: Reply[] = [];
@@ -1072,5 +1080,74 @@ describe('MuxCore: receive-window growth (the round trip, not the receiver, hold
     send(s, ch, clock, 12000, 1);
     assert.equal(ch.windowTarget, 2000, 'doubling to 4000 would pass the budget');
     assert.ok(s.mux.receiveOutstanding <= 2500, `outstanding ${s.mux.receiveOutstanding}`);
+  });
+});
+
+describe('MuxCore send side: the short end of a write shares a packet with the next write', () => {
+  const holding = () => setup(undefined, undefined, undefined, new HoldingLink());
+
+  test('the end waits for the next write and goes out at the head of its first packet', () => {
+    const s = holding();
+    const link = s.link as HoldingLink;
+    const { ch } = openConfirmed(s, { window: 100_000, maxPacket: 500 });
+    const a = bytes(1300, 1);
+    const b = bytes(900, 2);
+    const done: string[] = [];
+    s.mux.write(ch, a, 0, () => done.push('a'));
+    assert.deepEqual(trace(s.link.sent), ['data:500', 'data:500']);
+    assert.equal(link.asks, 1, 'the link is asked to release what is held');
+    assert.equal(done.length, 0, 'a is not done while its end is held');
+    s.mux.write(ch, b, 0, () => done.push('b'));
+    // 300 of a and 200 of b in one packet, then 500 of b; b's last 200 wait in turn.
+    assert.deepEqual(trace(s.link.sent), ['data:500', 'data:500', 'data:500', 'data:500']);
+    assert.deepEqual(done, ['a']);
+    assert.equal(link.asks, 1, 'one ask covers the channel until it is released');
+    s.mux.releaseHeld();
+    assert.deepEqual(trace(s.link.sent.slice(4)), ['data:200']);
+    assert.deepEqual(done, ['a', 'b']);
+    const sent = s.link.take().map(decode);
+    assert.deepEqual(Buffer.concat(sent.map((d) => d.data!)), Buffer.concat([a, b]), 'whole and in order');
+    assert.equal(ch.remoteWindow, 100_000 - 2200);
+    s.mux.releaseHeld();
+    assert.deepEqual(s.link.sent, [], 'nothing is sent twice');
+  });
+
+  test('a small write waits alone until released; EOF and CLOSE behind it do not overtake it', () => {
+    const s = holding();
+    const { ch } = openConfirmed(s, { window: 100_000, maxPacket: 500 });
+    s.mux.write(ch, bytes(13));
+    assert.deepEqual(s.link.sent, []);
+    s.mux.sendEof(ch);
+    s.mux.close(ch);
+    assert.deepEqual(s.link.sent, [], 'EOF and CLOSE queue behind the held data');
+    s.mux.releaseHeld();
+    assert.deepEqual(trace(s.link.take()), ['data:13', 'eof', 'close']);
+  });
+
+  test('extended data does not join a packet of ordinary data', () => {
+    const s = holding();
+    const { ch } = openConfirmed(s, { window: 100_000, maxPacket: 500 });
+    s.mux.write(ch, bytes(600));
+    s.mux.write(ch, bytes(50), 1);
+    s.mux.releaseHeld();
+    assert.deepEqual(trace(s.link.take()), ['data:500', 'data:100', 'ext1:50']);
+  });
+
+  test('nothing is held when the window has no room for more, or the end is longer than 4 KiB', () => {
+    const s = holding();
+    const { ch } = openConfirmed(s, { window: 700, maxPacket: 500 });
+    s.mux.write(ch, bytes(700));
+    assert.deepEqual(trace(s.link.take()), ['data:500', 'data:200'], 'the window ends with the write');
+    const t = holding();
+    const big = openConfirmed(t, { window: 1_000_000, maxPacket: 32_768 });
+    t.mux.write(big.ch, bytes(32_768 + 5000));
+    assert.deepEqual(trace(t.link.take()), ['data:32768', 'data:5000']);
+  });
+
+  test('a link without onHeld gets every piece at once', () => {
+    const s = setup();
+    const { ch } = openConfirmed(s, { window: 100_000, maxPacket: 500 });
+    s.mux.write(ch, bytes(1300));
+    assert.deepEqual(trace(s.link.take()), ['data:500', 'data:500', 'data:300']);
   });
 });
