@@ -384,11 +384,12 @@ export class MuxCore {
       link.sealPacket(p);
       ch.remoteWindow -= n + m;
       w.offset += n;
+      if (m > 0) next!.offset += m;
+      // Last: `done` may write again, and so flush this channel from inside this loop.
       if (w.offset === w.data.length) {
         ch.outQueue.shift();
         w.done?.();
       }
-      if (m > 0) next!.offset += m;
     }
   }
 

@@ -1112,6 +1112,23 @@ describe('MuxCore send side: the short end of a write shares a packet with the n
     assert.deepEqual(s.link.sent, [], 'nothing is sent twice');
   });
 
+  test('a write from the callback of a write whose end was just sent is not sent twice', () => {
+    const s = holding();
+    const { ch } = openConfirmed(s, { window: 100_000, maxPacket: 500 });
+    const a = bytes(1300, 1);
+    const b = bytes(900, 2);
+    const c = bytes(100, 3);
+    s.mux.write(ch, a, 0, () => s.mux.write(ch, c));
+    s.mux.write(ch, b);
+    s.mux.releaseHeld();
+    const sent = s.link.take().map(decode);
+    assert.deepEqual(
+      Buffer.concat(sent.map((d) => d.data!)),
+      Buffer.concat([a, b, c]),
+      'whole, in order, once',
+    );
+  });
+
   test('a small write waits alone until released; EOF and CLOSE behind it do not overtake it', () => {
     const s = holding();
     const { ch } = openConfirmed(s, { window: 100_000, maxPacket: 500 });
