@@ -610,6 +610,8 @@ export interface RunOptions {
   /** Variables added to (or, with value undefined, removed from) the environment. */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Sees all of stderr as it comes (the result keeps only its head and tail past 4 MiB). */
+  onStderr?: (chunk: Buffer) => void;
 }
 
 export interface RunResult {
@@ -696,7 +698,10 @@ function execute(
     let afterExit: NodeJS.Timeout | undefined;
 
     child.stdout.on('data', onStdout);
-    child.stderr.on('data', (c: Buffer) => stderr.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr.push(c);
+      opts.onStderr?.(c);
+    });
     // EPIPE/ECONNRESET when the program exits before reading all of its input: not our error.
     child.stdin.on('error', () => {});
 
