@@ -218,10 +218,16 @@ interopSuite('256 MiB through a connection that re-keys every 1 MiB, per cipher 
           new RegExp(`kex: client->server cipher: ${f.cipher.replace(/[.@]/g, '\\$&')}`),
         );
         if (f.compression) assert.match(r.stderr, /compression: zlib@openssh.com/);
-        // ssh re-keys after each 1 MiB it sends or receives. Counted on the whole of stderr: at
-        // DEBUG1 it can pass the 4 MiB the result keeps (a CI run kept 180 of the NEWKEYS).
+        // ssh re-keys after each 1 MiB it sends or receives on the wire: its packet.c counts the
+        // packets as sent, after compression. Without compression that is 256 times at least;
+        // with it, this data (a 4 KiB block repeated) shrinks to little more than the framing of
+        // each packet, so the count follows how the echo was cut into packets: 57, 180 and about 860
+        // in different runs. Many re-keys, each restarting both zlib streams, is
+        // what that case is here to show. Counted on the whole of stderr, not what the result
+        // keeps of it.
+        const least = f.compression ? 16 : 256;
         assert.ok(
-          newkeys.count >= 256,
+          newkeys.count >= least,
           `ssh saw ${newkeys.count} NEWKEYS; its commonest lines: ${newkeys.commonest()}`,
         );
       },
