@@ -385,10 +385,15 @@ export class MuxCore {
       ch.remoteWindow -= n + m;
       w.offset += n;
       if (m > 0) next!.offset += m;
-      // Last: `done` may write again, and so flush this channel from inside this loop.
+      // Last: `done` may write again, and so flush this channel from inside this loop. A next
+      // write taken whole into this packet is done too (left queued, it would go out again as
+      // an empty CHANNEL_DATA).
       if (w.offset === w.data.length) {
         ch.outQueue.shift();
+        const whole = m > 0 && next!.offset === next!.data.length;
+        if (whole) ch.outQueue.shift();
         w.done?.();
+        if (whole) next!.done?.();
       }
     }
   }

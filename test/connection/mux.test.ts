@@ -1141,6 +1141,18 @@ describe('MuxCore send side: the short end of a write shares a packet with the n
     assert.deepEqual(trace(s.link.take()), ['data:13', 'eof', 'close']);
   });
 
+  test('a short write taken whole into the packet of the one before is done, with no empty packet after it', () => {
+    const s = holding();
+    const { ch } = openConfirmed(s, { window: 100_000, maxPacket: 500 });
+    const done: string[] = [];
+    s.mux.write(ch, bytes(13, 1), 0, () => done.push('a'));
+    s.mux.write(ch, bytes(20, 2), 0, () => done.push('b'));
+    assert.deepEqual(trace(s.link.take()), ['data:33']);
+    assert.deepEqual(done, ['a', 'b'], 'both are done once their packet is sealed, in order');
+    s.mux.releaseHeld();
+    assert.deepEqual(s.link.take(), [], 'no empty CHANNEL_DATA follows');
+  });
+
   test('extended data does not join a packet of ordinary data', () => {
     const s = holding();
     const { ch } = openConfirmed(s, { window: 100_000, maxPacket: 500 });
