@@ -380,7 +380,7 @@ export class SftpClient {
 
   /** Downloads `remote` to the local file `local`, many requests in flight. */
   async fastGet(remote: string, local: string, options: TransferOptions = {}): Promise<void> {
-    await this.download(remote, createWriteStream(local), options);
+    await this.download(remote, createWriteStream(local), options, true);
   }
 
   /** Uploads the local file `local` to `remote`, many requests in flight. */
@@ -401,7 +401,8 @@ export class SftpClient {
 
   /** Downloads to a local path or into a Writable (ended when done). */
   async get(remote: string, dst: string | Writable, options: TransferOptions = {}): Promise<void> {
-    await this.download(remote, typeof dst === 'string' ? createWriteStream(dst) : dst, options);
+    if (typeof dst === 'string') await this.download(remote, createWriteStream(dst), options, true);
+    else await this.download(remote, dst, options);
   }
 
   /** Uploads a local path, a Buffer or a Readable. */
@@ -553,9 +554,10 @@ export class SftpClient {
    * Reads `remote` into `out` with up to `concurrency` READs in flight. The window starts at 8
    * requests and grows by one per reply, so a loopback transfer reaches the cap in a few round
    * trips and a long path keeps `concurrency × chunkSize` bytes in flight. Chunks are written in
-   * file order; `out` is ended at the end.
+   * file order; `out` is ended at the end. `ours`: `out` is a file stream of ours, done with a
+   * chunk when its callback runs, so the reply buffers go back to the session for reuse.
    */
-  private async download(remote: string, out: Writable, o: TransferOptions): Promise<void> {
+  private async download(remote: string, out: Writable, o: TransferOptions, ours = false): Promise<void> {
     const chunk = Math.min(o.chunkSize ?? this.session.chunkLimit, this.session.chunkLimit);
     const cap = Math.max(1, o.concurrency ?? 64);
     let h: Handle;
@@ -600,7 +602,10 @@ export class SftpClient {
           eof = true;
           continue;
         }
-        if (!out.write(d)) await new Promise((r) => out.once('drain', r));
+        const written = d;
+        // A file stream of ours is done with a chunk at its callback; a caller's may keep it.
+        const more = ours ? out.write(d, () => this.session.recycle(written)) : out.write(d);
+        if (!more) await new Promise((r) => out.once('drain', r));
         got += d.length;
         o.step?.(got, total, got / Math.max(0.001, (Date.now() - started) / 1000));
         if (window < cap) window++;
@@ -617,6 +622,7 @@ export class SftpClient {
       out.once('error', reject);
       out.end(resolve);
     });
+    this.session.dropSpare();
   }
 
   /** Writes `size` bytes taken by `readAt` to `remote` with up to `concurrency` WRITEs in flight. */
@@ -646,17 +652,24 @@ export class SftpClient {
       // Local reads of several chunks at once, whose WRITEs leave together: one socket write
       // per batch rather than per request (on loopback each write costs the peer's wake-up too).
       const block = chunk * Math.max(1, Math.min(16, Math.floor(cap / 2)));
+      // A block goes back to `spare` once the server has answered all of its WRITEs (so the data
+      // has left through the socket): a transfer reuses the few blocks it keeps in flight rather
+      // than allocating its whole size again, which kept the collector busy.
+      const spare: Buffer[] = [];
       for (let pos = 0; pos < size;) {
-        const buf = Buffer.allocUnsafe(Math.min(block, size - pos));
+        const block0 = spare.pop() ?? Buffer.allocUnsafe(Math.min(block, size));
+        const buf = block0.subarray(0, Math.min(block, size - pos));
         const n = await readAt(buf, pos);
         if (n <= 0) throw new SshError('SFTP_STATUS', `the local source ended at ${pos} of ${size} bytes`);
+        let unanswered = Math.ceil(n / chunk);
         for (let o = 0; o < n; o += chunk) {
           const len = Math.min(chunk, n - o);
           inflight++;
-          this.session.write(h, pos + o, buf.subarray(o, o + len)).then(
+          this.session.write(h, pos + o, buf.subarray(o, o + len), true).then(
             () => {
               acked += len;
               if (window < cap) window++;
+              if (--unanswered === 0) spare.push(block0);
               stepped(acked);
               settled();
             },

@@ -10,7 +10,11 @@ export class PacketFramer {
   private readonly chunks: Buffer[] = [];
   private buffered = 0;
 
-  constructor(private readonly maxPacket: number) {}
+  constructor(
+    private readonly maxPacket: number,
+    /** Where a packet that spans chunks is gathered (the client lends reusable buffers). */
+    private readonly alloc: (n: number) => Buffer = (n) => Buffer.allocUnsafe(n),
+  ) {}
 
   /** Bytes held waiting for the rest of a packet (at most 4 + maxPacket). */
   get pending(): number {
@@ -72,7 +76,7 @@ export class PacketFramer {
       else this.chunks[0] = c0.subarray(n);
       return c0.subarray(0, n);
     }
-    const out = Buffer.allocUnsafe(n);
+    const out = this.alloc(n);
     let o = 0;
     let i = 0;
     while (o < n) {

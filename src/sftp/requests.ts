@@ -341,17 +341,29 @@ export function encodeRequest(m: SftpRequest): Buffer {
  * client's hot path).
  */
 export function frameWrite(id: number, handle: Buffer, offset: number, data: Uint8Array): Buffer {
+  const b = writeHead(id, handle, offset, data.length, data.length);
+  b.set(data, b.length - data.length);
+  return b;
+}
+
+/**
+ * The framed WRITE request up to its data (length, type, id, handle, offset, data length), in a
+ * buffer with `room` bytes after it: the data follows on the wire from the caller's buffer.
+ */
+export function frameWriteHead(id: number, handle: Buffer, offset: number, length: number): Buffer {
+  return writeHead(id, handle, offset, length, 0);
+}
+
+function writeHead(id: number, handle: Buffer, offset: number, length: number, room: number): Buffer {
   const head = 4 + 1 + 4 + 4 + handle.length + 8 + 4;
-  const b = Buffer.allocUnsafe(head + data.length);
-  b.writeUInt32BE(head - 4 + data.length, 0);
+  const b = Buffer.allocUnsafe(head + room);
+  b.writeUInt32BE(head - 4 + length, 0);
   b[4] = FXP.WRITE;
   b.writeUInt32BE(id, 5);
   b.writeUInt32BE(handle.length, 9);
   handle.copy(b, 13);
-  let o = 13 + handle.length;
+  const o = 13 + handle.length;
   b.writeBigUInt64BE(BigInt(offset), o);
-  b.writeUInt32BE(data.length, o + 8);
-  o += 12;
-  b.set(data, o);
+  b.writeUInt32BE(length, o + 8);
   return b;
 }

@@ -4,7 +4,7 @@ import { debug } from '../log.js';
 import type { Attrs } from './attrs.js';
 import { EXT, FX, FXF, MAX_DATA, MAX_PACKET, SFTP_VERSION, statusName } from './constants.js';
 import { PacketFramer } from './framer.js';
-import { encodeRequest, frameWrite, type SftpRequest } from './requests.js';
+import { encodeRequest, frameWrite, frameWriteHead, type SftpRequest } from './requests.js';
 import {
   decodeLimits,
   decodeNames,
@@ -86,8 +86,18 @@ type Req = SftpRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id
  * ids, replies matched to them in whatever order they come. Any number may be in flight; the
  * channel's window and the server pace them.
  */
+/** Replies gathered into reusable buffers: from this size up to a whole packet's. */
+const GATHER_MIN = 64 * 1024;
+const GATHER_SIZE = 4 + MAX_PACKET;
+/** Spare gather buffers kept (1 MiB). */
+const SPARE_MAX = 4;
+
 export class SftpSession {
-  private readonly framer = new PacketFramer(MAX_PACKET);
+  private readonly framer = new PacketFramer(MAX_PACKET, (n) => this.gather(n));
+  /** Buffers of GATHER_SIZE bytes for large replies, given back by `recycle` (see `gather`). */
+  private spare: Buffer[] = [];
+  /** The buffers `gather` lent that `recycle` has not taken back. */
+  private readonly lent = new WeakSet<ArrayBufferLike>();
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private failure: Error | undefined;
@@ -143,6 +153,32 @@ export class SftpSession {
     const l = this.limits;
     const fit = (n: number) => (n > 0 ? n : MAX_DATA);
     return Math.min(fit(l.maxReadLength), fit(l.maxWriteLength), fit(l.maxPacketLength - 1024), MAX_DATA);
+  }
+
+  /**
+   * A buffer to gather a reply that spans channel chunks: a DATA reply of a pipelined download
+   * (up to 256 KiB) comes in several. Large ones come from `spare`, so a download that gives
+   * its buffers back (`recycle`) reuses a few instead of allocating its whole size again.
+   */
+  private gather(n: number): Buffer {
+    if (n < GATHER_MIN || n > GATHER_SIZE) return Buffer.allocUnsafe(n);
+    const b = this.spare.pop() ?? Buffer.allocUnsafe(GATHER_SIZE);
+    this.lent.add(b.buffer);
+    return b.subarray(0, n);
+  }
+
+  /**
+   * Takes back the buffer of a reply's `data` once the caller is done with it (nothing may
+   * read it afterwards). Buffers `gather` did not lend, or already given back, are ignored.
+   */
+  recycle(data: Buffer): void {
+    if (!this.lent.delete(data.buffer) || this.spare.length >= SPARE_MAX) return;
+    this.spare.push(Buffer.from(data.buffer, 0, GATHER_SIZE));
+  }
+
+  /** Forgets the spare buffers (a transfer ended). */
+  dropSpare(): void {
+    this.spare = [];
   }
 
   private onData(d: Buffer): void {
@@ -201,10 +237,22 @@ export class SftpSession {
   }
 
   /** A WRITE built with one copy of the data. */
-  async write(handle: Handle, offset: number, data: Uint8Array): Promise<void> {
+  /**
+   * WRITE (draft-02 §6.4). With `owned` the caller promises not to touch `data` until this
+   * settles: the data then goes to the channel as it is, behind a separate header that the
+   * channel puts in the same packet, instead of being copied into one request buffer (a 255 KiB
+   * copy per request of a pipelined upload).
+   */
+  async write(handle: Handle, offset: number, data: Uint8Array, owned = false): Promise<void> {
     const id = this.take();
     const reply = this.wait(id);
-    this.channel.send(frameWrite(id, handle, offset, data)).catch((e: Error) => this.fail(e));
+    const failed = (e: Error) => this.fail(e);
+    if (owned && data.length > 0) {
+      this.channel.send(frameWriteHead(id, handle, offset, data.length)).catch(failed);
+      this.channel.send(Buffer.from(data.buffer, data.byteOffset, data.length)).catch(failed);
+    } else {
+      this.channel.send(frameWrite(id, handle, offset, data)).catch(failed);
+    }
     this.expectOk(await reply);
   }
 
