@@ -34,6 +34,13 @@ export interface ServerSettings {
 /** Bytes of requests and replies one channel may hold at once, and requests in flight. */
 const MEMORY_BUDGET = 8 * 1024 * 1024;
 const MAX_IN_FLIGHT = 128;
+/**
+ * DATA reply buffers kept for the next READs once the channel has sealed their data, at most this
+ * many bytes per channel, and none while the session is idle. A download of 256 MiB otherwise
+ * allocated 256 MiB of reply buffers, and the collections that churn set off cost the daemon
+ * more CPU than reading the file.
+ */
+const SPARE_BYTES = 1024 * 1024;
 /** A READDIR reply stops adding names past this many bytes. */
 const NAME_REPLY_BYTES = 128 * 1024;
 
@@ -112,6 +119,11 @@ export class SftpServerSession {
   private idle: (() => void) | undefined;
   private readonly fh: FileHandler;
   private readonly jail: Jail;
+  /** Reply buffers of `spareSize` bytes free for reuse (see SPARE_BYTES). */
+  private spare: Buffer[] = [];
+  private spareSize = 0;
+  /** A DATA reply → the spare-sized buffer it is a view of. */
+  private readonly lent = new WeakMap<Buffer, Buffer>();
 
   constructor(
     readonly channel: Channel | SessionChannel,
@@ -200,13 +212,31 @@ export class SftpServerSession {
         d?.();
       }
       if (this.inFlight === 0) {
+        this.spare = [];
         const i = this.idle;
         this.idle = undefined;
         i?.();
       }
     };
-    if (this.channel.isClosed) return release();
-    this.channel.send(packet).then(release, release);
+    const lent = this.lent.get(packet);
+    const done = lent ? () => (this.giveBack(lent), release()) : release;
+    if (this.channel.isClosed) return done();
+    this.channel.send(packet).then(done, done);
+  }
+
+  /** A buffer for a DATA reply of up to `len` bytes: a spare one when it has the size. */
+  private replyBuffer(len: number): Buffer {
+    const size = DATA_HEADER + len;
+    if (size !== this.spareSize) {
+      this.spare = [];
+      this.spareSize = size;
+    }
+    return this.spare.pop() ?? dataReplyBuffer(len);
+  }
+
+  private giveBack(buf: Buffer): void {
+    if (buf.length === this.spareSize && (this.spare.length + 1) * buf.length <= SPARE_BYTES)
+      this.spare.push(buf);
   }
 
   private status(id: number, code: number, message = STATUS_TEXT[code] ?? 'Failure'): Buffer {
@@ -341,7 +371,7 @@ export class SftpServerSession {
           throw new StatusError(FX.PERMISSION_DENIED, 'Permission denied: not open for reading');
         return this.onHandle(e, false, async () => {
           const len = Math.min(m.length, MAX_DATA);
-          const buf = dataReplyBuffer(len);
+          const buf = this.replyBuffer(len);
           let n = 0;
           // Fill the reply unless the file ends: fewer bytes than asked are legal but cost round trips.
           while (n < len) {
@@ -349,8 +379,13 @@ export class SftpServerSession {
             if (k === 0) break;
             n += k;
           }
-          if (n === 0 && len > 0) return this.status(m.id, FX.EOF);
-          return sealData(buf, m.id, n);
+          if (n === 0 && len > 0) {
+            this.giveBack(buf);
+            return this.status(m.id, FX.EOF);
+          }
+          const packet = sealData(buf, m.id, n);
+          this.lent.set(packet, buf);
+          return packet;
         });
       }
       case 'write': {

@@ -103,3 +103,44 @@ test('a fileHandler that keeps the files in memory, confined to a root inside it
     await d.stop();
   }
 });
+
+test(
+  'reply and upload buffers are reused only once their data has gone: every byte arrives as written',
+  { timeout: 60_000 },
+  async () => {
+    const conn = await connectTo(daemon, env, { password: 'pw' });
+    // A small window and packets: the daemon's DATA replies wait in the channel's queue while later
+    // READs are served, and the client's replies come in many chunks.
+    const sftp = await ssh.sftp.startChannel(conn, {
+      initialWindowSize: 96 * 1024,
+      maxWindowSize: 96 * 1024,
+      maxPacketSize: 8 * 1024,
+    });
+    const data = randomBytes(6 * 1024 * 1024 + 77);
+    await writeFile(join(env.dir, 'reuse.bin'), data);
+    await sftp.fastPut(join(env.dir, 'reuse.bin'), '/reuse.bin', { concurrency: 32, chunkSize: 48 * 1024 });
+    assert.equal(sha(await readFile(join(root, 'reuse.bin'))), sha(data), 'the upload');
+    // With the defaults (64 WRITEs of 255 KiB) the daemon's window and budget run out, so WRITEs
+    // wait in the client's queue while the next blocks of the file are read.
+    const big = randomBytes(40 * 1024 * 1024);
+    await writeFile(join(env.dir, 'big.bin'), big);
+    const conn2 = await connectTo(daemon, env, { password: 'pw' });
+    const sftp2 = await ssh.sftp.startChannel(conn2);
+    await sftp2.fastPut(join(env.dir, 'big.bin'), '/big.bin');
+    assert.equal(sha(await readFile(join(root, 'big.bin'))), sha(big), 'the default upload');
+    await ssh.sftp.stopChannel(sftp2);
+    await conn2.close();
+    const h = await sftp.open('/reuse.bin', 'r');
+    const reads = [];
+    for (let i = 0; i < 48; i++) reads.push(sftp.apread(h, i * 40_000, 40_000));
+    const got = await Promise.all(reads);
+    got.forEach((b, i) => assert.ok(b?.equals(data.subarray(i * 40_000, (i + 1) * 40_000)), `READ ${i}`));
+    await sftp.close(h);
+    await sftp.fastGet('/reuse.bin', join(env.dir, 'reuse-down.bin'), { concurrency: 32 });
+    assert.equal(sha(await readFile(join(env.dir, 'reuse-down.bin'))), sha(data), 'fastGet');
+    // Into a caller's Writable that keeps every chunk: nothing of it may be reused under it.
+    assert.equal(sha(await sftp.readFile('/reuse.bin')), sha(data), 'readFile');
+    await ssh.sftp.stopChannel(sftp);
+    await conn.close();
+  },
+);
