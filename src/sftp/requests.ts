@@ -347,13 +347,14 @@ export function frameWrite(id: number, handle: Buffer, offset: number, data: Uin
 }
 
 /**
- * The framed WRITE request up to its data (length, type, id, handle, offset, data length), in a
- * buffer with `room` bytes after it: the data follows on the wire from the caller's buffer.
+ * The framed WRITE request up to its `length` bytes of data (length, type, id, handle, offset,
+ * data length): the data follows on the wire from the caller's buffer.
  */
 export function frameWriteHead(id: number, handle: Buffer, offset: number, length: number): Buffer {
   return writeHead(id, handle, offset, length, 0);
 }
 
+/** A WRITE request's header for `length` bytes of data, in a buffer with `room` bytes after it. */
 function writeHead(id: number, handle: Buffer, offset: number, length: number, room: number): Buffer {
   const head = 4 + 1 + 4 + 4 + handle.length + 8 + 4;
   const b = Buffer.allocUnsafe(head + room);

@@ -81,17 +81,17 @@ export type Handle = Buffer;
 type Pending = { resolve: (r: SftpResponse) => void; reject: (e: Error) => void };
 type Req = SftpRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
-/**
- * The protocol side of an SFTP client (the seed's ssh_sftp channel): requests out with fresh
- * ids, replies matched to them in whatever order they come. Any number may be in flight; the
- * channel's window and the server pace them.
- */
 /** Replies gathered into reusable buffers: from this size up to a whole packet's. */
 const GATHER_MIN = 64 * 1024;
 const GATHER_SIZE = 4 + MAX_PACKET;
 /** Spare gather buffers kept (1 MiB). */
 const SPARE_MAX = 4;
 
+/**
+ * The protocol side of an SFTP client (the seed's ssh_sftp channel): requests out with fresh
+ * ids, replies matched to them in whatever order they come. Any number may be in flight; the
+ * channel's window and the server pace them.
+ */
 export class SftpSession {
   private readonly framer = new PacketFramer(MAX_PACKET, (n) => this.gather(n));
   /** Buffers of GATHER_SIZE bytes for large replies, given back by `recycle` (see `gather`). */
@@ -236,7 +236,6 @@ export class SftpSession {
     return reply;
   }
 
-  /** A WRITE built with one copy of the data. */
   /**
    * WRITE (draft-02 §6.4). With `owned` the caller promises not to touch `data` until this
    * settles: the data then goes to the channel as it is, behind a separate header that the
