@@ -602,9 +602,8 @@ export class SftpClient {
           eof = true;
           continue;
         }
-        const written = d;
         // A file stream of ours is done with a chunk at its callback; a caller's may keep it.
-        const more = ours ? out.write(d, () => this.session.recycle(written)) : out.write(d);
+        const more = ours ? out.write(d, () => this.session.recycle(d)) : out.write(d);
         if (!more) await new Promise((r) => out.once('drain', r));
         got += d.length;
         o.step?.(got, total, got / Math.max(0.001, (Date.now() - started) / 1000));

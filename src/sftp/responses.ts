@@ -120,14 +120,10 @@ export function encodeResponse(m: SftpResponse): Buffer {
 export const DATA_HEADER = 4 + 1 + 4 + 4;
 
 /**
- * A framed DATA reply with room for `max` bytes, to read the file straight into (the server's
- * hot path: no copy of the data). Fill from `DATA_HEADER`, then `sealData(buf, n)`.
+ * Writes the header of a DATA reply for `id` holding `n` bytes; returns the framed packet. The
+ * server reads the file straight into `buf` from `DATA_HEADER` on (its hot path: no copy of the
+ * data), so `buf` has `DATA_HEADER` + the READ's length bytes.
  */
-export function dataReplyBuffer(max: number): Buffer {
-  return Buffer.allocUnsafe(DATA_HEADER + max);
-}
-
-/** Writes the header of a DATA reply for `id` holding `n` bytes; returns the framed packet. */
 export function sealData(buf: Buffer, id: number, n: number): Buffer {
   buf.writeUInt32BE(9 + n, 0);
   buf[4] = FXP.DATA;

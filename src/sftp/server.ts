@@ -7,10 +7,10 @@ import { longName, type Attrs } from './attrs.js';
 import { EXTENSION_VERSIONS, FX, FXF, MAX_DATA, MAX_PACKET, SFTP_VERSION } from './constants.js';
 import { errnoError, type DirReader, type FileHandler, type FileStats } from './file-handler.js';
 import { PacketFramer } from './framer.js';
+import { SpareBuffers } from './spare-buffers.js';
 import type { Jail } from './jail.js';
 import { decodeRequest, peekRequestId, type SftpRequest } from './requests.js';
 import {
-  dataReplyBuffer,
   DATA_HEADER,
   encodeLimits,
   encodeNames,
@@ -36,9 +36,7 @@ const MEMORY_BUDGET = 8 * 1024 * 1024;
 const MAX_IN_FLIGHT = 128;
 /**
  * DATA reply buffers kept for the next READs once the channel has sealed their data, at most this
- * many bytes per channel, and none while the session is idle. A download of 256 MiB otherwise
- * allocated 256 MiB of reply buffers, and the collections that churn set off cost the daemon
- * more CPU than reading the file.
+ * many bytes per channel, and none while the session is idle.
  */
 const SPARE_BYTES = 1024 * 1024;
 /** A READDIR reply stops adding names past this many bytes. */
@@ -119,10 +117,8 @@ export class SftpServerSession {
   private idle: (() => void) | undefined;
   private readonly fh: FileHandler;
   private readonly jail: Jail;
-  /** Reply buffers of `spareSize` bytes free for reuse (see SPARE_BYTES). */
-  private spare: Buffer[] = [];
-  private spareSize = 0;
-  /** A DATA reply → the spare-sized buffer it is a view of. */
+  private readonly spare = new SpareBuffers(SPARE_BYTES);
+  /** A DATA reply → the spare buffer it is a view of. */
   private readonly lent = new WeakMap<Buffer, Buffer>();
 
   constructor(
@@ -212,31 +208,16 @@ export class SftpServerSession {
         d?.();
       }
       if (this.inFlight === 0) {
-        this.spare = [];
+        this.spare.clear();
         const i = this.idle;
         this.idle = undefined;
         i?.();
       }
     };
     const lent = this.lent.get(packet);
-    const done = lent ? () => (this.giveBack(lent), release()) : release;
+    const done = lent ? () => (this.spare.give(lent), release()) : release;
     if (this.channel.isClosed) return done();
     this.channel.send(packet).then(done, done);
-  }
-
-  /** A buffer for a DATA reply of up to `len` bytes: a spare one when it has the size. */
-  private replyBuffer(len: number): Buffer {
-    const size = DATA_HEADER + len;
-    if (size !== this.spareSize) {
-      this.spare = [];
-      this.spareSize = size;
-    }
-    return this.spare.pop() ?? dataReplyBuffer(len);
-  }
-
-  private giveBack(buf: Buffer): void {
-    if (buf.length === this.spareSize && (this.spare.length + 1) * buf.length <= SPARE_BYTES)
-      this.spare.push(buf);
   }
 
   private status(id: number, code: number, message = STATUS_TEXT[code] ?? 'Failure'): Buffer {
@@ -371,7 +352,8 @@ export class SftpServerSession {
           throw new StatusError(FX.PERMISSION_DENIED, 'Permission denied: not open for reading');
         return this.onHandle(e, false, async () => {
           const len = Math.min(m.length, MAX_DATA);
-          const buf = this.replyBuffer(len);
+          // A DATA reply with room for `len` bytes, to read the file into (see sealData).
+          const buf = this.spare.take(DATA_HEADER + len);
           let n = 0;
           // Fill the reply unless the file ends: fewer bytes than asked are legal but cost round trips.
           while (n < len) {
@@ -380,7 +362,7 @@ export class SftpServerSession {
             n += k;
           }
           if (n === 0 && len > 0) {
-            this.giveBack(buf);
+            this.spare.give(buf);
             return this.status(m.id, FX.EOF);
           }
           const packet = sealData(buf, m.id, n);

@@ -4,6 +4,7 @@ import { debug } from '../log.js';
 import type { Attrs } from './attrs.js';
 import { EXT, FX, FXF, MAX_DATA, MAX_PACKET, SFTP_VERSION, statusName } from './constants.js';
 import { PacketFramer } from './framer.js';
+import { SpareBuffers } from './spare-buffers.js';
 import { encodeRequest, frameWrite, frameWriteHead, type SftpRequest } from './requests.js';
 import {
   decodeLimits,
@@ -84,8 +85,8 @@ type Req = SftpRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id
 /** Replies gathered into reusable buffers: from this size up to a whole packet's. */
 const GATHER_MIN = 64 * 1024;
 const GATHER_SIZE = 4 + MAX_PACKET;
-/** Spare gather buffers kept (1 MiB). */
-const SPARE_MAX = 4;
+/** Spare gather buffers kept: four (1 MiB). */
+const SPARE_BYTES = 4 * GATHER_SIZE;
 
 /**
  * The protocol side of an SFTP client (the seed's ssh_sftp channel): requests out with fresh
@@ -95,7 +96,7 @@ const SPARE_MAX = 4;
 export class SftpSession {
   private readonly framer = new PacketFramer(MAX_PACKET, (n) => this.gather(n));
   /** Buffers of GATHER_SIZE bytes for large replies, given back by `recycle` (see `gather`). */
-  private spare: Buffer[] = [];
+  private readonly spare = new SpareBuffers(SPARE_BYTES);
   /** The buffers `gather` lent that `recycle` has not taken back. */
   private readonly lent = new WeakSet<ArrayBufferLike>();
   private readonly pending = new Map<number, Pending>();
@@ -162,7 +163,7 @@ export class SftpSession {
    */
   private gather(n: number): Buffer {
     if (n < GATHER_MIN || n > GATHER_SIZE) return Buffer.allocUnsafe(n);
-    const b = this.spare.pop() ?? Buffer.allocUnsafe(GATHER_SIZE);
+    const b = this.spare.take(GATHER_SIZE);
     this.lent.add(b.buffer);
     return b.subarray(0, n);
   }
@@ -172,13 +173,12 @@ export class SftpSession {
    * read it afterwards). Buffers `gather` did not lend, or already given back, are ignored.
    */
   recycle(data: Buffer): void {
-    if (!this.lent.delete(data.buffer) || this.spare.length >= SPARE_MAX) return;
-    this.spare.push(Buffer.from(data.buffer, 0, GATHER_SIZE));
+    if (this.lent.delete(data.buffer)) this.spare.give(Buffer.from(data.buffer, 0, GATHER_SIZE));
   }
 
   /** Forgets the spare buffers (a transfer ended). */
   dropSpare(): void {
-    this.spare = [];
+    this.spare.clear();
   }
 
   private onData(d: Buffer): void {

@@ -12,7 +12,6 @@ import {
   type SftpRequest,
 } from '../../src/sftp/requests.js';
 import {
-  dataReplyBuffer,
   DATA_HEADER,
   decodeLimits,
   decodeNames,
@@ -116,7 +115,7 @@ describe('SFTP codecs (draft-02 + OpenSSH PROTOCOL §4)', () => {
   });
 
   test('sealData frames a DATA reply read in place', () => {
-    const b = dataReplyBuffer(100);
+    const b = Buffer.alloc(DATA_HEADER + 100);
     b.write('abc', DATA_HEADER);
     const p = sealData(b, 42, 3);
     assert.deepEqual(decodeResponse(body(p)), { type: 'data', id: 42, data: Buffer.from('abc') });
