@@ -58,6 +58,8 @@ export interface ConnectionEvents {
   onUnexpected?(payload: Buffer): void;
   /** Keyboard-interactive's text for a user (default: the seed's). */
   kbdIntData?(user: string, service: string): KbdIntData | Promise<KbdIntData>;
+  /** Call `wake` in about `ms` milliseconds (see `MuxLink.wakeIn`). */
+  wakeIn(ms: number): void;
 }
 
 export interface ConnectionCoreConfig {
@@ -193,6 +195,15 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
   onHeld(): void {
     // The output is taken at the next write, which releases what is held.
     this.events.onOutput();
+  }
+
+  wakeIn(ms: number): void {
+    this.events.wakeIn(ms);
+  }
+
+  /** The time asked for with `ConnectionEvents.wakeIn` has come. */
+  wake(): void {
+    this.mux.wake();
   }
 
   onChannelOpen(

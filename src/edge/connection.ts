@@ -164,6 +164,9 @@ export class Connection
   /** Whether the socket is being read (see `updateReading`). */
   private reading = true;
   private stallTimer: NodeJS.Timeout | undefined;
+  /** Armed for the core's `wakeIn`. */
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeAt = 0;
   /** Bytes the kernel had taken when the stall timer was armed. */
   private stallMark = 0;
   private readonly outputStallMs: number;
@@ -268,6 +271,19 @@ export class Connection
   /** @internal */
   onOutput(): void {
     this.scheduleFlush();
+  }
+
+  /** @internal */
+  wakeIn(ms: number): void {
+    const at = Date.now() + ms;
+    if (this.closed || (this.wakeTimer && this.wakeAt <= at)) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.core.wake();
+    }, ms);
+    this.wakeTimer.unref();
   }
 
   /** @internal */
@@ -749,6 +765,8 @@ export class Connection
 
   private clearTimers(): void {
     this.disarmIdle();
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
     if (this.deadline) clearTimeout(this.deadline);
     this.deadline = undefined;
     if (this.stallTimer) clearTimeout(this.stallTimer);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  GRANT_GRACE_MS,
   MuxCore,
   type ChannelParams,
   type ChannelSink,
@@ -832,8 +833,10 @@ describe('MuxCore: opening channels', () => {
       }),
     );
     assert.ok(accepted);
-    const [conf] = s.link.take();
+    const [conf, probe] = s.link.take();
     assert.equal(conf![0], Msg.CHANNEL_OPEN_CONFIRMATION);
+    // No round trip measured yet (a daemon's channel): one probe for it, on the idle link.
+    assert.equal(decodeGlobalRequest(probe!).name, 'keepalive@openssh.com');
     assert.deepEqual(
       [conf!.readUInt32BE(1), conf!.readUInt32BE(5), conf!.readUInt32BE(9), conf!.readUInt32BE(13)],
       [42, accepted.localId, 8192, 1024],
@@ -1080,6 +1083,115 @@ describe('MuxCore: receive-window growth (the round trip, not the receiver, hold
     send(s, ch, clock, 12000, 1);
     assert.equal(ch.windowTarget, 2000, 'doubling to 4000 would pass the budget');
     assert.ok(s.mux.receiveOutstanding <= 2500, `outstanding ${s.mux.receiveOutstanding}`);
+  });
+});
+
+describe('MuxCore send side: part of the window withheld on a short path', () => {
+  /** A link that can wake the mux, as the connection's edge does; records the delays asked for. */
+  class WakingLink extends FakeLink {
+    readonly wakes: number[] = [];
+    wakeIn(ms: number): void {
+      this.wakes.push(ms);
+    }
+  }
+  const clock = { t: 0 };
+  /** A short path: the channel's confirmation comes at once (round trip 0 ms). */
+  const shortPath = (link: FakeLink = new WakingLink()) => {
+    clock.t = 0;
+    const s = setup(undefined, undefined, () => clock.t, link);
+    return { s, ...openConfirmed(s, { window: 4000, maxPacket: 500 }) };
+  };
+  const grant = (s: Setup, ch: MuxChannel, n: number) => {
+    s.mux.handle(encodeWindowAdjust(ch.localId, n));
+    return trace(s.link.take());
+  };
+
+  test('a peer granting in small steps keeps half its window free; before its first grant it gets all of it', () => {
+    const { s, ch } = shortPath();
+    const input = bytes(12_000);
+    s.mux.write(ch, input);
+    assert.equal(trace(s.link.take()).length, 8, 'the whole window before any grant');
+    // OpenSSH grants after every few packets: 500 here. What may be in flight is now half the
+    // window (2000), and twice the smallest grant (1000) is less.
+    assert.deepEqual(grant(s, ch, 500), []);
+    assert.deepEqual(grant(s, ch, 500), []);
+    assert.deepEqual(grant(s, ch, 500), []);
+    assert.deepEqual(grant(s, ch, 500), [], 'at 2000 in flight');
+    assert.deepEqual(grant(s, ch, 500), ['data:500']);
+    assert.equal(ch.remoteWindow, 2000, 'half the window left unused');
+    assert.ok(
+      (s.link as WakingLink).wakes.includes(GRANT_GRACE_MS),
+      'a wake-up asked for, should no grant come',
+    );
+    assert.deepEqual(grant(s, ch, 2000), ['data:500', 'data:500', 'data:500', 'data:500']);
+    assert.equal(ch.peakWindow, 4000);
+  });
+
+  test('a peer that grants only once half its window is used gets all of it, and every byte arrives', () => {
+    const { s, ch, sink } = shortPath();
+    const input = bytes(20_000);
+    let done = false;
+    s.mux.write(ch, input, 0, () => (done = true));
+    const sent: Buffer[] = [];
+    const take = (payloads: Buffer[]) => {
+      for (const p of payloads) sent.push(decode(p).data!);
+      return payloads.length;
+    };
+    assert.equal(take(s.link.take()), 8);
+    // asyncssh, Dropbear, libssh: a grant of at least half the window, never less.
+    for (let i = 0; i < 8; i++) {
+      s.mux.handle(encodeWindowAdjust(ch.localId, 2000));
+      assert.equal(take(s.link.take()), 4, `round ${i}: all of the grant is used`);
+    }
+    assert.ok(done);
+    assert.deepEqual(Buffer.concat(sent), input);
+    assert.equal(ch.remoteWindow, 0);
+    assert.deepEqual(sink.events, ['confirmed']);
+  });
+
+  test('without a grant within the grace time, the channel gets its whole window from then on', () => {
+    const { s, ch } = shortPath();
+    const link = s.link as WakingLink;
+    s.mux.write(ch, bytes(12_000));
+    assert.equal(trace(s.link.take()).length, 8);
+    assert.deepEqual(grant(s, ch, 500), []); // withheld: 500 of the window unused
+    assert.deepEqual(link.wakes, [GRANT_GRACE_MS]);
+    clock.t = GRANT_GRACE_MS - 10;
+    s.mux.wake();
+    assert.deepEqual(trace(s.link.take()), [], 'not yet');
+    assert.deepEqual(link.wakes, [GRANT_GRACE_MS, 10], 'asked again for the rest of the grace time');
+    clock.t = GRANT_GRACE_MS;
+    s.mux.wake();
+    assert.deepEqual(trace(s.link.take()), ['data:500'], 'the withheld window is used');
+    assert.equal(ch.remoteWindow, 0);
+    assert.deepEqual(grant(s, ch, 500), ['data:500'], 'and every grant after it');
+    assert.deepEqual(grant(s, ch, 1000), ['data:500', 'data:500']);
+  });
+
+  test('a grant within the grace time ends the wait: a wake-up then changes nothing', () => {
+    const { s, ch } = shortPath();
+    s.mux.write(ch, bytes(12_000));
+    s.link.take();
+    assert.deepEqual(grant(s, ch, 500), []); // stops at 0 ms
+    clock.t = 30;
+    assert.deepEqual(grant(s, ch, 2000), ['data:500']); // in flight 2000 again: stops anew at 30 ms
+    clock.t = GRANT_GRACE_MS + 1; // past the first stop's grace, not the second's
+    s.mux.wake();
+    assert.deepEqual(trace(s.link.take()), []);
+    assert.equal(ch.withholdOff, false);
+  });
+
+  test('on a long path, or over a link that cannot wake the mux, the whole window is used', () => {
+    let t = 0;
+    const long = setup(undefined, undefined, () => (t += 100), new WakingLink()); // 100 ms round trip
+    const a = openConfirmed(long, { window: 4000, maxPacket: 500 });
+    long.mux.write(a.ch, bytes(12_000));
+    assert.equal(trace(long.link.take()).length, 8);
+    assert.deepEqual(grant(long, a.ch, 500), ['data:500']);
+    const { s, ch } = shortPath(new FakeLink());
+    s.mux.write(ch, bytes(12_000));
+    assert.equal(trace(s.link.take()).length, 8);
+    assert.deepEqual(grant(s, ch, 500), ['data:500']);
   });
 });
 

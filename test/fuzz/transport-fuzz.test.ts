@@ -359,6 +359,7 @@ async function runCore(payloads: Buffer[]): Promise<CoreRun> {
     },
     {
       onOutput: () => {},
+      wakeIn: () => {},
       outputFull: () => false,
       onAuthenticated: (user, method) => run.authenticated.push(`${method}:${user}`),
       onClose: (error, byPeer) => {
