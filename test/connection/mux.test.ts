@@ -1059,15 +1059,22 @@ describe('MuxCore: receive-window growth (the round trip, not the receiver, hold
     );
     send(s, ch!, clock, 4000, 0);
     assert.equal(ch!.windowTarget, 1000, 'the peer opened it and nothing was ever answered');
-    // The first window's worth asked for a round trip, once: a keepalive wanting a reply.
+    // The accept asked for the idle round trip (it sizes only what is withheld of send windows),
+    // and the first window's worth for one of its own, once: keepalives wanting a reply.
     const probes = s.link
       .take()
       .filter((p) => p[0] === Msg.GLOBAL_REQUEST)
       .map((p) => decodeGlobalRequest(p));
     assert.deepEqual(
       probes.map((g) => [g.name, g.wantReply]),
-      [['keepalive@openssh.com', true]],
+      [
+        ['keepalive@openssh.com', true],
+        ['keepalive@openssh.com', true],
+      ],
     );
+    s.mux.handle(Buffer.from([Msg.REQUEST_FAILURE])); // the accept's: it does not count for growth
+    send(s, ch!, clock, 2000, 10);
+    assert.equal(ch!.windowTarget, 1000, 'the idle probe alone grows nothing');
     clock.t += 50;
     s.mux.handle(Buffer.from([Msg.REQUEST_FAILURE])); // a FAILURE measures it as well as SUCCESS
     send(s, ch!, clock, 2000, 10);
@@ -1179,6 +1186,29 @@ describe('MuxCore send side: part of the window withheld on a short path', () =>
     s.mux.wake();
     assert.deepEqual(trace(s.link.take()), []);
     assert.equal(ch.withholdOff, false);
+  });
+
+  test("a daemon's channel: the round trip of the probe sent at the accept decides", () => {
+    clock.t = 0;
+    const s = setup(undefined, undefined, () => clock.t, new WakingLink());
+    let ch: MuxChannel | undefined;
+    s.handler.onChannelOpen = (_o, accept) => void (ch = accept(new RecordingSink()));
+    s.mux.handle(
+      encodeChannelOpen({
+        channelType: 'session',
+        senderChannel: PEER_ID,
+        initialWindow: 4000,
+        maxPacket: 500,
+        data: Buffer.alloc(0),
+      }),
+    );
+    const [, probe] = s.link.take();
+    assert.equal(decodeGlobalRequest(probe!).name, 'keepalive@openssh.com');
+    s.mux.write(ch!, bytes(12_000));
+    assert.equal(trace(s.link.take()).length, 8);
+    assert.deepEqual(grant(s, ch!, 500), ['data:500'], 'no round trip yet: the whole window');
+    s.mux.handle(Buffer.from([Msg.REQUEST_FAILURE])); // the probe's answer, at once: a short path
+    assert.deepEqual(grant(s, ch!, 500), [], 'now half the window is withheld');
   });
 
   test('on a long path, or over a link that cannot wake the mux, the whole window is used', () => {
