@@ -508,13 +508,6 @@ export class MuxCore {
     this.link.send(encodeGlobalRequest('keepalive@openssh.com', true, EMPTY_BUFFER));
   }
 
-  /** Asks the peer for a reply once, to measure the round trip (every peer answers: RFC 4254 §4). */
-  private probeRtt(): void {
-    if (this.minRtt !== Infinity || this.rttProbed) return;
-    this.rttProbed = true;
-    this.globalRequest('keepalive@openssh.com', EMPTY_BUFFER, () => {});
-  }
-
   /**
    * Sends the short pieces held back for a next write that has not come: call before taking the
    * output to write (the link's `onHeld` asked for it), so holding never delays a byte past the
@@ -589,9 +582,12 @@ export class MuxCore {
     if (ch.epochStart < 0) ch.epochStart = t;
     ch.epochBytes += len;
     if (ch.epochBytes < ch.windowTarget) return;
-    // Nothing has measured the round trip (a daemon whose client asks for no reply): ask once,
-    // as OpenSSH's ClientAliveInterval does; every peer answers, FAILURE being enough (RFC 4254 §4).
-    this.probeRtt();
+    if (this.minRtt === Infinity && !this.rttProbed) {
+      // Nothing has measured the round trip (a daemon whose client asks for no reply): ask once,
+      // as OpenSSH's ClientAliveInterval does; every peer answers, FAILURE being enough (RFC 4254 §4).
+      this.rttProbed = true;
+      this.globalRequest('keepalive@openssh.com', EMPTY_BUFFER, () => {});
+    }
     // Infinity without a sample; NaN (no growth) for 0 / 0 under a millisecond clock.
     const roundTrips = this.minRtt < Infinity ? (t - ch.epochStart) / this.minRtt : Infinity;
     if (roundTrips <= 2 && ch.unconsumed <= ch.windowTarget / 4) this.growWindow(ch);
