@@ -14,6 +14,7 @@ import { Channel, withTimeout } from '../channel/channel.js';
 import type { ChannelOptions, ConnectionInfo, ConnectionRef, RekeyEvent } from '../channel/link.js';
 import { SessionChannel } from '../channel/session-channel.js';
 import { hintHeapForBulkData } from './heap-hint.js';
+import { RELEASE_MIN, releaseBuffers, writesToKernel } from './release.js';
 
 /** Batches up to this size go out as one joined buffer; larger ones as a writev of their pieces. */
 const SMALL_BATCH = 16 * 1024;
@@ -21,6 +22,8 @@ const SMALL_BATCH = 16 * 1024;
 const JOIN_BELOW = 2048;
 /** A run of joined small pieces is written once it reaches this size. */
 const RUN_LIMIT = 64 * 1024;
+
+const EMPTY_WRITE = Buffer.alloc(0);
 
 /** The pieces' total length if it is at most SMALL_BATCH, else -1 (without summing a bulk batch). */
 function smallTotal(bufs: readonly Buffer[]): number {
@@ -202,6 +205,9 @@ export class Connection
     super();
     hintHeapForBulkData();
     this.role = config.transport.role;
+    // Reads from the kernel come in buffers of their own, freed once opened (release.ts).
+    if (writesToKernel(socket))
+      config = { ...config, transport: { ...config.transport, releaseInput: releaseBuffers } };
     this.core = new ConnectionCore(config, this);
     this.outputStallMs = config.outputStallMs ?? DEFAULT_OUTPUT_STALL_MS;
     this.idleTimeMs = config.idleTimeMs;
@@ -729,6 +735,8 @@ export class Connection
    */
   private writeJoined(bufs: Buffer[]): void {
     const s = this.socket;
+    // The transport's output is its own (takeOutput): once written, the large pieces are freed.
+    const done: Buffer[] | undefined = writesToKernel(s) ? [] : undefined;
     s.cork();
     let from = 0;
     let runBytes = 0;
@@ -741,6 +749,7 @@ export class Connection
       } else {
         if (i > from) s.write(i - from === 1 ? bufs[from]! : Buffer.concat(bufs.slice(from, i), runBytes));
         s.write(b);
+        if (done && b.length >= RELEASE_MIN) done.push(b);
       }
       from = i + 1;
       runBytes = 0;
@@ -748,6 +757,9 @@ export class Connection
     if (bufs.length > from) {
       s.write(bufs.length - from === 1 ? bufs[from]! : Buffer.concat(bufs.slice(from), runBytes));
     }
+    // Writes complete in order, so an empty write's callback says the batch has left (or
+    // failed, or was dropped with the socket: either way nothing reads it any more).
+    if (done?.length) s.write(EMPTY_WRITE, () => releaseBuffers(done));
     s.uncork();
   }
 

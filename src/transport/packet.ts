@@ -85,10 +85,23 @@ export class PacketDeframer {
   /** Size of the packet being waited for (length + body + MAC), or -1 while its length is unknown. */
   private pending = -1;
   private pendingLength = 0;
+  /**
+   * Given the received chunks once every byte of them has been opened into buffers of the
+   * opener's own (never under the `none` cipher, whose payloads are views of them), so the I/O
+   * edge can free their memory at once. Unset, they are simply dropped.
+   */
+  release: ((chunks: Buffer[]) => void) | undefined;
+  /** Chunks consumed while the packet that finished them is still to be opened. */
+  private finished: Buffer[] = [];
+  /** How many of the first buffered chunks arrived before the opener was set (not released). */
+  private kept = 0;
 
   setOpener(opener: PacketOpener): void {
     this.opener = opener;
     this.bytesSinceKeys = 0;
+    // What arrived before may hold payloads the last opener handed on as views (a host key, a
+    // KEXINIT kept for the exchange hash): those chunks are never released.
+    this.kept = this.chunks.length;
   }
 
   get bufferedBytes(): number {
@@ -134,6 +147,11 @@ export class PacketDeframer {
       mac = join(this.take(o.macLength));
     }
     const plain = o.open(lengthField, body, mac, this.seq);
+    if (this.finished.length) {
+      const done = this.finished;
+      this.finished = [];
+      if (o.copies) this.release!(done);
+    }
     this.seq = (this.seq + 1) >>> 0;
     this.bytesSinceKeys += whole;
     return payloadOf(plain, len);
@@ -175,7 +193,12 @@ export class PacketDeframer {
       pos -= this.chunks[drop]!.length;
       drop++;
     }
-    if (drop) this.chunks.splice(0, drop);
+    if (drop) {
+      const from = Math.min(this.kept, drop);
+      this.kept -= from;
+      if (this.release) for (let i = from; i < drop; i++) this.finished.push(this.chunks[i]!);
+      this.chunks.splice(0, drop);
+    }
     this.head = pos;
   }
 

@@ -64,6 +64,11 @@ export interface TransportConfig {
    * no clock of its own, so tests can drive time (default Date.now, given by the I/O edge).
    */
   now?: () => number;
+  /**
+   * Frees the memory of received chunks the transport has finished with (see
+   * PacketDeframer.release); given by the I/O edge when its chunks are its own.
+   */
+  releaseInput?: (chunks: Buffer[]) => void;
 }
 
 /** Callbacks from the transport to the layers above and to the I/O edge. */
@@ -169,6 +174,7 @@ export class Transport {
     this.config = config;
     this.handler = handler;
     this.now = config.now ?? Date.now;
+    this.deframer.release = config.releaseInput;
     this.versionReader = new VersionReader(config.role === 'client');
   }
 

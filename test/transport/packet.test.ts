@@ -262,6 +262,100 @@ describe('PacketDeframer: reassembly across arbitrary chunks', () => {
   });
 });
 
+describe('PacketDeframer: releasing received chunks', () => {
+  const payloads = [100, 32768, 5, 70_000, 1000, 40_000].map((n, i) => payloadOfLength(n, i));
+
+  /** Copies of `wire` in chunks of `size` bytes, each with an ArrayBuffer of its own. */
+  function chunksOf(wire: Buffer, size: number): Buffer[] {
+    const out: Buffer[] = [];
+    for (let off = 0; off < wire.length; off += size) out.push(Buffer.from(wire.subarray(off, off + size)));
+    return out;
+  }
+
+  for (const name of [
+    'aes128-gcm@openssh.com',
+    'chacha20-poly1305@openssh.com',
+    'aes128-ctr + hmac-sha2-256',
+  ]) {
+    test(`${name}: a chunk is released once all its bytes are opened, and each only once`, () => {
+      const s = suites().find((x) => x.name === name)!;
+      const f = new PacketFramer();
+      f.setSealer(s.sealer());
+      const wire = Buffer.concat(frameAll(f, payloads));
+      const chunks = chunksOf(wire, 9000);
+      const d = new PacketDeframer();
+      d.setOpener(s.opener());
+      const released: Buffer[] = [];
+      let pushedUpTo = 0; // chunks pushed so far
+      let pushedBytes = 0;
+      d.release = (done) => {
+        // Called as a packet is opened: everything no longer buffered has been opened.
+        const opened = pushedBytes - d.bufferedBytes;
+        for (const c of done) {
+          const at = chunks.indexOf(c);
+          assert.ok(at >= 0 && at < pushedUpTo, 'a chunk that was pushed');
+          const end = chunks.slice(0, at + 1).reduce((a, b) => a + b.length, 0);
+          assert.ok(end <= opened, `chunk ${at} ends at ${end}, after what was opened (${opened})`);
+          released.push(c);
+          c.fill(0); // as if its memory were reused at once
+        }
+      };
+      const got: Buffer[] = [];
+      for (const c of chunks) {
+        d.push(c);
+        pushedUpTo++;
+        pushedBytes += c.length;
+        for (let body = d.next(); body; body = d.next()) got.push(Buffer.from(payloadOf(body)));
+      }
+      got.forEach((p, i) => assert.deepEqual(p, payloads[i], `packet ${i}`));
+      assert.equal(got.length, payloads.length);
+      assert.equal(new Set(released).size, released.length, 'no chunk twice');
+      assert.deepEqual(released, chunks, 'every chunk, in order, once the last packet is opened');
+    });
+  }
+
+  test('the none cipher hands on views of the chunks: nothing is released', () => {
+    const wire = Buffer.concat(frameAll(new PacketFramer(), payloads));
+    const d = new PacketDeframer();
+    let calls = 0;
+    d.release = () => calls++;
+    const got: Buffer[] = [];
+    for (const c of chunksOf(wire, 9000)) {
+      d.push(c);
+      for (let body = d.next(); body; body = d.next()) got.push(payloadOf(body));
+    }
+    assert.equal(got.length, payloads.length);
+    assert.equal(calls, 0);
+  });
+
+  test('chunks that arrived before the keys changed are never released', () => {
+    // The chunk holding the last packet under `none` (its payload is a view of the chunk) also
+    // holds the start of the first encrypted one, which is opened after NEWKEYS.
+    const s = suites().find((x) => x.name === 'aes128-gcm@openssh.com')!;
+    const plain = new PacketFramer().frame(payloadOfLength(300, 1));
+    const f = new PacketFramer();
+    f.setSealer(s.sealer());
+    f.seq = 1;
+    const sealed = f.frame(payloadOfLength(40_000, 2));
+    const first = Buffer.concat([plain, sealed.subarray(0, 1000)]);
+    const second = Buffer.from(sealed.subarray(1000, 30_000));
+    const third = Buffer.from(sealed.subarray(30_000));
+    const d = new PacketDeframer();
+    const released: Buffer[] = [];
+    d.release = (done) => released.push(...done);
+    d.push(first);
+    const view = d.next()!;
+    assert.deepEqual(payloadOf(view), payloadOfLength(300, 1));
+    d.setOpener(s.opener());
+    d.push(second);
+    assert.equal(d.next(), undefined);
+    d.push(third);
+    assert.deepEqual(payloadOf(d.next()!), payloadOfLength(40_000, 2));
+    assert.deepEqual(released, [second, third]);
+    assert.deepEqual(payloadOf(view), payloadOfLength(300, 1), 'the view under none is intact');
+  });
+});
+
 describe('PacketDeframer: bounds', () => {
   function header(len: number): Buffer {
     const b = Buffer.alloc(4);

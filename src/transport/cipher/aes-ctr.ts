@@ -68,6 +68,7 @@ export class CtrOpener implements PacketOpener {
   readonly lengthIsAad: boolean;
   readonly macLength: number;
   readonly firstBlockSize: number;
+  readonly copies = true;
   private readonly decipher: Decipher;
   /** Encrypt-and-MAC: the first block, decrypted to learn the length, kept for `open`. */
   private firstPlain: Buffer | undefined;

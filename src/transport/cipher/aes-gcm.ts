@@ -55,6 +55,7 @@ class GcmSealer implements PacketSealer {
 }
 
 class GcmOpener implements PacketOpener {
+  readonly copies = true;
   readonly firstBlockSize = 4;
   readonly macLength = TAG;
   readonly blockSize = 16;

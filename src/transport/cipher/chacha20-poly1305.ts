@@ -187,6 +187,7 @@ class ChaChaSealer implements PacketSealer {
 }
 
 class ChaChaOpener implements PacketOpener {
+  readonly copies = true;
   readonly firstBlockSize = 4;
   readonly macLength = TAG;
   readonly blockSize = 8;

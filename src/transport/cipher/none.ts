@@ -12,6 +12,8 @@ export class NoneSealer implements PacketSealer {
 }
 
 export class NoneOpener implements PacketOpener {
+  /** The payload is handed on as views of the received chunks. */
+  readonly copies = false;
   readonly firstBlockSize = 4;
   readonly macLength = 0;
   readonly blockSize = 8;

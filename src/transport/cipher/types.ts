@@ -32,6 +32,11 @@ export interface PacketOpener {
   /** The `padding_length || payload || padding` length must be a multiple of this (plus 4 unless `lengthIsAad`). */
   readonly blockSize: number;
   readonly lengthIsAad: boolean;
+  /**
+   * True when `open` returns buffers of its own and keeps nothing it was given: the received
+   * chunks are then finished with once a packet is opened (see PacketDeframer.release).
+   */
+  readonly copies: boolean;
   /** Reads `packet_length` from the first `firstBlockSize` bytes of a packet. */
   packetLength(first: Buffer, seq: number): number;
   /**
