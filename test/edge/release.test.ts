@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { createServer, Socket, type Server } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import {
-  detachByClosedPort,
-  detachByTransfer,
-  RELEASE_MIN,
-  releaseBuffers,
-  releasedBytes,
-  writesToKernel,
-} from '../../src/edge/release.js';
+import { RELEASE_MIN, releaseBuffers, writesToKernel } from '../../src/edge/release.js';
+import { detachByClosedPort, detachByTransfer, freedBytes } from '../../src/wire/detach.js';
 import * as ssh from '../../src/ssh.js';
 import { collect, connectTo, makeEnv, startDaemon, type Env } from '../facade/helpers.js';
 
@@ -87,13 +81,13 @@ describe('a connection frees the packets it moved', () => {
     for (let i = 0; i < size; i++) data[i] = (i * 31 + (i >> 12)) & 0xff;
     const d = await startDaemon(env, { password: 'pw', exec: (_cmd: string) => ({ ok: data }) });
     const conn = await connectTo(d, env, { password: 'pw' });
-    const before = releasedBytes;
+    const before = freedBytes;
     const ch = await conn.sessionChannel();
     assert.equal(await ch.exec('send'), 'success');
     const r = await collect(ch);
     assert.ok(r.stdout.equals(data), 'the data arrived unchanged');
     // Both ends run in this process: the daemon's sealed bodies and the client's received chunks.
-    assert.ok(releasedBytes - before >= size, `freed ${releasedBytes - before} bytes`);
+    assert.ok(freedBytes - before >= size, `freed ${freedBytes - before} bytes`);
     await ssh.close(conn);
     await ssh.stopDaemon(d);
   });

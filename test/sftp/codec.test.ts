@@ -249,6 +249,54 @@ describe('PacketFramer', () => {
   test('a length of 0 is refused', () => {
     assert.throws(() => new PacketFramer(MAX_PACKET).push(Buffer.alloc(4)), /length 0/);
   });
+
+  test('a spendable chunk is spent only once all of it was copied, never when a packet views it', () => {
+    // After the LIMITS request (viewed where it lies), another packet spans chunks.
+    const all = [
+      ...packets,
+      encodeRequest({ type: 'write', id: 4, handle: h, offset: 0, data: Buffer.alloc(40000, 2) }),
+    ];
+    const stream = Buffer.concat(all);
+    for (const size of [1000, 4096, 30000, 65536]) {
+      const spent: Buffer[] = [];
+      // Spent memory is wiped, as if it were reused at once: a packet still viewing it would show it.
+      const f = new PacketFramer(
+        MAX_PACKET,
+        undefined,
+        (c) => (spent.push(c), Buffer.from(c.buffer).fill(0xee)),
+      );
+      const chunks: Buffer[] = [];
+      const got: Buffer[] = [];
+      for (let i = 0; i < stream.length; i += size) {
+        // Each chunk with an ArrayBuffer of its own, as a packet's plaintext has.
+        const part = stream.subarray(i, i + size);
+        const c = Buffer.allocUnsafeSlow(part.length);
+        part.copy(c);
+        chunks.push(c);
+        got.push(...f.push(c, true));
+      }
+      assert.deepEqual(
+        got.map((b) => decodeRequest(b)),
+        all.map((p) => decodeRequest(body(p))),
+        `chunks of ${size}`,
+      );
+      for (const c of spent) {
+        assert.ok(chunks.includes(c), 'a chunk that was pushed');
+        for (const g of got) assert.notEqual(g.buffer, c.buffer, 'no packet is a view of a spent chunk');
+      }
+      assert.equal(new Set(spent).size, spent.length, 'each chunk once');
+      // The 70,000-byte WRITE spans chunks of 30,000 or less: the ones wholly inside it are copied.
+      if (size <= 30000) assert.ok(spent.length > 0, `chunks of ${size}: something was spent`);
+    }
+  });
+
+  test('chunks not marked spendable are never spent', () => {
+    let calls = 0;
+    const f = new PacketFramer(MAX_PACKET, undefined, () => calls++);
+    for (let i = 0; i < stream.length; i += 1000) f.push(Buffer.from(stream.subarray(i, i + 1000)));
+    assert.equal(f.pending, 0);
+    assert.equal(calls, 0);
+  });
 });
 
 test('longName looks like ls -l', () => {

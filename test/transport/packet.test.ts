@@ -15,7 +15,12 @@ import {
   hmacSha512Etm,
   type MacSpec,
 } from '../../src/transport/mac.js';
-import { MAX_PACKET_LENGTH, PacketDeframer, PacketFramer } from '../../src/transport/packet.js';
+import {
+  MAX_PACKET_LENGTH,
+  PacketDeframer,
+  PacketFramer,
+  packetPlaintext,
+} from '../../src/transport/packet.js';
 import { SshWriter } from '../../src/wire/writer.js';
 
 before(async () => {
@@ -313,6 +318,29 @@ describe('PacketDeframer: releasing received chunks', () => {
       assert.deepEqual(released, chunks, 'every chunk, in order, once the last packet is opened');
     });
   }
+
+  test("the plaintext of large packets is noted as the opener's own, under a cipher that copies only", () => {
+    const s = suites().find((x) => x.name === 'aes128-gcm@openssh.com')!;
+    const sizes = [100, 40_000];
+    for (const cipher of [s, undefined]) {
+      const f = new PacketFramer();
+      if (cipher) f.setSealer(cipher.sealer());
+      const d = new PacketDeframer();
+      if (cipher) d.setOpener(cipher.opener());
+      const wire = Buffer.concat(
+        frameAll(
+          f,
+          sizes.map((n) => payloadOfLength(n)),
+        ),
+      );
+      d.push(Buffer.from(wire));
+      const small = d.next()!;
+      const large = d.next()!;
+      assert.equal(large.length, 1);
+      assert.equal(packetPlaintext.has(large[0]!.buffer), cipher !== undefined, cipher ? 'gcm' : 'none');
+      assert.equal(packetPlaintext.has(small[0]!.buffer), false, 'a small packet is not noted');
+    }
+  });
 
   test('the none cipher hands on views of the chunks: nothing is released', () => {
     const wire = Buffer.concat(frameAll(new PacketFramer(), payloads));
