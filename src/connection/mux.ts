@@ -188,6 +188,17 @@ const EMPTY_BUFFER = Buffer.alloc(0);
 /** Default for `MuxLimits.windowBudget`: eight channels' full 4 MiB windows. */
 export const DEFAULT_WINDOW_BUDGET = 32 * 1024 * 1024;
 
+/**
+ * A receive window whose worth of data arrives within this many round trips is what holds the
+ * peer back (`watchWindow`). Three, not two: on a window-bound path a window's worth takes longer
+ * than one round trip (grants go out per half window, and the round trip we know was measured
+ * behind data). Through the bench's 50 ms proxy, a 32 MiB put from our client into our daemon
+ * saw its 4 MiB windows arrive in 2.05-2.11 measured round trips (74-75 ms, sampled behind data),
+ * so at two, growth was a toss-up: 1.20-1.67 s per transfer over 6 rounds (36 to 53 MiB/s in the
+ * bench), and 1.16-1.30 s at three. Downloads did not change; loopback is hundreds of round trips.
+ */
+const GROWTH_ROUND_TRIPS = 3;
+
 /** A starved channel is topped up once this much budget is free (or what it is owed, if less). */
 const TOP_UP_MIN = 64 * 1024;
 
@@ -571,8 +582,8 @@ export class MuxCore {
    * Receive-window tuning. A window carries at most one window of data per round trip (4 MiB over
    * 50 ms is 80 MiB/s), and our view of it cannot show the peer waiting for an adjust still on the
    * wire. So the time a window's worth of data takes to arrive is compared with the round trip
-   * (the shortest request-to-reply time seen on this connection): within two round trips, with at
-   * most a quarter of the window unread, the window is what holds the peer back, and it doubles
+   * (the shortest request-to-reply time seen on this connection): within GROWTH_ROUND_TRIPS, with
+   * at most a quarter of the window unread, the window is what holds the peer back, and it doubles
    * (`growWindow`). On loopback a window takes milliseconds against a round trip of a fraction of
    * one, so it stays as it is. Without a round-trip sample nothing grows; the first window's worth
    * sends one keepalive request to get one.
@@ -590,7 +601,7 @@ export class MuxCore {
     }
     // Infinity without a sample; NaN (no growth) for 0 / 0 under a millisecond clock.
     const roundTrips = this.minRtt < Infinity ? (t - ch.epochStart) / this.minRtt : Infinity;
-    if (roundTrips <= 2 && ch.unconsumed <= ch.windowTarget / 4) this.growWindow(ch);
+    if (roundTrips <= GROWTH_ROUND_TRIPS && ch.unconsumed <= ch.windowTarget / 4) this.growWindow(ch);
     ch.epochStart = t;
     ch.epochBytes = 0;
   }

@@ -1015,11 +1015,18 @@ describe('MuxCore: receive-window growth (the round trip, not the receiver, hold
     }
   }
 
-  test('a window that arrives within two round trips while the receiver keeps up doubles, up to maxWindow', () => {
+  test('a window that arrives within three round trips while the receiver keeps up doubles, up to maxWindow', () => {
     const clock = { t: 0 };
     const { s, ch } = opened(clock, 50);
     send(s, ch, clock, 1000, 12); // 1000 bytes over 36 ms, a round trip of 50
     assert.equal(ch.windowTarget, 2000);
+    const own = { t: 0 }; // a clock of their own: time passing here would slow `ch`'s next window
+    const edge = opened(own, 50);
+    send(edge.s, edge.ch, own, 1000, 50); // 1000 bytes over 150 ms: three round trips
+    assert.equal(edge.ch.windowTarget, 2000, 'three round trips: grown');
+    const beyond = opened(own, 50);
+    send(beyond.s, beyond.ch, own, 1000, 51); // 153 ms
+    assert.equal(beyond.ch.windowTarget, 1000, 'past three round trips: not grown');
     send(s, ch, clock, 2000, 6);
     assert.equal(ch.windowTarget, 4000);
     send(s, ch, clock, 8000, 3);
@@ -1033,10 +1040,10 @@ describe('MuxCore: receive-window growth (the round trip, not the receiver, hold
     assert.equal(1000 + adjusted - 11000, ch.localWindow, 'every byte of growth went out as WINDOW_ADJUST');
   });
 
-  test('it stays when data takes longer than two round trips (loopback), or the receiver is behind', () => {
+  test('it stays when data takes longer than three round trips (loopback), or the receiver is behind', () => {
     const clock = { t: 0 };
     const fast = opened(clock, 1);
-    send(fast.s, fast.ch, clock, 8000, 1); // 1000 bytes per 3-4 ms, a round trip of 1 ms
+    send(fast.s, fast.ch, clock, 8000, 2); // 1000 bytes per 6-8 ms, a round trip of 1 ms
     assert.equal(fast.ch.windowTarget, 1000);
     const behind = opened(clock, 50);
     send(behind.s, behind.ch, clock, 1000, 1, false);
@@ -1078,7 +1085,7 @@ describe('MuxCore: receive-window growth (the round trip, not the receiver, hold
     clock.t += 50;
     s.mux.handle(Buffer.from([Msg.REQUEST_FAILURE])); // a FAILURE measures it as well as SUCCESS
     send(s, ch!, clock, 2000, 10);
-    assert.equal(ch!.windowTarget, 2000, 'a window within two round trips of 50 ms: grown');
+    assert.equal(ch!.windowTarget, 2000, 'a window within three round trips of 50 ms: grown');
     const fixed = opened(clock, 50, {}, { initialWindow: 1000, maxPacket: 250 } as typeof GROWS);
     send(fixed.s, fixed.ch, clock, 4000, 1);
     assert.equal(fixed.ch.windowTarget, 1000);
