@@ -74,7 +74,10 @@ export class SftpClient {
     this.session = session;
   }
 
-  /** The session channel this client talks on. */
+  /**
+   * The session channel this client talks on. Its data stream is the client's alone: received
+   * data is freed once the client has copied it, so a reader of its own would see it emptied.
+   */
   get channel(): SessionChannel {
     return this.session.channel;
   }
