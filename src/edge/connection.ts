@@ -197,7 +197,11 @@ export class Connection
   private requestHandlers: Map<string, GlobalRequestHandler> | undefined;
 
   constructor(
-    /** The TCP socket the connection runs over. */
+    /**
+     * The TCP socket the connection runs over. The connection frees the memory of the chunks it
+     * reads from it and of the packets it writes to it once it is done with them (release.ts),
+     * so a listener of one's own must not keep them.
+     */
     readonly socket: Socket,
     config: ConnectionCoreConfig,
     private readonly hooks: ConnectionHooks,
