@@ -14,7 +14,8 @@ import { Channel, withTimeout } from '../channel/channel.js';
 import type { ChannelOptions, ConnectionInfo, ConnectionRef, RekeyEvent } from '../channel/link.js';
 import { SessionChannel } from '../channel/session-channel.js';
 import { hintHeapForBulkData } from './heap-hint.js';
-import { RELEASE_MIN, releaseBuffers, writesToKernel } from './release.js';
+import { releaseBuffers, writesToKernel } from './release.js';
+import { FREE_MIN } from '../wire/detach.js';
 
 /** Batches up to this size go out as one joined buffer; larger ones as a writev of their pieces. */
 const SMALL_BATCH = 16 * 1024;
@@ -753,7 +754,7 @@ export class Connection
       } else {
         if (i > from) s.write(i - from === 1 ? bufs[from]! : Buffer.concat(bufs.slice(from, i), runBytes));
         s.write(b);
-        if (done && b.length >= RELEASE_MIN) done.push(b);
+        if (done && b.length >= FREE_MIN) done.push(b);
       }
       from = i + 1;
       runBytes = 0;

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { freeArrayBuffer } from '../wire/detach.js';
+import { freeArrayBuffer, wholeAndLarge } from '../wire/detach.js';
 
 /**
  * Gives the memory of sent packets back as soon as the kernel has them, instead of at the next
@@ -18,9 +18,6 @@ import { freeArrayBuffer } from '../wire/detach.js';
  * How a buffer is detached: wire/detach.ts.
  */
 
-/** Smaller buffers are not worth a detach (and those under 4 KiB may share Node's pool). */
-export const RELEASE_MIN = 16 * 1024;
-
 /**
  * True when what is written to `socket` goes straight to the operating system (a TCP or pipe
  * handle), so that a write's callback means nothing holds its buffers any more. A socket over a
@@ -37,9 +34,5 @@ export function writesToKernel(socket: Socket): boolean {
  * own ArrayBuffer (others are left to the collector, as is anything that cannot be detached).
  */
 export function releaseBuffers(bufs: readonly Buffer[]): void {
-  for (const b of bufs) {
-    if (b.byteOffset === 0 && b.length === b.buffer.byteLength && b.length >= RELEASE_MIN) {
-      freeArrayBuffer(b.buffer);
-    }
-  }
+  for (const b of bufs) if (wholeAndLarge(b)) freeArrayBuffer(b.buffer);
 }

@@ -2,6 +2,7 @@ import { protocolError } from '../errors.js';
 import { NoneOpener, NoneSealer } from './cipher/none.js';
 import { EMPTY, type PacketOpener, type PacketSealer } from './cipher/types.js';
 import { fillPadding } from './random.js';
+import { wholeAndLarge } from '../wire/detach.js';
 
 /** RFC 4253 §6.1 requires 35000; like OpenSSH we accept up to 256 KiB and reject longer before allocating. */
 export const MAX_PACKET_LENGTH = 256 * 1024;
@@ -71,12 +72,11 @@ export class PacketFramer {
 
 /**
  * ArrayBuffers that hold the plaintext of one received packet and nothing else, from an opener
- * that copies (PacketOpener.copies); only those of at least PLAINTEXT_MARK_MIN bytes are noted.
+ * that copies (PacketOpener.copies); only those worth freeing (wholeAndLarge) are noted.
  * Whoever is the only and last reader of a channel's data may free them once it has copied what
  * it keeps (the SFTP client's session does, see sftp/framer.ts).
  */
 export const packetPlaintext = new WeakSet<ArrayBufferLike>();
-const PLAINTEXT_MARK_MIN = 16 * 1024;
 
 /**
  * Reassembles incoming packets from arbitrary socket chunks without gathering them: a packet is
@@ -157,10 +157,7 @@ export class PacketDeframer {
     }
     const plain = o.open(lengthField, body, mac, this.seq);
     if (o.copies) {
-      for (const p of plain) {
-        if (p.length >= PLAINTEXT_MARK_MIN && p.byteOffset === 0 && p.length === p.buffer.byteLength)
-          packetPlaintext.add(p.buffer);
-      }
+      for (const p of plain) if (wholeAndLarge(p)) packetPlaintext.add(p.buffer);
     }
     if (this.finished.length) {
       const done = this.finished;

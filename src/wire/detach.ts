@@ -32,6 +32,18 @@ export const detachByClosedPort: Detach = (ab) => {
 
 const detach: Detach = detachByTransfer ?? detachByClosedPort;
 
+/** Smaller buffers are not worth a detach (and those under 4 KiB may share Node's pool). */
+export const FREE_MIN = 16 * 1024;
+
+/**
+ * True when `b` is the whole of its own ArrayBuffer and at least FREE_MIN bytes: the only
+ * buffers worth freeing with `freeArrayBuffer`, and the only ones that may be (a view of part of
+ * one says nothing about the rest).
+ */
+export function wholeAndLarge(b: Buffer): boolean {
+  return b.length >= FREE_MIN && b.byteOffset === 0 && b.length === b.buffer.byteLength;
+}
+
 /** Bytes freed so far by `freeArrayBuffer`, in this process (for tests and curious operators). */
 export let freedBytes = 0;
 

@@ -1,27 +1,27 @@
 import assert from 'node:assert/strict';
 import { createServer, Socket, type Server } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { RELEASE_MIN, releaseBuffers, writesToKernel } from '../../src/edge/release.js';
-import { detachByClosedPort, detachByTransfer, freedBytes } from '../../src/wire/detach.js';
+import { releaseBuffers, writesToKernel } from '../../src/edge/release.js';
+import { detachByClosedPort, detachByTransfer, FREE_MIN, freedBytes } from '../../src/wire/detach.js';
 import * as ssh from '../../src/ssh.js';
 import { collect, connectTo, makeEnv, startDaemon, type Env } from '../facade/helpers.js';
 
 describe('releaseBuffers: what may be freed', () => {
   test('a buffer that is the whole of its own ArrayBuffer is detached', () => {
-    const b = Buffer.allocUnsafeSlow(RELEASE_MIN);
+    const b = Buffer.allocUnsafeSlow(FREE_MIN);
     releaseBuffers([b]);
     assert.equal(b.length, 0);
     assert.equal(b.buffer.byteLength, 0);
   });
 
   test('views, small buffers and slices of the shared pool are left alone', () => {
-    const whole = Buffer.allocUnsafeSlow(4 * RELEASE_MIN).fill(7);
-    const view = whole.subarray(0, 2 * RELEASE_MIN);
-    const tail = whole.subarray(RELEASE_MIN);
-    const small = Buffer.allocUnsafeSlow(RELEASE_MIN - 1).fill(8);
+    const whole = Buffer.allocUnsafeSlow(4 * FREE_MIN).fill(7);
+    const view = whole.subarray(0, 2 * FREE_MIN);
+    const tail = whole.subarray(FREE_MIN);
+    const small = Buffer.allocUnsafeSlow(FREE_MIN - 1).fill(8);
     const pooled = Buffer.from('pooled'); // a slice of Node's 8 KiB pool
     releaseBuffers([view, tail, small, pooled]);
-    assert.equal(whole.length, 4 * RELEASE_MIN);
+    assert.equal(whole.length, 4 * FREE_MIN);
     assert.equal(view[0], 7);
     assert.equal(tail[0], 7);
     assert.equal(small[0], 8);
@@ -29,7 +29,7 @@ describe('releaseBuffers: what may be freed', () => {
   });
 
   test('a buffer that cannot be detached is skipped without an error', () => {
-    const shared = Buffer.from(new SharedArrayBuffer(RELEASE_MIN));
+    const shared = Buffer.from(new SharedArrayBuffer(FREE_MIN));
     shared[0] = 9;
     assert.doesNotThrow(() => releaseBuffers([shared]));
     assert.equal(shared[0], 9);
@@ -38,7 +38,7 @@ describe('releaseBuffers: what may be freed', () => {
   test('both ways of detaching free the buffer on this Node line', () => {
     const ways = [detachByClosedPort, ...(detachByTransfer ? [detachByTransfer] : [])];
     for (const way of ways) {
-      const ab = new ArrayBuffer(RELEASE_MIN);
+      const ab = new ArrayBuffer(FREE_MIN);
       way(ab);
       assert.equal(ab.byteLength, 0);
     }
