@@ -91,6 +91,21 @@ async function open(
   timeout: number | undefined,
   owns: boolean,
 ): Promise<SftpClient> {
+  const session = await openSession(conn, channelOptions, timeout);
+  const client = new SftpClient(session);
+  // More sessions on the same connection and server, for uploads spread over channels.
+  client.sibling = () => openSession(conn, channelOptions, timeout, session);
+  if (owns) client.ownsConnection = () => conn.close();
+  return client;
+}
+
+/** A session channel with the sftp subsystem started and INIT done; `like`: a session of the same server, whose limits hold. */
+async function openSession(
+  conn: ConnectionRef,
+  channelOptions: ChannelOptions,
+  timeout: number | undefined,
+  like?: SftpSession,
+): Promise<SftpSession> {
   // Unless the caller chose a window: 8 MiB to start (READ replies in flight), growing to 16 MiB
   // while the round trip holds the server back.
   const chosen = strip(channelOptions);
@@ -105,14 +120,12 @@ async function open(
   }
   const session = new SftpSession(ch);
   try {
-    await session.init(timeout);
+    await session.init(timeout, like?.limits);
   } catch (e) {
     await ch.close();
     throw e;
   }
-  const client = new SftpClient(session);
-  if (owns) client.ownsConnection = () => conn.close();
-  return client;
+  return session;
 }
 
 function strip(o: ChannelOptions): ChannelOptions {

@@ -13,6 +13,7 @@ import { isDirectory, isRegularFile, isSymbolicLink, type Attrs } from './attrs.
 import { EXT, FX } from './constants.js';
 import type { NameEntry, SftpLimits, StatVfs } from './responses.js';
 import type { SftpSession } from './session.js';
+import { Lanes, type Lane } from './lanes.js';
 import { pflagsOf, SftpError, type Handle, type OpenFlags } from './session.js';
 
 export { SftpError, type Handle, type OpenFlags, type OpenMode } from './session.js';
@@ -30,6 +31,13 @@ export interface TransferOptions {
   chunkSize?: number;
   /** Called after each chunk. */
   step?: ProgressCallback;
+  /**
+   * Uploads: SFTP channels a large file may be spread over when the server's window cannot cover
+   * the round trip (default 4; 1 keeps to this client's channel). Only with a server that has
+   * `fsync@openssh.com` and `posix-rename@openssh.com` (files on a POSIX file system); with any
+   * other, one. See README, "SFTP".
+   */
+  channels?: number;
 }
 
 /** What `stat` returns: the attributes with the ssh2-sftp-client style flags. */
@@ -68,6 +76,8 @@ export class SftpClient {
   private readonly positions = new Map<string, number>();
   /** Set by the facade when this client owns its connection (startChannel(host, ...)). */
   /** @internal */ ownsConnection: (() => Promise<void>) | undefined;
+  /** Set by the facade: opens another session on the same connection (see lanes.ts). */
+  /** @internal */ sibling: (() => Promise<SftpSession>) | undefined;
 
   /** @internal */
   constructor(session: SftpSession) {
@@ -627,7 +637,10 @@ export class SftpClient {
     this.session.dropSpare();
   }
 
-  /** Writes `size` bytes taken by `readAt` to `remote` with up to `concurrency` WRITEs in flight. */
+  /**
+   * Writes `size` bytes taken by `readAt` to `remote` with up to `concurrency` WRITEs in flight,
+   * over more than one channel when one channel's window would hold it back (see lanes.ts).
+   */
   private async upload(
     remote: string,
     size: number,
@@ -636,7 +649,8 @@ export class SftpClient {
   ): Promise<void> {
     const chunk = Math.min(o.chunkSize ?? this.session.chunkLimit, this.session.chunkLimit);
     const cap = Math.max(1, o.concurrency ?? 64);
-    const h = await this.open(remote, 'w');
+    const lanes = new Lanes(this, remote, size, o.channels);
+    const h = await lanes.start();
     let acked = 0;
     const started = Date.now();
     const stepped = (n: number) => o.step?.(n, size, n / Math.max(0.001, (Date.now() - started) / 1000));
@@ -645,15 +659,17 @@ export class SftpClient {
       let window = Math.min(8, cap);
       let failure: unknown;
       let wake: (() => void) | undefined;
-      const settled = () => {
+      const settled = (lane: Lane) => {
         inflight--;
+        lane.inflight--;
         const w = wake;
         wake = undefined;
         w?.();
       };
       // Local reads of several chunks at once, whose WRITEs leave together: one socket write
       // per batch rather than per request (on loopback each write costs the peer's wake-up too).
-      const block = chunk * Math.max(1, Math.min(16, Math.floor(cap / 2)));
+      // Over lanes, a block is at most half a lane's window, so that each lane has blocks in flight.
+      const block = chunk * Math.max(1, Math.min(16, Math.floor(cap / 2), lanes.blockChunks(chunk)));
       // A block goes back to `spare` once the server has answered all of its WRITEs (so the data
       // has left through the socket): a transfer reuses the few blocks it keeps in flight rather
       // than allocating its whole size again, which kept the collector busy.
@@ -664,20 +680,22 @@ export class SftpClient {
         const n = await readAt(buf, pos);
         if (n <= 0) throw new SshError('SFTP_STATUS', `the local source ended at ${pos} of ${size} bytes`);
         let unanswered = Math.ceil(n / chunk);
+        const lane = lanes.next();
         for (let o = 0; o < n; o += chunk) {
           const len = Math.min(chunk, n - o);
           inflight++;
-          this.session.write(h, pos + o, buf.subarray(o, o + len), true).then(
+          lane.inflight++;
+          lane.session.write(lane.handle, pos + o, buf.subarray(o, o + len), true).then(
             () => {
               acked += len;
               if (window < cap) window++;
               if (--unanswered === 0) spare.push(block0);
               stepped(acked);
-              settled();
+              settled(lane);
             },
             (e: unknown) => {
               failure ??= e;
-              settled();
+              settled(lane);
             },
           );
         }
@@ -689,11 +707,11 @@ export class SftpClient {
       }
       while (inflight > 0) await new Promise<void>((r) => (wake = r));
       if (failure) throw failure;
+      await lanes.finish(h);
     } catch (e) {
-      await this.close(h).catch(() => {});
+      await lanes.abandon(h);
       throw new TransferError(acked, e);
     }
-    await this.close(h);
   }
 }
 

@@ -126,6 +126,12 @@ export class SftpSession {
     maxOpenHandles: 0,
   };
 
+  /**
+   * Milliseconds the limits@openssh.com request took at INIT (the path's round trip and the
+   * server's least work: nothing else was in flight); undefined without it.
+   */
+  roundTrip: number | undefined;
+
   constructor(readonly channel: SessionChannel) {
     channel.stream.on('data', (d: Buffer) => this.onData(d));
     channel.stream.on('error', (e: Error) => this.fail(e));
@@ -133,8 +139,11 @@ export class SftpSession {
     channel.stream.on('end', () => this.fail(new SshError('CLOSED', 'the SFTP server ended the channel')));
   }
 
-  /** Sends INIT, reads VERSION, then the server's limits if it has the extension. */
-  async init(timeout?: number): Promise<void> {
+  /**
+   * Sends INIT, reads VERSION, then the server's limits if it has the extension (unless they are
+   * `known`, from another session of the same server).
+   */
+  async init(timeout?: number, known?: SftpLimits): Promise<void> {
     const version = new Promise<SftpResponse>((resolve, reject) => this.pending.set(-1, { resolve, reject }));
     await this.channel.send(encodeRequest({ type: 'init', version: SFTP_VERSION, extensions: [] }));
     let timer: NodeJS.Timeout | undefined;
@@ -152,8 +161,11 @@ export class SftpSession {
     if (v.type !== 'version') throw new SshError('PROTOCOL_ERROR', 'the SFTP server did not answer INIT');
     this.version = v.version;
     for (const [n, d] of v.extensions) this.extensions.set(n, d.toString('latin1'));
-    if (this.has(EXT.limits)) {
+    if (this.has(EXT.limits) && known) this.limits = known;
+    else if (this.has(EXT.limits)) {
+      const sent = performance.now();
       const r = await this.call({ type: 'limits' });
+      this.roundTrip = performance.now() - sent;
       this.limits = decodeLimits(this.extendedData(r));
     }
   }

@@ -75,7 +75,7 @@ export class MemoryFs implements FileHandler {
     if (n.kind === 'file' && flags & O_TRUNC) n.size = 0;
     return n;
   }
-  async close(): Promise<void> {}
+  async close(_file?: unknown): Promise<void> {}
   async read(f: unknown, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
     const n = f as Extract<Node, { kind: 'file' }>;
     const k = Math.max(0, Math.min(length, n.size - position));

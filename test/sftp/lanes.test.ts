@@ -1,0 +1,99 @@
+/**
+ * Uploads over several channels (src/sftp/lanes.ts): the rule that picks how many, and lanes
+ * against our daemon on loopback with the client told the round trip is a second.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import * as ssh from '../../src/index.js';
+import { lanesFor } from '../../src/sftp/lanes.js';
+import { connectTo, makeEnv, startDaemon, type Env } from '../facade/helpers.js';
+import { MemoryFs } from './memory-handler.js';
+
+const MiB = 1024 * 1024;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+test('lanesFor: windows to cover a round trip at 128 MiB/s, four windows of file per lane, within max', () => {
+  // Loopback: a 2 MiB window covers half a millisecond many times over.
+  assert.equal(lanesFor(2 * MiB, 0.5, 256 * MiB, 4), 1);
+  // 50 ms: 6.4 MiB at 128 MiB/s takes four 2 MiB windows (3.2, rounded up).
+  assert.equal(lanesFor(2 * MiB, 50, 256 * MiB, 4), 4);
+  assert.equal(lanesFor(2 * MiB, 50, 256 * MiB, 8), 4);
+  assert.equal(lanesFor(2 * MiB, 50, 256 * MiB, 3), 3);
+  // 20 ms: 2.5 MiB, two windows.
+  assert.equal(lanesFor(2 * MiB, 20, 256 * MiB, 4), 2);
+  // The file must give each lane four windows.
+  assert.equal(lanesFor(2 * MiB, 50, 24 * MiB, 4), 3);
+  assert.equal(lanesFor(2 * MiB, 50, 15 * MiB, 4), 1);
+  // A large window covers a long path alone; no round trip, no window or max 1: one.
+  assert.equal(lanesFor(16 * MiB, 50, 256 * MiB, 4), 1);
+  assert.equal(lanesFor(2 * MiB, 0, 256 * MiB, 4), 1);
+  assert.equal(lanesFor(0, 50, 256 * MiB, 4), 1);
+  assert.equal(lanesFor(2 * MiB, 50, 256 * MiB, 1), 1);
+});
+
+let env: Env;
+let src: string;
+let data: Buffer;
+
+before(async () => {
+  env = await makeEnv();
+  // Our daemon's first window is 4 MiB: 32 MiB gives two lanes four windows each.
+  data = randomBytes(32 * MiB + 3);
+  src = join(env.dir, 'src.bin');
+  await writeFile(src, data);
+});
+after(async () => {
+  await env?.cleanup();
+});
+
+/**
+ * A client of `fs` served by our daemon, as if the round trip were a second and (`notPosix`) the
+ * server had no fsync@openssh.com.
+ */
+async function farClient(fs: MemoryFs, notPosix = true) {
+  const d = await startDaemon(env, {
+    password: 'pw',
+    subsystems: [ssh.sftpd.subsystemSpec({ root: '/', fileHandler: fs })],
+  });
+  const conn = await connectTo(d, env, { password: 'pw' });
+  let opened = 0;
+  const open = conn.sessionChannel.bind(conn);
+  conn.sessionChannel = (...args: Parameters<typeof open>) => (opened++, open(...args));
+  const sftp = await ssh.sftp.startChannel(conn);
+  if (notPosix) (sftp.session.extensions as Map<string, string>).delete('fsync@openssh.com');
+  sftp.session.roundTrip = 1000;
+  return {
+    sftp,
+    opened: () => opened,
+    stop: async () => {
+      await conn.close();
+      await d.stop();
+    },
+  };
+}
+
+test('a server not known to be POSIX gets one channel, even when more are asked for', async () => {
+  const c = await farClient(new MemoryFs());
+  try {
+    await c.sftp.fastPut(src, '/one.bin', { channels: 4 });
+    assert.equal(c.opened(), 1);
+    assert.equal(sha(await c.sftp.readFile('/one.bin')), sha(data));
+  } finally {
+    await c.stop();
+  }
+});
+
+test('our daemon on a (said to be) long path: a lane opens and the file arrives whole', async () => {
+  const c = await farClient(new MemoryFs(), false);
+  try {
+    await c.sftp.fastPut(src, '/two.bin');
+    assert.equal(c.opened(), 2);
+    assert.equal(sha(await c.sftp.readFile('/two.bin')), sha(data));
+    await assert.rejects(c.sftp.fastPut(src, '/x.bin', { channels: 1.5 }), { code: 'BAD_OPTION' });
+  } finally {
+    await c.stop();
+  }
+});
