@@ -94,17 +94,21 @@ async function open(
   const session = await openSession(conn, channelOptions, timeout);
   const client = new SftpClient(session);
   // More sessions on the same connection and server, for uploads spread over channels.
-  client.sibling = () => openSession(conn, channelOptions, timeout, session);
+  client.sibling = (first) => openSession(conn, channelOptions, timeout, session, first);
   if (owns) client.ownsConnection = () => conn.close();
   return client;
 }
 
-/** A session channel with the sftp subsystem started and INIT done; `like`: a session of the same server, whose limits hold. */
+/**
+ * A session channel with the sftp subsystem started and INIT done. `like`: a session of the same
+ * server, whose limits hold; `first` sends the session's first requests right behind INIT.
+ */
 async function openSession(
   conn: ConnectionRef,
   channelOptions: ChannelOptions,
   timeout: number | undefined,
   like?: SftpSession,
+  first?: (session: SftpSession) => void,
 ): Promise<SftpSession> {
   // Unless the caller chose a window: 8 MiB to start (READ replies in flight), growing to 16 MiB
   // while the round trip holds the server back.
@@ -120,7 +124,9 @@ async function openSession(
   }
   const session = new SftpSession(ch);
   try {
-    await session.init(timeout, like?.limits);
+    const ready = session.init(timeout, like?.limits);
+    first?.(session);
+    await ready;
   } catch (e) {
     await ch.close();
     throw e;

@@ -76,8 +76,11 @@ export class SftpClient {
   private readonly positions = new Map<string, number>();
   /** Set by the facade when this client owns its connection (startChannel(host, ...)). */
   /** @internal */ ownsConnection: (() => Promise<void>) | undefined;
-  /** Set by the facade: opens another session on the same connection (see lanes.ts). */
-  /** @internal */ sibling: (() => Promise<SftpSession>) | undefined;
+  /**
+   * Set by the facade: opens another session on the same connection (see lanes.ts); `first`
+   * sends its first requests right behind INIT.
+   */
+  /** @internal */ sibling: ((first?: (session: SftpSession) => void) => Promise<SftpSession>) | undefined;
 
   /** @internal */
   constructor(session: SftpSession) {

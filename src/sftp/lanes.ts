@@ -15,6 +15,7 @@
 import { SshError } from '../errors.js';
 import type { SftpClient } from './client.js';
 import { EXT } from './constants.js';
+import type { SftpResponse } from './responses.js';
 import { pflagsOf, type Handle, type SftpSession } from './session.js';
 
 /** Default for `TransferOptions.channels` (with a POSIX server). OpenSSH's sshd allows 10 sessions per connection (MaxSessions). */
@@ -61,6 +62,8 @@ export class Lanes {
   private window = 0;
   private wanted = 1;
   private mainClosed = false;
+  /** The client's OPEN (CREAT, TRUNC) has succeeded. */
+  private created = false;
   private readonly max: number;
   constructor(
     private readonly client: SftpClient,
@@ -91,6 +94,7 @@ export class Lanes {
     let handle: Handle;
     try {
       handle = await opened;
+      this.created = true;
     } catch (e) {
       await this.abandon();
       throw e;
@@ -125,18 +129,19 @@ export class Lanes {
    */
   private async open(opened: Promise<Handle>): Promise<void> {
     let session: SftpSession | undefined;
+    const request = { type: 'open', path: this.remote, pflags: pflagsOf(['write']), attrs: {} } as const;
+    let reply: Promise<SftpResponse> | undefined;
     try {
-      session = await this.client.sibling!();
-      // The file exists (CREAT) and is empty (TRUNC) once the client's OPEN has succeeded.
+      session = await this.client.sibling!((s) => {
+        // Right behind INIT, a round trip sooner, if the file exists (CREAT) and is empty (TRUNC),
+        // which it is once the client's OPEN has succeeded. The server is the client's: it
+        // answers INIT (version 3) before it reads the OPEN.
+        if (this.created) reply = s.call(request);
+        reply?.catch(noop);
+      });
       await opened;
       if (this.finished) throw new SshError('CLOSED', 'the transfer ended');
-      const r = await session.call({
-        type: 'open',
-        path: this.remote,
-        pflags: pflagsOf(['write']),
-        attrs: {},
-      });
-      const handle = session.expect(r, 'handle', this.remote).handle;
+      const handle = session.expect(await (reply ?? session.call(request)), 'handle', this.remote).handle;
       if (this.finished) {
         await session.ok({ type: 'close', handle }).catch(noop);
         throw new SshError('CLOSED', 'the transfer ended');

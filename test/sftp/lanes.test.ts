@@ -4,8 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import * as ssh from '../../src/index.js';
 import { lanesFor } from '../../src/sftp/lanes.js';
@@ -93,6 +95,32 @@ test('our daemon on a (said to be) long path: a lane opens and the file arrives 
     assert.equal(c.opened(), 2);
     assert.equal(sha(await c.sftp.readFile('/two.bin')), sha(data));
     await assert.rejects(c.sftp.fastPut(src, '/x.bin', { channels: 1.5 }), { code: 'BAD_OPTION' });
+  } finally {
+    await c.stop();
+  }
+});
+
+/** Creating a file takes 300 ms; opens for writing without CREAT that succeed are counted. */
+class SlowCreateFs extends MemoryFs {
+  laneOpens = 0;
+  override async open(path: string, flags: number, mode: number): Promise<unknown> {
+    if (flags & constants.O_CREAT) await sleep(300);
+    const f = await super.open(path, flags, mode);
+    if (!(flags & constants.O_CREAT) && flags & constants.O_WRONLY) this.laneOpens++;
+    return f;
+  }
+}
+
+test('a lane opens the file only once the client has created it, even when that is slow', async () => {
+  const fs = new SlowCreateFs();
+  const c = await farClient(fs, false);
+  try {
+    // The lane's session is ready long before the 300 ms OPEN: its OPEN must wait for it (an
+    // OPEN without CREAT before then would find no file).
+    await c.sftp.fastPut(src, '/slow.bin');
+    assert.equal(c.opened(), 2);
+    assert.equal(fs.laneOpens, 1);
+    assert.equal(sha(await c.sftp.readFile('/slow.bin')), sha(data));
   } finally {
     await c.stop();
   }
