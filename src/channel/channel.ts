@@ -118,6 +118,16 @@ export class Channel implements AsyncIterable<ChannelMessage> {
     return this.mc.remoteWindow;
   }
 
+  /** The largest window the peer has given (its first, or more once it has granted more). */
+  get sendWindowPeak(): number {
+    return this.mc.peakWindow;
+  }
+
+  /** The peer's smallest WINDOW_ADJUST so far (0 before any): how finely it grants. */
+  get smallestGrant(): number {
+    return this.mc.smallestGrant;
+  }
+
   /** The peer's largest data packet. */
   get sendMaxPacket(): number {
     return this.mc.remoteMaxPacket;

@@ -672,13 +672,22 @@ export class SftpClient {
       // Local reads of several chunks at once, whose WRITEs leave together: one socket write
       // per batch rather than per request (on loopback each write costs the peer's wake-up too).
       // Over lanes, a block is at most half a lane's window, so that each lane has blocks in flight.
-      const block = chunk * Math.max(1, Math.min(16, Math.floor(cap / 2), lanes.blockChunks(chunk)));
+      const most = Math.max(1, Math.min(16, Math.floor(cap / 2), lanes.blockChunks(chunk)));
       // A block goes back to `spare` once the server has answered all of its WRITEs (so the data
       // has left through the socket): a transfer reuses the few blocks it keeps in flight rather
       // than allocating its whole size again, which kept the collector busy.
       const spare: Buffer[] = [];
+      const limit = () => Math.min(window, lanes.fitChunks(chunk));
       for (let pos = 0; pos < size;) {
-        const block0 = spare.pop() ?? Buffer.allocUnsafe(Math.min(block, size));
+        // Blocks of at most half the WRITEs the transfer may have unanswered, which start at 8
+        // and grow by one per reply, up to `concurrency` and, with a server that grants window as
+        // it passes data on, what its windows hold (`fitChunks`).
+        const block = chunk * Math.max(1, Math.min(most, Math.floor(limit() / 2)));
+        const kept = spare.pop();
+        const block0 =
+          kept && kept.length >= Math.min(block, size - pos)
+            ? kept
+            : Buffer.allocUnsafe(Math.min(block, size));
         const buf = block0.subarray(0, Math.min(block, size - pos));
         const n = await readAt(buf, pos);
         if (n <= 0) throw new SshError('SFTP_STATUS', `the local source ended at ${pos} of ${size} bytes`);
@@ -704,7 +713,7 @@ export class SftpClient {
         }
         pos += n;
         // Wait until a block's worth of requests fits in the window again.
-        while (inflight > Math.max(0, window - Math.ceil(block / chunk)) && !failure)
+        while (inflight > Math.max(0, limit() - Math.ceil(block / chunk)) && !failure)
           await new Promise<void>((r) => (wake = r));
         if (failure) throw failure;
       }

@@ -148,6 +148,33 @@ interopSuite(
       assert.equal(await sha256File(join(local, 'big.back')), want);
     });
 
+    test('a put into sshd has no more WRITEs unanswered than its 2 MiB window holds', async () => {
+      const src = join(local, 'fit.bin');
+      const data = randomBytes(16 * MiB);
+      await writeFile(src, data);
+      // sshd grants its fixed 2 MiB window 16 to 64 KiB at a time: 8 WRITEs of 255 KiB.
+      const session = sftp.session;
+      const write = session.write.bind(session);
+      let inflight = 0;
+      let most = 0;
+      session.write = async (...args: Parameters<typeof write>) => {
+        most = Math.max(most, ++inflight);
+        try {
+          return await write(...args);
+        } finally {
+          inflight--;
+        }
+      };
+      try {
+        await sftp.fastPut(src, join(remote, 'fit.bin'));
+      } finally {
+        session.write = write;
+      }
+      assert.ok(sftp.channel.smallestGrant * 4 <= sftp.channel.sendWindowPeak, 'sshd grants in small steps');
+      assert.ok(most >= 4 && most <= 8, `at most 8 WRITEs in flight, not ${most}`);
+      assert.equal(sha(await readFile(join(remote, 'fit.bin'))), sha(data));
+    });
+
     test('createReadStream and createWriteStream with backpressure; get and put with streams and Buffers', async () => {
       const data = randomBytes(5 * MiB + 11);
       await pipeline(

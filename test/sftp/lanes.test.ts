@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import * as ssh from '../../src/index.js';
-import { lanesFor } from '../../src/sftp/lanes.js';
+import { lanesFor, windowFit } from '../../src/sftp/lanes.js';
 import { connectTo, makeEnv, startDaemon, type Env } from '../facade/helpers.js';
 import { MemoryFs } from './memory-handler.js';
 
@@ -34,6 +34,19 @@ test('lanesFor: windows to cover a round trip at 128 MiB/s, four windows of file
   assert.equal(lanesFor(2 * MiB, 0, 256 * MiB, 4), 1);
   assert.equal(lanesFor(0, 50, 256 * MiB, 4), 1);
   assert.equal(lanesFor(2 * MiB, 50, 256 * MiB, 1), 1);
+});
+
+test('windowFit: a window in WRITEs where the server grants in steps of a quarter of it or less', () => {
+  const chunk = 255 * 1024;
+  // OpenSSH's sshd: 2 MiB, granted 16 to 64 KiB at a time.
+  assert.equal(windowFit(2 * MiB, 16 * 1024, chunk), 8);
+  assert.equal(windowFit(2 * MiB, 512 * 1024, chunk), 8);
+  // Ours and asyncssh grant half the window at once: no limit, whatever the window.
+  assert.equal(windowFit(4 * MiB, 2 * MiB, chunk), Infinity);
+  assert.equal(windowFit(2 * MiB, 1 * MiB, chunk), Infinity);
+  // Before any grant nothing is known; a window under one WRITE still allows one.
+  assert.equal(windowFit(2 * MiB, 0, chunk), Infinity);
+  assert.equal(windowFit(64 * 1024, 16 * 1024, chunk), 1);
 });
 
 let env: Env;
@@ -95,6 +108,32 @@ test('our daemon on a (said to be) long path: a lane opens and the file arrives 
     assert.equal(c.opened(), 2);
     assert.equal(sha(await c.sftp.readFile('/two.bin')), sha(data));
     await assert.rejects(c.sftp.fastPut(src, '/x.bin', { channels: 1.5 }), { code: 'BAD_OPTION' });
+  } finally {
+    await c.stop();
+  }
+});
+
+test('against our daemon a put keeps more WRITEs in flight than its first window holds', async () => {
+  const c = await farClient(new MemoryFs(), false);
+  try {
+    c.sftp.session.roundTrip = 0.1; // loopback: one lane
+    const session = c.sftp.session;
+    const write = session.write.bind(session);
+    let inflight = 0;
+    let most = 0;
+    session.write = async (...args: Parameters<typeof write>) => {
+      most = Math.max(most, ++inflight);
+      try {
+        return await write(...args);
+      } finally {
+        inflight--;
+      }
+    };
+    await c.sftp.fastPut(src, '/deep.bin');
+    assert.equal(c.opened(), 1);
+    // Our daemon's first window is 4 MiB (16 WRITEs of 255 KiB); the cap is 64.
+    assert.ok(most > 16, `more than 16 WRITEs in flight, not ${most}`);
+    assert.equal(sha(await c.sftp.readFile('/deep.bin')), sha(data));
   } finally {
     await c.stop();
   }
