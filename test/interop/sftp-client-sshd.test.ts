@@ -15,6 +15,7 @@ import {
   startSshd,
   type SshdHandle,
 } from './openssh.js';
+import { mostWritesInFlight } from '../sftp/writes-in-flight.js';
 
 const MiB = 1024 * 1024;
 
@@ -153,23 +154,7 @@ interopSuite(
       const data = randomBytes(16 * MiB);
       await writeFile(src, data);
       // sshd grants its fixed 2 MiB window 16 to 64 KiB at a time: 8 WRITEs of 255 KiB.
-      const session = sftp.session;
-      const write = session.write.bind(session);
-      let inflight = 0;
-      let most = 0;
-      session.write = async (...args: Parameters<typeof write>) => {
-        most = Math.max(most, ++inflight);
-        try {
-          return await write(...args);
-        } finally {
-          inflight--;
-        }
-      };
-      try {
-        await sftp.fastPut(src, join(remote, 'fit.bin'));
-      } finally {
-        session.write = write;
-      }
+      const most = await mostWritesInFlight(sftp.session, () => sftp.fastPut(src, join(remote, 'fit.bin')));
       assert.ok(sftp.channel.smallestGrant * 4 <= sftp.channel.sendWindowPeak, 'sshd grants in small steps');
       assert.ok(most >= 4 && most <= 8, `at most 8 WRITEs in flight, not ${most}`);
       assert.equal(sha(await readFile(join(remote, 'fit.bin'))), sha(data));

@@ -13,6 +13,7 @@ import * as ssh from '../../src/index.js';
 import { lanesFor, windowFit } from '../../src/sftp/lanes.js';
 import { connectTo, makeEnv, startDaemon, type Env } from '../facade/helpers.js';
 import { MemoryFs } from './memory-handler.js';
+import { mostWritesInFlight } from './writes-in-flight.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -117,19 +118,7 @@ test('against our daemon a put keeps more WRITEs in flight than its first window
   const c = await farClient(new MemoryFs(), false);
   try {
     c.sftp.session.roundTrip = 0.1; // loopback: one lane
-    const session = c.sftp.session;
-    const write = session.write.bind(session);
-    let inflight = 0;
-    let most = 0;
-    session.write = async (...args: Parameters<typeof write>) => {
-      most = Math.max(most, ++inflight);
-      try {
-        return await write(...args);
-      } finally {
-        inflight--;
-      }
-    };
-    await c.sftp.fastPut(src, '/deep.bin');
+    const most = await mostWritesInFlight(c.sftp.session, () => c.sftp.fastPut(src, '/deep.bin'));
     assert.equal(c.opened(), 1);
     // Our daemon's first window is 4 MiB (16 WRITEs of 255 KiB); the cap is 64.
     assert.ok(most > 16, `more than 16 WRITEs in flight, not ${most}`);
