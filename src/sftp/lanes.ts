@@ -65,8 +65,8 @@ const noop = () => {};
  * extra sessions opened beside it, each joining the transfer when its handle is open.
  */
 export class Lanes {
+  /** The client's own lane first, then the extra ones as they join. */
   private readonly lanes: Lane[] = [];
-  private readonly extra: Lane[] = [];
   private finished = false;
   private window = 0;
   private wanted = 1;
@@ -105,7 +105,7 @@ export class Lanes {
       handle = await opened;
       this.created = true;
     } catch (e) {
-      await this.abandon();
+      this.finished = true; // lanes being set up close themselves
       throw e;
     }
     if (session.roundTrip === undefined) this.spread(performance.now() - sent, opened);
@@ -138,10 +138,8 @@ export class Lanes {
    */
   fitChunks(chunk: number): number {
     if (this.wanted > 1) return Infinity;
-    let fit = 0;
-    for (const l of this.lanes)
-      fit += windowFit(l.session.channel.sendWindowPeak, l.session.channel.smallestGrant, chunk);
-    return fit;
+    const ch = this.client.channel;
+    return windowFit(ch.sendWindowPeak, ch.smallestGrant, chunk);
   }
 
   /** The lane to take the next block: the one with the fewest WRITEs in flight (the first of those tied). */
@@ -175,9 +173,7 @@ export class Lanes {
         await session.ok({ type: 'close', handle }).catch(noop);
         throw new SshError('CLOSED', 'the transfer ended');
       }
-      const lane = { session, handle, inflight: 0 };
-      this.extra.push(lane);
-      this.lanes.push(lane);
+      this.lanes.push({ session, handle, inflight: 0 });
     } catch {
       await session?.channel.close().catch(noop);
     }
@@ -189,7 +185,7 @@ export class Lanes {
    */
   async finish(handle: Handle): Promise<void> {
     this.finished = true;
-    const extra = this.extra.splice(0);
+    const extra = this.lanes.splice(1);
     // (An EOF right behind each CLOSE would end the sessions a round trip sooner, but OpenSSH's
     // sftp-server can exit at the EOF with the CLOSE unanswered.)
     this.mainClosed = true;
@@ -203,11 +199,11 @@ export class Lanes {
   }
 
   /** The transfer failed: closes `handle` (unless done already) and the extra lanes, ignoring their errors. */
-  async abandon(handle?: Handle): Promise<void> {
+  async abandon(handle: Handle): Promise<void> {
     this.finished = true;
     await Promise.all([
-      handle && !this.mainClosed ? this.client.close(handle).catch(noop) : undefined,
-      ...this.extra.splice(0).map(async (l) => {
+      this.mainClosed ? undefined : this.client.close(handle).catch(noop),
+      ...this.lanes.splice(1).map(async (l) => {
         await l.session.ok({ type: 'close', handle: l.handle }).catch(noop);
         await l.session.channel.close().catch(noop);
       }),
