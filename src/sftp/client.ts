@@ -590,38 +590,52 @@ export class SftpClient {
       let next = 0;
       let window = Math.min(8, cap);
       let eof = false;
-      const queue: { offset: number; p: Promise<Buffer | null> }[] = [];
+      const queue: { offset: number; p: Promise<Buffer[] | null> }[] = [];
+      // Into a file stream of ours the data goes as the pieces it came in (see readPieces).
+      const read = ours
+        ? (at: number) => this.session.readPieces(h, at, chunk)
+        : (at: number) => this.pread(h, at, chunk).then((d) => d && [d]);
       const fill = () => {
         // Up to `window` requests within the size fstat gave; past it, one at a time until EOF.
         while (!eof && queue.length < (next < total ? window : 1)) {
-          queue.push({ offset: next, p: quiet(this.pread(h, next, chunk)) });
+          queue.push({ offset: next, p: quiet(read(next)) });
           next += chunk;
         }
       };
       fill();
       while (queue.length > 0) {
         const { offset, p } = queue.shift()!;
-        let d = await p;
-        if (d && d.length < chunk && offset + d.length < next) {
-          // A short read before the end: fetch the rest of this chunk before going on.
-          const parts = [d];
-          let at = offset + d.length;
-          while (at < offset + chunk) {
-            const more = await this.pread(h, at, offset + chunk - at);
-            if (!more) break;
-            parts.push(more);
-            at += more.length;
-          }
-          d = Buffer.concat(parts);
-        }
+        const d = await p;
         if (!d) {
           eof = true;
           continue;
         }
-        // A file stream of ours is done with a chunk at its callback; a caller's may keep it.
-        const more = ours ? out.write(d, () => this.session.recycle(d)) : out.write(d);
+        let n = 0;
+        for (const b of d) n += b.length;
+        if (n < chunk && offset + n < next) {
+          // A short read before the end: fetch the rest of this chunk before going on.
+          let at = offset + n;
+          while (at < offset + chunk) {
+            const more = await this.pread(h, at, offset + chunk - at);
+            if (!more) break;
+            d.push(more);
+            at += more.length;
+          }
+          n = at - offset;
+        }
+        let more: boolean;
+        if (ours) {
+          // One writev for the pieces; a file stream of ours is done with them at its callback.
+          out.cork();
+          for (let i = 0; i < d.length - 1; i++) out.write(d[i]);
+          more = out.write(d[d.length - 1], () => this.session.release(d));
+          out.uncork();
+        } else {
+          // A caller's stream may keep what it is given.
+          more = out.write(d.length === 1 ? d[0] : Buffer.concat(d));
+        }
         if (!more) await new Promise((r) => out.once('drain', r));
-        got += d.length;
+        got += n;
         o.step?.(got, total, got / Math.max(0.001, (Date.now() - started) / 1000));
         if (window < cap) window++;
         // Refill in batches (half the window at a time): one socket write carries many READs.

@@ -1,6 +1,12 @@
 import { protocolError } from '../errors.js';
 import type { SshWriter } from '../wire/writer.js';
 
+/** A packet body: one buffer, or (scattered, see `pushScattering`) the pieces of it, in order. */
+export type Body = Buffer | Buffer[];
+
+/** Bytes at the start of a scattered body that its first piece always holds (DATA: type, id, length). */
+export const SCATTER_HEAD = 9;
+
 /**
  * Splits an SFTP byte stream into packets (draft-02 §3: uint32 length, then that many bytes).
  * The length is checked against `maxPacket` before anything is kept, so a length of 2^31 costs
@@ -8,16 +14,23 @@ import type { SshWriter } from '../wire/writer.js';
  */
 export class PacketFramer {
   private readonly chunks: Buffer[] = [];
-  /** Per chunk: its memory may be given to `spent` once copied (see `push`). */
+  /** Per chunk: its memory may be given to `spent` once nothing reads it (see `push`). */
   private readonly spendable: boolean[] = [];
   private buffered = 0;
+  /**
+   * Readers of each spendable chunk's memory: this framer while it keeps any of the chunk, and
+   * each scattered piece not yet released. The memory goes to `spent` when none is left.
+   */
+  private readonly readers = new WeakMap<ArrayBufferLike, number>();
+  /** Spendable memory a packet returned whole views: never spent. */
+  private readonly pinned = new WeakSet<ArrayBufferLike>();
 
   constructor(
     private readonly maxPacket: number,
     /** Where a packet that spans chunks is gathered (the client lends reusable buffers). */
     private readonly alloc: (n: number) => Buffer = (n) => Buffer.allocUnsafe(n),
-    /** Given the spendable chunks once all their bytes have been copied out (none viewed). */
-    private readonly spent?: (chunk: Buffer) => void,
+    /** Given the memory of spendable chunks once nothing reads it any more. */
+    private readonly spent?: (memory: ArrayBufferLike) => void,
   ) {}
 
   /** Bytes held waiting for the rest of a packet (at most 4 + maxPacket). */
@@ -28,11 +41,30 @@ export class PacketFramer {
   /**
    * Feeds bytes; returns the packet bodies (type byte first) now complete, in order.
    * `spendable`: nothing but this framer will read the chunk's memory (all of its ArrayBuffer),
-   * so once every byte of it has been copied into gathered packets, with no packet a view of it,
-   * it goes to `spent`.
+   * so once every byte of it has been copied into gathered packets (or released, see
+   * `pushScattering`), with no packet a view of it, it goes to `spent`.
    */
   push(chunk: Buffer, spendable = false): Buffer[] {
-    const out: Buffer[] = [];
+    return this.feed(chunk, spendable) as Buffer[];
+  }
+
+  /**
+   * As `push`, but a packet that spans chunks and that `scatter` picks (shown the first
+   * SCATTER_HEAD bytes of its body) comes as the views of the chunks it lies in, not gathered
+   * into a copy: a 255 KiB DATA reply comes in four or five channel chunks. The first piece holds
+   * at least SCATTER_HEAD bytes. Once nothing reads the pieces any more, give them to `release`.
+   */
+  pushScattering(chunk: Buffer, spendable: boolean, scatter: (head: Buffer) => boolean): Body[] {
+    return this.feed(chunk, spendable, scatter);
+  }
+
+  /** Ends the reading of pieces from `pushScattering` (each exactly once). */
+  release(pieces: readonly Buffer[]): void {
+    for (const p of pieces) if (this.readers.has(p.buffer)) this.letGo(p.buffer);
+  }
+
+  private feed(chunk: Buffer, spendable: boolean, scatter?: (head: Buffer) => boolean): Body[] {
+    const out: Body[] = [];
     if (this.buffered === 0) {
       // Fast path: whole packets straight out of the chunk.
       let at = 0;
@@ -46,15 +78,22 @@ export class PacketFramer {
       if (at > 0) spendable = false; // packets returned above are views of it
       chunk = chunk.subarray(at);
     }
+    if (spendable) this.hold(chunk.buffer);
     this.chunks.push(chunk);
     this.spendable.push(spendable);
     this.buffered += chunk.length;
     for (;;) {
       if (this.buffered < 4) return out;
-      const len = this.checkLength(this.peekLength());
+      const len = this.checkLength(this.peek(0, 4).readUInt32BE(0));
       if (this.buffered < 4 + len) return out;
-      const whole = this.take(4 + len);
-      out.push(whole.subarray(4));
+      if (
+        scatter &&
+        len > SCATTER_HEAD &&
+        this.chunks[0]!.length < 4 + len &&
+        scatter(this.peek(4, SCATTER_HEAD))
+      )
+        out.push(this.scattered(len));
+      else out.push(this.take(4 + len).subarray(4));
     }
   }
 
@@ -64,22 +103,28 @@ export class PacketFramer {
     return len;
   }
 
-  private peekLength(): number {
+  /** `n` buffered bytes from `at`, without consuming them (a view when they lie in one chunk). */
+  private peek(at: number, n: number): Buffer {
     const c0 = this.chunks[0]!;
-    if (c0.length >= 4) return c0.readUInt32BE(0);
-    const head = Buffer.allocUnsafe(4);
-    let n = 0;
+    if (c0.length >= at + n) return c0.subarray(at, at + n);
+    const out = Buffer.allocUnsafe(n);
+    let got = 0;
     for (const c of this.chunks) {
-      const k = Math.min(4 - n, c.length);
-      c.copy(head, n, 0, k);
-      n += k;
-      if (n === 4) break;
+      if (at >= c.length) {
+        at -= c.length;
+        continue;
+      }
+      const k = Math.min(n - got, c.length - at);
+      c.copy(out, got, at, at + k);
+      got += k;
+      at = 0;
+      if (got === n) break;
     }
-    return head.readUInt32BE(0);
+    return out;
   }
 
   /** Removes and returns the first `n` buffered bytes (a view when they lie in one chunk). */
-  private take(n: number): Buffer {
+  private take(n: number, alloc = this.alloc): Buffer {
     this.buffered -= n;
     const c0 = this.chunks[0]!;
     if (c0.length >= n) {
@@ -88,11 +133,12 @@ export class PacketFramer {
         this.spendable.shift();
       } else {
         this.chunks[0] = c0.subarray(n);
-        this.spendable[0] = false; // the packet returned is a view of it
       }
+      // The packet returned is a view of it.
+      if (this.readers.has(c0.buffer)) this.pinned.add(c0.buffer);
       return c0.subarray(0, n);
     }
-    const out = this.alloc(n);
+    const out = alloc(n);
     let o = 0;
     let i = 0;
     while (o < n) {
@@ -105,8 +151,51 @@ export class PacketFramer {
     }
     const gone = this.chunks.splice(0, i);
     const spendable = this.spendable.splice(0, i);
-    if (this.spent) for (let j = 0; j < i; j++) if (spendable[j]) this.spent(gone[j]!);
+    for (let j = 0; j < i; j++) if (spendable[j]) this.letGo(gone[j]!.buffer);
     return out;
+  }
+
+  /** The body of the packet of `len` bytes at the front as pieces (see `pushScattering`). */
+  private scattered(len: number): Buffer[] {
+    const pieces: Buffer[] = [];
+    let left: number;
+    if (this.chunks[0]!.length >= 4 + SCATTER_HEAD) {
+      this.buffered -= 4;
+      this.chunks[0] = this.chunks[0]!.subarray(4);
+      left = len;
+    } else {
+      // The head is split (a few bytes in the first chunk): gathered on its own.
+      pieces.push(this.take(4 + SCATTER_HEAD, (n) => Buffer.allocUnsafe(n)).subarray(4));
+      left = len - SCATTER_HEAD;
+    }
+    this.buffered -= left;
+    while (left > 0) {
+      const c = this.chunks[0]!;
+      const k = Math.min(left, c.length);
+      if (this.spendable[0]) this.hold(c.buffer); // the piece reads it
+      pieces.push(c.subarray(0, k));
+      left -= k;
+      if (k < c.length) {
+        this.chunks[0] = c.subarray(k);
+      } else {
+        this.chunks.shift();
+        if (this.spendable.shift()) this.letGo(c.buffer);
+      }
+    }
+    return pieces;
+  }
+
+  private hold(memory: ArrayBufferLike): void {
+    this.readers.set(memory, (this.readers.get(memory) ?? 0) + 1);
+  }
+
+  private letGo(memory: ArrayBufferLike): void {
+    const n = (this.readers.get(memory) ?? 1) - 1;
+    if (n > 0) this.readers.set(memory, n);
+    else {
+      this.readers.delete(memory);
+      if (!this.pinned.has(memory)) this.spent?.(memory);
+    }
   }
 }
 

@@ -104,6 +104,39 @@ test('a fileHandler that keeps the files in memory, confined to a root inside it
   }
 });
 
+test('a download whose READs come back short goes on from where each one stopped', async () => {
+  // Each READ is answered with at most 100,000 bytes: the handler's first read for a reply gives
+  // that much, and the read that would fill the rest of the reply (same buffer) gives nothing.
+  class ShortReads extends MemoryFs {
+    private readonly begun = new WeakSet<Buffer>();
+    override async read(f: unknown, b: Buffer, offset: number, length: number, position: number) {
+      if (this.begun.delete(b)) return 0;
+      this.begun.add(b);
+      return super.read(f, b, offset, Math.min(length, 100_000), position);
+    }
+  }
+  const mem = new ShortReads();
+  const d = await startDaemon(env, {
+    password: 'pw',
+    subsystems: [ssh.sftpd.subsystemSpec({ fileHandler: mem })],
+  });
+  try {
+    const conn = await connectTo(d, env, { password: 'pw' });
+    const sftp = await ssh.sftp.startChannel(conn);
+    const data = randomBytes(3 * 1024 * 1024 + 11);
+    await sftp.put(data, '/s.bin');
+    const h = await sftp.open('/s.bin', 'r');
+    assert.equal((await sftp.pread(h, 0, 255 * 1024))?.length, 100_000, 'the server answers short');
+    await sftp.close(h);
+    await sftp.fastGet('/s.bin', join(env.dir, 'short.bin'));
+    assert.equal(sha(await readFile(join(env.dir, 'short.bin'))), sha(data));
+    await ssh.sftp.stopChannel(sftp);
+    await conn.close();
+  } finally {
+    await d.stop();
+  }
+});
+
 test(
   'reply and upload buffers are reused only once their data has gone: every byte arrives as written',
   { timeout: 60_000 },

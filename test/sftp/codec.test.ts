@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { SshError } from '../../src/errors.js';
 import { longName, type Attrs } from '../../src/sftp/attrs.js';
 import { FXP, MAX_PACKET } from '../../src/sftp/constants.js';
-import { PacketFramer } from '../../src/sftp/framer.js';
+import { PacketFramer, SCATTER_HEAD } from '../../src/sftp/framer.js';
 import {
   decodeRequest,
   encodeRequest,
@@ -258,13 +258,9 @@ describe('PacketFramer', () => {
     ];
     const stream = Buffer.concat(all);
     for (const size of [1000, 4096, 30000, 65536]) {
-      const spent: Buffer[] = [];
+      const spent: ArrayBufferLike[] = [];
       // Spent memory is wiped, as if it were reused at once: a packet still viewing it would show it.
-      const f = new PacketFramer(
-        MAX_PACKET,
-        undefined,
-        (c) => (spent.push(c), Buffer.from(c.buffer).fill(0xee)),
-      );
+      const f = new PacketFramer(MAX_PACKET, undefined, (m) => (spent.push(m), Buffer.from(m).fill(0xee)));
       const chunks: Buffer[] = [];
       const got: Buffer[] = [];
       for (let i = 0; i < stream.length; i += size) {
@@ -280,9 +276,12 @@ describe('PacketFramer', () => {
         all.map((p) => decodeRequest(body(p))),
         `chunks of ${size}`,
       );
-      for (const c of spent) {
-        assert.ok(chunks.includes(c), 'a chunk that was pushed');
-        for (const g of got) assert.notEqual(g.buffer, c.buffer, 'no packet is a view of a spent chunk');
+      for (const m of spent) {
+        assert.ok(
+          chunks.some((c) => c.buffer === m),
+          'a chunk that was pushed',
+        );
+        for (const g of got) assert.notEqual(g.buffer, m, 'no packet is a view of a spent chunk');
       }
       assert.equal(new Set(spent).size, spent.length, 'each chunk once');
       // The 70,000-byte WRITE spans chunks of 30,000 or less: the ones wholly inside it are copied.
@@ -296,6 +295,79 @@ describe('PacketFramer', () => {
     for (let i = 0; i < stream.length; i += 1000) f.push(Buffer.from(stream.subarray(i, i + 1000)));
     assert.equal(f.pending, 0);
     assert.equal(calls, 0);
+  });
+});
+
+describe('PacketFramer.pushScattering', () => {
+  // DATA replies of several sizes between other replies; a DATA whose head is split too.
+  const replies: SftpResponse[] = [
+    { type: 'data', id: 1, data: Buffer.alloc(70000, 1) },
+    { type: 'status', id: 2, code: 0, message: 'ok', language: '' },
+    { type: 'data', id: 3, data: Buffer.alloc(3, 3) },
+    { type: 'data', id: 4, data: Buffer.alloc(40000, 4) },
+    { type: 'data', id: 5, data: Buffer.alloc(9000, 5) },
+    { type: 'data', id: 6, data: Buffer.alloc(0) },
+  ];
+  const stream = Buffer.concat(replies.map((r) => encodeResponse(r)));
+  const isData = (head: Buffer) => head[0] === FXP.DATA;
+
+  test('a picked packet that spans chunks comes as views of them, its head whole in the first', () => {
+    for (const size of [1, 3, 7, 13, 1000, 4096, 30000, 65536]) {
+      const f = new PacketFramer(MAX_PACKET);
+      const got: (Buffer | Buffer[])[] = [];
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < stream.length; i += size) {
+        const c = Buffer.from(stream.subarray(i, i + size));
+        chunks.push(c);
+        got.push(...f.pushScattering(c, false, isData));
+      }
+      assert.equal(f.pending, 0);
+      assert.deepEqual(
+        got.map((b) => decodeResponse(Array.isArray(b) ? Buffer.concat(b) : b)),
+        replies,
+        `chunks of ${size}`,
+      );
+      const scattered = got.filter((b) => Array.isArray(b));
+      if (size < 40000) assert.ok(scattered.length >= 2, `chunks of ${size}: DATA came scattered`);
+      for (const pieces of scattered) {
+        assert.ok(pieces[0]!.length >= SCATTER_HEAD, 'the head in the first piece');
+        assert.equal(pieces[0]![0], FXP.DATA, 'only what was picked');
+        // Past a head gathered on its own, the pieces are the chunks' own memory: nothing copied.
+        for (const p of pieces.slice(1)) assert.ok(chunks.some((c) => c.buffer === p.buffer));
+      }
+    }
+  });
+
+  test('memory is spent once the framer and every piece viewing it are done, never while read', () => {
+    for (const size of [7, 1000, 4096, 30000]) {
+      const spent: ArrayBufferLike[] = [];
+      const f = new PacketFramer(MAX_PACKET, undefined, (m) => (spent.push(m), Buffer.from(m).fill(0xee)));
+      const chunks: Buffer[] = [];
+      const got: (Buffer | Buffer[])[] = [];
+      for (let i = 0; i < stream.length; i += size) {
+        const part = stream.subarray(i, i + size);
+        const c = Buffer.allocUnsafeSlow(part.length);
+        part.copy(c);
+        chunks.push(c);
+        got.push(...f.pushScattering(c, true, isData));
+      }
+      const decoded = () => got.map((b) => decodeResponse(Array.isArray(b) ? Buffer.concat(b) : b));
+      // Nothing a piece still views was spent (it would read 0xee).
+      assert.deepEqual(decoded(), replies, `chunks of ${size}, before release`);
+      const before = spent.length;
+      const scattered = got.filter((b) => Array.isArray(b));
+      for (const pieces of scattered) f.release(pieces);
+      if (size <= 30000) assert.ok(spent.length > before, `chunks of ${size}: released pieces let memory go`);
+      assert.equal(new Set(spent).size, spent.length, 'each once');
+      for (const m of spent)
+        assert.ok(
+          chunks.some((c) => c.buffer === m),
+          'a chunk that was pushed',
+        );
+      // Packets returned whole still read what they viewed.
+      for (const [i, b] of got.entries())
+        if (!Array.isArray(b)) assert.deepEqual(decodeResponse(b), replies[i]);
+    }
   });
 });
 
