@@ -70,6 +70,12 @@ export interface FileHandler {
   read(file: unknown, buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
   /** Writes `length` bytes (or fewer, returning how many) at `position`. */
   write(file: unknown, buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /**
+   * Optional: writes the buffers one after another (or fewer bytes, returning how many) at
+   * `position`. A WRITE that arrived in several channel chunks is written from them with this,
+   * instead of being copied into one buffer first; without it, `write` is called per buffer.
+   */
+  writev?(file: unknown, buffers: Buffer[], position: number): Promise<number>;
   /** An open file's attributes. */
   fstat(file: unknown): Promise<FileStats>;
   /** Applies size (truncate), uid/gid, permissions and times, in that order. */
@@ -158,6 +164,7 @@ export const nodeFileHandler: FileHandler = {
     cb<number>((d) => fs.read(fd as number, buffer, offset, length, position, d)),
   write: (fd, buffer, offset, length, position) =>
     cb<number>((d) => fs.write(fd as number, buffer, offset, length, position, d)),
+  writev: (fd, buffers, position) => cb<number>((d) => fs.writev(fd as number, buffers, position, d)),
   fstat: async (fd) => toStats(await cb<fs.Stats>((d) => fs.fstat(fd as number, d))),
   async fsetstat(fd, a) {
     const f = fd as number;

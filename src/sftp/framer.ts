@@ -4,8 +4,15 @@ import type { SshWriter } from '../wire/writer.js';
 /** A packet body: one buffer, or (scattered, see `pushScattering`) the pieces of it, in order. */
 export type Body = Buffer | Buffer[];
 
-/** Bytes at the start of a scattered body that its first piece always holds (DATA: type, id, length). */
-export const SCATTER_HEAD = 9;
+/** Bytes of a spanning body `scatter` is shown (type, id and a length: DATA's whole head). */
+export const SCATTER_PEEK = 9;
+
+/**
+ * Picks the packets to scatter: shown the first SCATTER_PEEK bytes of a body that spans chunks,
+ * returns how many bytes of its head the first piece must hold whole (at least SCATTER_PEEK), or
+ * 0 to have it gathered into one buffer.
+ */
+export type ScatterPick = (head: Buffer) => number;
 
 /**
  * Splits an SFTP byte stream into packets (draft-02 §3: uint32 length, then that many bytes).
@@ -49,12 +56,12 @@ export class PacketFramer {
   }
 
   /**
-   * As `push`, but a packet that spans chunks and that `scatter` picks (shown the first
-   * SCATTER_HEAD bytes of its body) comes as the views of the chunks it lies in, not gathered
-   * into a copy: a 255 KiB DATA reply comes in four or five channel chunks. The first piece holds
-   * at least SCATTER_HEAD bytes. Once nothing reads the pieces any more, give them to `release`.
+   * As `push`, but a packet that spans chunks and that `scatter` picks comes as the views of the
+   * chunks it lies in, not gathered into a copy (a 255 KiB DATA reply or WRITE request comes in
+   * four or five channel chunks); its first piece holds the head `scatter` asked for. Once nothing
+   * reads the pieces any more, give them to `release`.
    */
-  pushScattering(chunk: Buffer, spendable: boolean, scatter: (head: Buffer) => boolean): Body[] {
+  pushScattering(chunk: Buffer, spendable: boolean, scatter: ScatterPick): Body[] {
     return this.feed(chunk, spendable, scatter);
   }
 
@@ -63,7 +70,7 @@ export class PacketFramer {
     for (const p of pieces) if (this.readers.has(p.buffer)) this.letGo(p.buffer);
   }
 
-  private feed(chunk: Buffer, spendable: boolean, scatter?: (head: Buffer) => boolean): Body[] {
+  private feed(chunk: Buffer, spendable: boolean, scatter?: ScatterPick): Body[] {
     const out: Body[] = [];
     if (this.buffered === 0) {
       // Fast path: whole packets straight out of the chunk.
@@ -86,13 +93,11 @@ export class PacketFramer {
       if (this.buffered < 4) return out;
       const len = this.checkLength(this.peek(0, 4).readUInt32BE(0));
       if (this.buffered < 4 + len) return out;
-      if (
-        scatter &&
-        len > SCATTER_HEAD &&
-        this.chunks[0]!.length < 4 + len &&
-        scatter(this.peek(4, SCATTER_HEAD))
-      )
-        out.push(this.scattered(len));
+      const head =
+        scatter && len > SCATTER_PEEK && this.chunks[0]!.length < 4 + len
+          ? scatter(this.peek(4, SCATTER_PEEK))
+          : 0;
+      if (head >= SCATTER_PEEK && head < len) out.push(this.scattered(len, head));
       else out.push(this.take(4 + len).subarray(4));
     }
   }
@@ -156,17 +161,17 @@ export class PacketFramer {
   }
 
   /** The body of the packet of `len` bytes at the front as pieces (see `pushScattering`). */
-  private scattered(len: number): Buffer[] {
+  private scattered(len: number, head: number): Buffer[] {
     const pieces: Buffer[] = [];
     let left: number;
-    if (this.chunks[0]!.length >= 4 + SCATTER_HEAD) {
+    if (this.chunks[0]!.length >= 4 + head) {
       this.buffered -= 4;
       this.chunks[0] = this.chunks[0]!.subarray(4);
       left = len;
     } else {
       // The head is split (a few bytes in the first chunk): gathered on its own.
-      pieces.push(this.take(4 + SCATTER_HEAD, (n) => Buffer.allocUnsafe(n)).subarray(4));
-      left = len - SCATTER_HEAD;
+      pieces.push(this.take(4 + head, (n) => Buffer.allocUnsafe(n)).subarray(4));
+      left = len - head;
     }
     this.buffered -= left;
     while (left > 0) {

@@ -88,6 +88,48 @@ export function readExtensionPairs(r: SshReader): [string, Buffer][] {
 }
 
 /**
+ * The length of a WRITE's head (type, id, handle, offset, data length: draft-02 §6.4) from its
+ * first 9 bytes; 0 for a handle longer than any we hand out (the whole request is then decoded,
+ * and refused, as usual).
+ */
+export function writeHeadLength(first9: Buffer): number {
+  const n = first9.readUInt32BE(5);
+  return n > MAX_HANDLE ? 0 : 9 + n + 12;
+}
+
+/** A WRITE whose data is still in the pieces it arrived in (see PacketFramer.pushScattering). */
+export interface ScatteredWrite {
+  type: 'write';
+  id: number;
+  handle: Buffer;
+  offset: number;
+  data: Buffer[];
+}
+
+/**
+ * Decodes a WRITE body given as pieces, the first holding the whole head (`writeHeadLength`).
+ * The handle is copied; the data stays in the pieces. Throws a PROTOCOL_ERROR SshError when the
+ * data's length is not what the pieces hold.
+ */
+export function decodeScatteredWrite(pieces: readonly Buffer[]): ScatteredWrite {
+  const first = pieces[0]!;
+  const r = new SshReader(first);
+  if (r.byte() !== FXP.WRITE) throw protocolError('not an SFTP WRITE');
+  const id = r.uint32();
+  const h = Buffer.from(handle(r));
+  const offset = readU64(r, 'offset');
+  const length = r.uint32();
+  const data = r.remaining > 0 ? [first.subarray(first.length - r.remaining)] : [];
+  let size = r.remaining;
+  for (let i = 1; i < pieces.length; i++) {
+    data.push(pieces[i]!);
+    size += pieces[i]!.length;
+  }
+  if (size !== length) throw protocolError(`SFTP WRITE of ${length} bytes in a packet holding ${size}`);
+  return { type: 'write', id, handle: h, offset, data };
+}
+
+/**
  * Decodes a request body. Throws a PROTOCOL_ERROR SshError for a malformed one; `peekRequestId`
  * tells whether its id could still be read (to answer it BAD_MESSAGE).
  */

@@ -4,12 +4,19 @@ import type { Channel } from '../channel/channel.js';
 import type { SessionChannel } from '../channel/session-channel.js';
 import { debug } from '../log.js';
 import { longName, type Attrs } from './attrs.js';
-import { EXTENSION_VERSIONS, FX, FXF, MAX_DATA, MAX_PACKET, SFTP_VERSION } from './constants.js';
+import { EXTENSION_VERSIONS, FX, FXF, FXP, MAX_DATA, MAX_PACKET, SFTP_VERSION } from './constants.js';
 import { errnoError, type DirReader, type FileHandler, type FileStats } from './file-handler.js';
 import { PacketFramer } from './framer.js';
 import { SpareBuffers } from './spare-buffers.js';
 import type { Jail } from './jail.js';
-import { decodeRequest, peekRequestId, type SftpRequest } from './requests.js';
+import {
+  decodeRequest,
+  decodeScatteredWrite,
+  peekRequestId,
+  writeHeadLength,
+  type ScatteredWrite,
+  type SftpRequest,
+} from './requests.js';
 import {
   DATA_HEADER,
   encodeLimits,
@@ -76,6 +83,16 @@ class StatusError extends Error {
 
 const noop = () => {};
 
+/** What is left of `bufs` once its first `n` bytes are gone. */
+function after(bufs: Buffer[], n: number): Buffer[] {
+  let i = 0;
+  while (i < bufs.length && n >= bufs[i]!.length) n -= bufs[i++]!.length;
+  if (i === bufs.length) return [];
+  const rest = bufs.slice(i);
+  rest[0] = rest[0]!.subarray(n);
+  return rest;
+}
+
 function toAttrs(s: FileStats): Attrs {
   return { size: s.size, uid: s.uid, gid: s.gid, permissions: s.mode, atime: s.atime, mtime: s.mtime };
 }
@@ -135,7 +152,7 @@ export class SftpServerSession {
    * packet over 256 KiB, or anything before INIT.
    */
   async onData(chunk: Buffer): Promise<void> {
-    for (const body of this.framer.push(chunk)) this.dispatch(body);
+    for (const body of this.framer.pushScattering(chunk, false, this.scatter)) this.dispatch(body);
     while (this.reserved > MEMORY_BUDGET || this.inFlight > MAX_IN_FLIGHT) {
       await new Promise<void>((r) => (this.drained = r));
     }
@@ -153,12 +170,27 @@ export class SftpServerSession {
     await Promise.all(entries.map((e) => this.closeEntry(e).catch(noop)));
   }
 
-  private dispatch(body: Buffer): void {
-    let req: SftpRequest;
+  /**
+   * WRITEs that span channel chunks are taken as the pieces they came in and written from them
+   * (FileHandler.writev), not gathered into a copy first.
+   */
+  private readonly scatter = (head: Buffer) =>
+    head[0] === FXP.WRITE && this.initialized ? writeHeadLength(head) : 0;
+
+  private dispatch(body: Buffer | Buffer[]): void {
+    let req: SftpRequest | ScatteredWrite;
+    let size = 0;
     try {
-      req = decodeRequest(body);
+      if (Array.isArray(body)) {
+        for (const p of body) size += p.length;
+        req = decodeScatteredWrite(body);
+      } else {
+        size = body.length;
+        req = decodeRequest(body);
+      }
     } catch (e) {
-      const id = peekRequestId(body);
+      if (Array.isArray(body)) this.framer.release(body);
+      const id = Array.isArray(body) ? body[0]!.readUInt32BE(1) : peekRequestId(body);
       if (id === undefined || !this.initialized) throw e;
       debug('sftp: bad request %d: %s', id, (e as Error).message);
       this.send(this.status(id, FX.BAD_MESSAGE, `Bad message: ${(e as Error).message}`), 0);
@@ -179,7 +211,7 @@ export class SftpServerSession {
       return;
     }
     if (!this.initialized) throw new StatusError(FX.BAD_MESSAGE, `${req.type} before INIT`);
-    const cost = body.length + (req.type === 'read' ? Math.min(req.length, MAX_DATA) + DATA_HEADER : 256);
+    const cost = size + (req.type === 'read' ? Math.min(req.length, MAX_DATA) + DATA_HEADER : 256);
     this.reserved += cost;
     this.inFlight++;
     const id = req.id;
@@ -189,6 +221,7 @@ export class SftpServerSession {
         debug('sftp: %s failed: %s', req.type, (e as Error)?.stack ?? e);
       return this.status(id, s.code, s.message);
     });
+    if (Array.isArray(body)) void reply.then(() => this.framer.release(body));
     // Replies go out in request order although the work runs concurrently: draft-02 §6.1
     // allows any order, but OpenSSH's download code (scp, sftp get) takes a DATA reply that
     // overtakes an earlier one as reordering and then truncates the file it wrote.
@@ -291,7 +324,7 @@ export class SftpServerSession {
     });
   }
 
-  private async serve(m: Exclude<SftpRequest, { type: 'init' }>): Promise<Buffer> {
+  private async serve(m: Exclude<SftpRequest, { type: 'init' }> | ScatteredWrite): Promise<Buffer> {
     const fh = this.fh;
     const jail = this.jail;
     switch (m.type) {
@@ -416,7 +449,25 @@ export class SftpServerSession {
     }
   }
 
-  private async writeAll(e: FileEntry, data: Buffer, offset: number): Promise<void> {
+  private async writeAll(e: FileEntry, data: Buffer | Buffer[], offset: number): Promise<void> {
+    if (Array.isArray(data)) {
+      const fh = this.fh;
+      if (!fh.writev) {
+        for (const d of data) {
+          await this.writeAll(e, d, offset);
+          offset += d.length;
+        }
+        return;
+      }
+      let left = data;
+      while (left.length > 0) {
+        const k = await fh.writev(e.file, left, offset);
+        if (k <= 0) throw errnoError('EIO', 'short write');
+        offset += k;
+        left = after(left, k);
+      }
+      return;
+    }
     let done = 0;
     while (done < data.length) {
       const k = await this.fh.write(e.file, data, done, data.length - done, offset + done);

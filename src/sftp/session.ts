@@ -3,7 +3,7 @@ import { SshError } from '../errors.js';
 import { debug } from '../log.js';
 import type { Attrs } from './attrs.js';
 import { EXT, FX, FXF, FXP, MAX_DATA, MAX_PACKET, SFTP_VERSION, statusName } from './constants.js';
-import { PacketFramer, SCATTER_HEAD } from './framer.js';
+import { PacketFramer } from './framer.js';
 import { SpareBuffers } from './spare-buffers.js';
 import { packetPlaintext } from '../transport/packet.js';
 import { freeArrayBuffer } from '../wire/detach.js';
@@ -89,6 +89,9 @@ type Pending = {
 };
 type Req = SftpRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
+/** A DATA reply's head: type, id and the data's length (draft-02 §7). */
+const DATA_HEAD = 9;
+
 /** Replies gathered into reusable buffers: from this size up to a whole packet's. */
 const GATHER_MIN = 64 * 1024;
 const GATHER_SIZE = 4 + MAX_PACKET;
@@ -113,8 +116,9 @@ export class SftpSession {
     (n) => this.gather(n),
     (memory) => freeArrayBuffer(memory),
   );
+  /** DATA replies to `readPieces` are scattered. */
   private readonly scatter = (head: Buffer) =>
-    head[0] === FXP.DATA && this.pending.get(head.readUInt32BE(1))?.pieces !== undefined;
+    head[0] === FXP.DATA && this.pending.get(head.readUInt32BE(1))?.pieces !== undefined ? DATA_HEAD : 0;
   /** Buffers of GATHER_SIZE bytes for large replies, given back by `recycle` (see `gather`). */
   private readonly spare = new SpareBuffers(SPARE_BYTES);
   /** The buffers `gather` lent that `recycle` has not taken back. */
@@ -254,16 +258,14 @@ export class SftpSession {
     for (const p of pieces) size += p.length;
     const id = head.readUInt32BE(1);
     const n = head.readUInt32BE(5);
-    if (n !== size - SCATTER_HEAD) {
+    if (n !== size - DATA_HEAD) {
       this.framer.release(pieces);
       throw new SshError('PROTOCOL_ERROR', `SFTP DATA of ${n} bytes in a packet of ${size}`);
     }
     const p = this.pending.get(id)!;
     this.pending.delete(id);
-    if (head.length === SCATTER_HEAD) this.framer.release([head]);
-    p.pieces!(
-      head.length === SCATTER_HEAD ? pieces.slice(1) : [head.subarray(SCATTER_HEAD), ...pieces.slice(1)],
-    );
+    if (head.length === DATA_HEAD) this.framer.release([head]);
+    p.pieces!(head.length === DATA_HEAD ? pieces.slice(1) : [head.subarray(DATA_HEAD), ...pieces.slice(1)]);
   }
 
   private fail(e: Error): void {

@@ -3,13 +3,15 @@ import { describe, test } from 'node:test';
 import { SshError } from '../../src/errors.js';
 import { longName, type Attrs } from '../../src/sftp/attrs.js';
 import { FXP, MAX_PACKET } from '../../src/sftp/constants.js';
-import { PacketFramer, SCATTER_HEAD } from '../../src/sftp/framer.js';
+import { PacketFramer } from '../../src/sftp/framer.js';
 import {
   decodeRequest,
+  decodeScatteredWrite,
   encodeRequest,
   frameWrite,
   peekRequestId,
   type SftpRequest,
+  writeHeadLength,
 } from '../../src/sftp/requests.js';
 import {
   DATA_HEADER,
@@ -298,6 +300,34 @@ describe('PacketFramer', () => {
   });
 });
 
+describe('WRITE in pieces', () => {
+  const data = Buffer.alloc(50_000, 6);
+  const whole = body(encodeRequest({ type: 'write', id: 9, handle: h, offset: 2 ** 40, data }));
+  const head = writeHeadLength(whole.subarray(0, 9));
+
+  test('its head length comes from the first 9 bytes; a handle over 256 bytes is not scattered', () => {
+    assert.equal(head, 1 + 4 + 4 + h.length + 8 + 4);
+    const long = body(encodeRequest({ type: 'write', id: 1, handle: Buffer.alloc(300), offset: 0, data }));
+    assert.equal(writeHeadLength(long.subarray(0, 9)), 0);
+  });
+
+  test('decodes to the same request, data left in the pieces, handle copied', () => {
+    for (const cuts of [[head], [head, head + 1], [head + 10, 30_000], [head + 49_999]]) {
+      const pieces = [0, ...cuts].map((c, i, all) => whole.subarray(c, all[i + 1] ?? whole.length));
+      const w = decodeScatteredWrite(pieces);
+      assert.deepEqual({ ...w, data: Buffer.concat(w.data) }, decodeRequest(whole));
+      for (const d of w.data) assert.equal(d.buffer, whole.buffer, 'data not copied');
+      assert.notEqual(w.handle.buffer, whole.buffer, 'the handle is a copy');
+    }
+  });
+
+  test('a data length other than what the pieces hold is a protocol error', () => {
+    const bad = Buffer.from(whole);
+    bad.writeUInt32BE(data.length + 1, head - 4);
+    assert.throws(() => decodeScatteredWrite([bad.subarray(0, head), bad.subarray(head)]), /50001 bytes/);
+  });
+});
+
 describe('PacketFramer.pushScattering', () => {
   // DATA replies of several sizes between other replies; a DATA whose head is split too.
   const replies: SftpResponse[] = [
@@ -309,7 +339,7 @@ describe('PacketFramer.pushScattering', () => {
     { type: 'data', id: 6, data: Buffer.alloc(0) },
   ];
   const stream = Buffer.concat(replies.map((r) => encodeResponse(r)));
-  const isData = (head: Buffer) => head[0] === FXP.DATA;
+  const isData = (head: Buffer) => (head[0] === FXP.DATA ? 9 : 0);
 
   test('a picked packet that spans chunks comes as views of them, its head whole in the first', () => {
     for (const size of [1, 3, 7, 13, 1000, 4096, 30000, 65536]) {
@@ -330,7 +360,7 @@ describe('PacketFramer.pushScattering', () => {
       const scattered = got.filter((b) => Array.isArray(b));
       if (size < 40000) assert.ok(scattered.length >= 2, `chunks of ${size}: DATA came scattered`);
       for (const pieces of scattered) {
-        assert.ok(pieces[0]!.length >= SCATTER_HEAD, 'the head in the first piece');
+        assert.ok(pieces[0]!.length >= 9, 'the head in the first piece');
         assert.equal(pieces[0]![0], FXP.DATA, 'only what was picked');
         // Past a head gathered on its own, the pieces are the chunks' own memory: nothing copied.
         for (const p of pieces.slice(1)) assert.ok(chunks.some((c) => c.buffer === p.buffer));

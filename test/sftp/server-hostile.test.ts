@@ -272,6 +272,48 @@ describe('the SFTP server under hostile input', () => {
     await s.ch.close();
   });
 
+  test('a WRITE that comes in pieces lands whole; one whose data length disagrees gets BAD_MESSAGE', async () => {
+    const s = await RawSftp.open(conn);
+    const h = (await s.call({
+      type: 'open',
+      path: 'pieces.bin',
+      pflags: FXF.WRITE | FXF.CREAT | FXF.TRUNC,
+      attrs: {},
+    } as never)) as { handle: Buffer };
+    const data = Buffer.alloc(100_000);
+    for (let i = 0; i < data.length; i++) data[i] = i % 251;
+    // Each part its own channel packet: the head split after 7 bytes, the data after 40,000.
+    const sendInParts = async (b: Buffer) => {
+      for (const [from, to] of [
+        [0, 7],
+        [7, 40_000],
+        [40_000, b.length],
+      ])
+        await s.ch.send(b.subarray(from, to));
+    };
+    await sendInParts(encodeRequest({ type: 'write', id: 500, handle: h.handle, offset: 0, data }));
+    const ok = await s.next();
+    assert.equal(status(ok), FX.OK);
+    assert.equal((ok as { id: number }).id, 500);
+    assert.deepEqual(await readFile(join(root, 'pieces.bin')), data);
+    // The same WRITE with its data length one short of what the packet holds.
+    const bad = encodeRequest({
+      type: 'write',
+      id: 501,
+      handle: h.handle,
+      offset: 0,
+      data: Buffer.alloc(100_000, 9),
+    });
+    bad.writeUInt32BE(99_999, 4 + 1 + 4 + 4 + h.handle.length + 8);
+    await sendInParts(bad);
+    const refused = await s.next();
+    assert.equal(status(refused), FX.BAD_MESSAGE);
+    assert.equal((refused as { id: number }).id, 501);
+    assert.deepEqual(await readFile(join(root, 'pieces.bin')), data, 'nothing of it written');
+    assert.equal((await s.call({ type: 'stat', path: 'inside.txt' } as never)).type, 'attrs');
+    await s.ch.close();
+  });
+
   test('a truncated packet then EOF: the channel ends with an exit status', async () => {
     const s = await RawSftp.open(conn);
     await s.ch.send(Buffer.from([0, 0, 0, 100, 17, 0]));
