@@ -1,4 +1,5 @@
 import { protocolError } from '../errors.js';
+import { copyOut } from '../wire/chunks.js';
 import type { SshWriter } from '../wire/writer.js';
 
 /** A packet body: one buffer, or (scattered, see `pushScattering`) the pieces of it, in order. */
@@ -112,20 +113,7 @@ export class PacketFramer {
   private peek(at: number, n: number): Buffer {
     const c0 = this.chunks[0]!;
     if (c0.length >= at + n) return c0.subarray(at, at + n);
-    const out = Buffer.allocUnsafe(n);
-    let got = 0;
-    for (const c of this.chunks) {
-      if (at >= c.length) {
-        at -= c.length;
-        continue;
-      }
-      const k = Math.min(n - got, c.length - at);
-      c.copy(out, got, at, at + k);
-      got += k;
-      at = 0;
-      if (got === n) break;
-    }
-    return out;
+    return copyOut(this.chunks, at, n);
   }
 
   /** Removes and returns the first `n` buffered bytes (a view when they lie in one chunk). */

@@ -2,6 +2,7 @@ import { protocolError } from '../errors.js';
 import { NoneOpener, NoneSealer } from './cipher/none.js';
 import { EMPTY, type PacketOpener, type PacketSealer } from './cipher/types.js';
 import { fillPadding } from './random.js';
+import { copyOut } from '../wire/chunks.js';
 import { wholeAndLarge } from '../wire/detach.js';
 
 /** RFC 4253 §6.1 requires 35000; like OpenSSH we accept up to 256 KiB and reject longer before allocating. */
@@ -183,17 +184,7 @@ export class PacketDeframer {
   private peek(n: number): Buffer {
     const c0 = this.chunks[0]!;
     if (c0.length - this.head >= n) return c0.subarray(this.head, this.head + n);
-    const out = Buffer.allocUnsafe(n);
-    let off = 0;
-    let pos = this.head;
-    for (const c of this.chunks) {
-      const k = Math.min(n - off, c.length - pos);
-      c.copy(out, off, pos, pos + k);
-      off += k;
-      pos = 0;
-      if (off === n) break;
-    }
-    return out;
+    return copyOut(this.chunks, this.head, n);
   }
 
   /** Drops `n` bytes from the front; whole chunks leave with one splice (not a shift each). */
