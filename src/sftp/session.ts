@@ -262,10 +262,16 @@ export class SftpSession {
       this.framer.release(pieces);
       throw new SshError('PROTOCOL_ERROR', `SFTP DATA of ${n} bytes in a packet of ${size}`);
     }
-    const p = this.pending.get(id)!;
+    const p = this.pending.get(id);
+    if (!p?.pieces) {
+      // A second reply with the id of one in the same batch: ignored, as an unknown id is.
+      this.framer.release(pieces);
+      debug('sftp client: reply to unknown request %d', id);
+      return;
+    }
     this.pending.delete(id);
     if (head.length === DATA_HEAD) this.framer.release([head]);
-    p.pieces!(head.length === DATA_HEAD ? pieces.slice(1) : [head.subarray(DATA_HEAD), ...pieces.slice(1)]);
+    p.pieces(head.length === DATA_HEAD ? pieces.slice(1) : [head.subarray(DATA_HEAD), ...pieces.slice(1)]);
   }
 
   private fail(e: Error): void {

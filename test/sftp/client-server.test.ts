@@ -137,6 +137,38 @@ test('a download whose READs come back short goes on from where each one stopped
   }
 });
 
+test('a fileHandler with writev gets the WRITEs that span channel chunks as those chunks', async () => {
+  class Vectored extends MemoryFs {
+    calls = 0;
+    buffers = 0;
+    async writev(f: unknown, bufs: Buffer[], position: number): Promise<number> {
+      this.calls++;
+      this.buffers += bufs.length;
+      let n = 0;
+      for (const b of bufs) n += await this.write(f, b, 0, b.length, position + n);
+      return n;
+    }
+  }
+  const mem = new Vectored();
+  const d = await startDaemon(env, {
+    password: 'pw',
+    subsystems: [ssh.sftpd.subsystemSpec({ fileHandler: mem })],
+  });
+  try {
+    const conn = await connectTo(d, env, { password: 'pw' });
+    const sftp = await ssh.sftp.startChannel(conn);
+    const data = randomBytes(4 * 1024 * 1024 + 5);
+    await sftp.put(data, '/v.bin');
+    assert.equal(sha(await sftp.readFile('/v.bin')), sha(data));
+    assert.ok(mem.calls > 0, 'WRITEs went to writev');
+    assert.ok(mem.buffers > mem.calls, 'in more than one piece each');
+    await ssh.sftp.stopChannel(sftp);
+    await conn.close();
+  } finally {
+    await d.stop();
+  }
+});
+
 test(
   'reply and upload buffers are reused only once their data has gone: every byte arrives as written',
   { timeout: 60_000 },
