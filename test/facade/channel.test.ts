@@ -385,8 +385,11 @@ describe('Channel: timeouts', () => {
     const c = await connectTo(daemon, env, { password: 'pw' });
     const ch = await c.sessionChannel();
     await ch.exec('block');
-    // The daemon's first data callback never returns, so it never gives window back.
-    await assert.rejects(ch.send(Buffer.alloc(8 * 1024 * 1024), { timeout: 50 }), (e: unknown) => {
+    // The daemon's first data callback never returns, so it never gives window back: once this
+    // send has used the window up (it resolves when all of it is sent), nothing more can go.
+    await ch.send(Buffer.alloc(ch.sendWindow));
+    assert.equal(ch.sendWindow, 0);
+    await assert.rejects(ch.send(Buffer.alloc(64 * 1024), { timeout: 50 }), (e: unknown) => {
       assert.ok(e instanceof SshError);
       assert.equal(e.code, 'TIMEOUT');
       assert.match(e.message, /send timed out/);
