@@ -194,6 +194,8 @@ export class ChannelRunner<S> {
       case 'ssh': {
         const m = item.message;
         this.channel.handing(m);
+        // Taken first: a handler may free the data's memory once done with it (the SFTP server).
+        const n = m.type === 'data' ? m.data.length : 0;
         let r: HandlerResult<S>;
         try {
           r = await h.handleSshMsg(m, state);
@@ -201,7 +203,7 @@ export class ChannelRunner<S> {
           this.channel.handled(m);
         }
         // The seed: when the data callback returns, the behaviour adjusts the window.
-        if (m.type === 'data') this.channel.adjustWindow(m.data.length);
+        if (m.type === 'data') this.channel.adjustWindow(n);
         return 'stop' in r ? { stop: 'normal', state: r.state } : { state: r.ok, timeout: r.timeout };
       }
       case 'msg': {

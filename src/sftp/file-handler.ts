@@ -68,12 +68,16 @@ export interface FileHandler {
   close(file: unknown): Promise<void>;
   /** Reads up to `length` bytes at `position` into `buffer` at `offset`; 0 at the end of the file. */
   read(file: unknown, buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
-  /** Writes `length` bytes (or fewer, returning how many) at `position`. */
+  /**
+   * Writes `length` bytes (or fewer, returning how many) at `position`. The buffer is the
+   * server's: it may be freed or reused once the promise settles, so copy what is to be kept.
+   */
   write(file: unknown, buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
   /**
    * Optional: writes the buffers one after another (or fewer bytes, returning how many) at
    * `position`. A WRITE that arrived in several channel chunks is written from them with this,
    * instead of being copied into one buffer first; without it, `write` is called per buffer.
+   * As with `write`, the buffers may be freed once the promise settles.
    */
   writev?(file: unknown, buffers: Buffer[], position: number): Promise<number>;
   /** An open file's attributes. */

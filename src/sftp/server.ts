@@ -7,6 +7,8 @@ import { longName, type Attrs } from './attrs.js';
 import { EXTENSION_VERSIONS, FX, FXF, FXP, MAX_DATA, MAX_PACKET, SFTP_VERSION } from './constants.js';
 import { errnoError, type DirReader, type FileHandler, type FileStats } from './file-handler.js';
 import { PacketFramer } from './framer.js';
+import { packetPlaintext } from '../transport/packet.js';
+import { freeArrayBuffer } from '../wire/detach.js';
 import { SpareBuffers } from './spare-buffers.js';
 import type { Jail } from './jail.js';
 import {
@@ -119,7 +121,12 @@ function openFlags(pflags: number): number {
  * must wait.
  */
 export class SftpServerSession {
-  private readonly framer = new PacketFramer(MAX_PACKET);
+  /**
+   * A received chunk that is a packet's plaintext and nothing else is this session's alone, so
+   * once every byte of it has been copied or written to the file its memory is freed at once
+   * (the client's session does the same; see src/edge/release.ts for why).
+   */
+  private readonly framer = new PacketFramer(MAX_PACKET, undefined, (memory) => freeArrayBuffer(memory));
   private initialized = false;
   private readonly handles = new Map<string, Entry>();
   /** Handles counted from OPEN/OPENDIR on (an open in progress holds its slot). */
@@ -152,7 +159,8 @@ export class SftpServerSession {
    * packet over 256 KiB, or anything before INIT.
    */
   async onData(chunk: Buffer): Promise<void> {
-    for (const body of this.framer.pushScattering(chunk, false, this.scatter)) this.dispatch(body);
+    const bodies = this.framer.pushScattering(chunk, packetPlaintext.has(chunk.buffer), this.scatter);
+    for (const body of bodies) this.dispatch(body);
     while (this.reserved > MEMORY_BUDGET || this.inFlight > MAX_IN_FLIGHT) {
       await new Promise<void>((r) => (this.drained = r));
     }

@@ -13,6 +13,8 @@ import type { Connection } from '../../src/edge/connection.js';
 import type { Daemon } from '../../src/daemon.js';
 import { SshError } from '../../src/errors.js';
 import * as ssh from '../../src/ssh.js';
+import { packetPlaintext } from '../../src/transport/packet.js';
+import { freeArrayBuffer } from '../../src/wire/detach.js';
 import { collect, connectTo, makeEnv, startDaemon, waitFor, type Env } from './helpers.js';
 
 /** What the daemon side of the last channel did, for the test to look at. */
@@ -20,6 +22,9 @@ interface ServerView {
   channel?: Channel;
   floodSent: boolean;
   messages: ChannelMessage[];
+  /** `sink`: bytes taken, and how many of the chunks had their memory freed. */
+  sunk: number;
+  freed: number;
 }
 
 interface State {
@@ -36,7 +41,9 @@ function pattern(n: number): Buffer {
 /**
  * The test CLI. Commands: `cat` echoes data until EOF; `flood N` writes N bytes of a pattern;
  * `both` writes to stdout and stderr; `signal` ends with an exit signal; `stay` keeps the channel
- * open; `hang` never answers the exec request; `block` takes data but never finishes handling it.
+ * open; `hang` never answers the exec request; `block` takes data but never finishes handling it;
+ * `sink` counts the data and frees the memory of each chunk that is a packet's plaintext alone,
+ * as the SFTP server does.
  */
 function testCli(view: ServerView): ServerChannelHandler<State> {
   return {
@@ -84,6 +91,14 @@ function testCli(view: ServerView): ServerChannelHandler<State> {
         const cmd = (view.messages.find((x) => x.type === 'exec') as { command?: string } | undefined)
           ?.command;
         if (cmd === 'block') await new Promise(() => {});
+        if (cmd === 'sink') {
+          view.sunk += m.data.length;
+          if (packetPlaintext.has(m.data.buffer)) {
+            freeArrayBuffer(m.data.buffer);
+            view.freed++;
+          }
+          return { ok: s };
+        }
         await ch.send(m.data);
       }
       if (m.type === 'eof') {
@@ -103,7 +118,7 @@ let view: ServerView;
 
 before(async () => {
   env = await makeEnv();
-  view = { floodSent: false, messages: [] };
+  view = { floodSent: false, messages: [], sunk: 0, freed: 0 };
   daemon = await startDaemon(env, { password: 'pw', sshCli: testCli(view) });
   conn = await connectTo(daemon, env, { password: 'pw' });
 });
@@ -117,6 +132,8 @@ function fresh(): void {
   view.channel = undefined;
   view.floodSent = false;
   view.messages.length = 0;
+  view.sunk = 0;
+  view.freed = 0;
 }
 
 function readAll(stream: Readable): Promise<Buffer> {
@@ -335,6 +352,18 @@ describe('Channel: Node streams', () => {
     assert.ok(got.equals(pattern(TOTAL)));
     assert.equal(view.floodSent, true);
     assert.equal((await collect(ch)).exitStatus, 0);
+  });
+
+  test('a handler that frees the memory of the data it took still gives the window back', async () => {
+    fresh();
+    const ch = await conn.sessionChannel();
+    await ch.exec('sink');
+    const n = 24 * 1024 * 1024; // several windows: each must come back
+    await ch.send(Buffer.alloc(n, 1), { timeout: 30_000 });
+    await ch.sendEof();
+    await collect(ch);
+    assert.equal(view.sunk, n);
+    assert.ok(view.freed > 0, 'some chunks were freed under the runner');
   });
 
   test('maxWindowSize outside [0, 2^32 - 1] or not an integer is refused with BAD_OPTION', async () => {
