@@ -104,6 +104,23 @@ test('a fileHandler that keeps the files in memory, confined to a root inside it
   }
 });
 
+/** Runs `use` with an SFTP client of a daemon that serves `fh`; stops both after. */
+async function withHandler(fh: ssh.sftpd.FileHandler, use: (sftp: ssh.sftp.SftpClient) => Promise<void>) {
+  const d = await startDaemon(env, {
+    password: 'pw',
+    subsystems: [ssh.sftpd.subsystemSpec({ fileHandler: fh })],
+  });
+  try {
+    const conn = await connectTo(d, env, { password: 'pw' });
+    const sftp = await ssh.sftp.startChannel(conn);
+    await use(sftp);
+    await ssh.sftp.stopChannel(sftp);
+    await conn.close();
+  } finally {
+    await d.stop();
+  }
+}
+
 test('a download whose READs come back short goes on from where each one stopped', async () => {
   // Each READ is answered with at most 100,000 bytes: the handler's first read for a reply gives
   // that much, and the read that would fill the rest of the reply (same buffer) gives nothing.
@@ -115,14 +132,7 @@ test('a download whose READs come back short goes on from where each one stopped
       return super.read(f, b, offset, Math.min(length, 100_000), position);
     }
   }
-  const mem = new ShortReads();
-  const d = await startDaemon(env, {
-    password: 'pw',
-    subsystems: [ssh.sftpd.subsystemSpec({ fileHandler: mem })],
-  });
-  try {
-    const conn = await connectTo(d, env, { password: 'pw' });
-    const sftp = await ssh.sftp.startChannel(conn);
+  await withHandler(new ShortReads(), async (sftp) => {
     const data = randomBytes(3 * 1024 * 1024 + 11);
     await sftp.put(data, '/s.bin');
     const h = await sftp.open('/s.bin', 'r');
@@ -130,11 +140,7 @@ test('a download whose READs come back short goes on from where each one stopped
     await sftp.close(h);
     await sftp.fastGet('/s.bin', join(env.dir, 'short.bin'));
     assert.equal(sha(await readFile(join(env.dir, 'short.bin'))), sha(data));
-    await ssh.sftp.stopChannel(sftp);
-    await conn.close();
-  } finally {
-    await d.stop();
-  }
+  });
 });
 
 test('a fileHandler with writev gets the WRITEs that span channel chunks as those chunks', async () => {
@@ -150,23 +156,13 @@ test('a fileHandler with writev gets the WRITEs that span channel chunks as thos
     }
   }
   const mem = new Vectored();
-  const d = await startDaemon(env, {
-    password: 'pw',
-    subsystems: [ssh.sftpd.subsystemSpec({ fileHandler: mem })],
-  });
-  try {
-    const conn = await connectTo(d, env, { password: 'pw' });
-    const sftp = await ssh.sftp.startChannel(conn);
+  await withHandler(mem, async (sftp) => {
     const data = randomBytes(4 * 1024 * 1024 + 5);
     await sftp.put(data, '/v.bin');
     assert.equal(sha(await sftp.readFile('/v.bin')), sha(data));
     assert.ok(mem.calls > 0, 'WRITEs went to writev');
     assert.ok(mem.buffers > mem.calls, 'in more than one piece each');
-    await ssh.sftp.stopChannel(sftp);
-    await conn.close();
-  } finally {
-    await d.stop();
-  }
+  });
 });
 
 test(
