@@ -16,6 +16,13 @@ export const SCATTER_PEEK = 9;
 export type ScatterPick = (head: Buffer) => number;
 
 /**
+ * Most chunks a scattered packet may span: past it the packet is gathered. A 255 KiB packet in
+ * 64 KiB chunks spans five; one sent a byte per channel message would make a view (and an iovec)
+ * per byte.
+ */
+export const MAX_PIECES = 64;
+
+/**
  * Splits an SFTP byte stream into packets (draft-02 §3: uint32 length, then that many bytes).
  * The length is checked against `maxPacket` before anything is kept, so a length of 2^31 costs
  * nothing; bodies that arrived whole are views of the input, not copies.
@@ -95,7 +102,7 @@ export class PacketFramer {
       const len = this.checkLength(this.peek(0, 4).readUInt32BE(0));
       if (this.buffered < 4 + len) return out;
       const head =
-        scatter && len > SCATTER_PEEK && this.chunks[0]!.length < 4 + len
+        scatter && len > SCATTER_PEEK && this.chunks[0]!.length < 4 + len && this.chunks.length <= MAX_PIECES
           ? scatter(this.peek(4, SCATTER_PEEK))
           : 0;
       if (head >= SCATTER_PEEK && head < len) out.push(this.scattered(len, head));
@@ -162,19 +169,20 @@ export class PacketFramer {
       left = len - head;
     }
     this.buffered -= left;
+    let i = 0;
     while (left > 0) {
-      const c = this.chunks[0]!;
+      const c = this.chunks[i]!;
       const k = Math.min(left, c.length);
-      if (this.spendable[0]) this.hold(c.buffer); // the piece reads it
+      if (this.spendable[i]) this.hold(c.buffer); // the piece reads it
       pieces.push(c.subarray(0, k));
       left -= k;
-      if (k < c.length) {
-        this.chunks[0] = c.subarray(k);
-      } else {
-        this.chunks.shift();
-        if (this.spendable.shift()) this.letGo(c.buffer);
-      }
+      if (k < c.length) this.chunks[i] = c.subarray(k);
+      else i++;
     }
+    // The chunks used up leave together (a shift each would be quadratic in their number).
+    const gone = this.chunks.splice(0, i);
+    const spendable = this.spendable.splice(0, i);
+    for (let j = 0; j < i; j++) if (spendable[j]) this.letGo(gone[j]!.buffer);
     return pieces;
   }
 

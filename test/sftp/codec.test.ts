@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { SshError } from '../../src/errors.js';
 import { longName, type Attrs } from '../../src/sftp/attrs.js';
 import { FXP, MAX_PACKET } from '../../src/sftp/constants.js';
-import { PacketFramer } from '../../src/sftp/framer.js';
+import { MAX_PIECES, PacketFramer } from '../../src/sftp/framer.js';
 import {
   decodeRequest,
   decodeScatteredWrite,
@@ -358,14 +358,35 @@ describe('PacketFramer.pushScattering', () => {
         `chunks of ${size}`,
       );
       const scattered = got.filter((b) => Array.isArray(b));
-      if (size < 40000) assert.ok(scattered.length >= 2, `chunks of ${size}: DATA came scattered`);
+      if (size >= 1000 && size < 40000)
+        assert.ok(scattered.length >= 2, `chunks of ${size}: DATA came scattered`);
       for (const pieces of scattered) {
         assert.ok(pieces[0]!.length >= 9, 'the head in the first piece');
+        assert.ok(pieces.length <= MAX_PIECES + 1, 'at most MAX_PIECES views and a head');
         assert.equal(pieces[0]![0], FXP.DATA, 'only what was picked');
         // Past a head gathered on its own, the pieces are the chunks' own memory: nothing copied.
         for (const p of pieces.slice(1)) assert.ok(chunks.some((c) => c.buffer === p.buffer));
       }
     }
+  });
+
+  test('a packet over more than MAX_PIECES chunks is gathered, one over fewer scattered', () => {
+    const big = encodeResponse({ type: 'data', id: 7, data: Buffer.alloc(200_000, 7) });
+    const f = new PacketFramer(MAX_PACKET);
+    const got: (Buffer | Buffer[])[] = [];
+    for (let i = 0; i < big.length; i++) got.push(...f.pushScattering(big.subarray(i, i + 1), false, isData));
+    assert.equal(got.length, 1);
+    assert.ok(!Array.isArray(got[0]), 'gathered');
+    assert.deepEqual(decodeResponse(got[0] as Buffer), {
+      type: 'data',
+      id: 7,
+      data: Buffer.alloc(200_000, 7),
+    });
+    const g = new PacketFramer(MAX_PACKET);
+    const parts: (Buffer | Buffer[])[] = [];
+    for (let i = 0; i < big.length; i += 4096)
+      parts.push(...g.pushScattering(big.subarray(i, i + 4096), false, isData));
+    assert.ok(Array.isArray(parts[0]) && parts[0].length === Math.ceil(big.length / 4096), 'scattered');
   });
 
   test('memory is spent once the framer and every piece viewing it are done, never while read', () => {
