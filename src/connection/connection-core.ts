@@ -28,6 +28,11 @@ import {
 export interface ConnectionEvents {
   /** Bytes are waiting in `takeOutput()`. */
   onOutput(): void;
+  /**
+   * What waits has grown large (`TransportHandler.onOutputGrown`): the edge may write what
+   * `takeSealed()` returns now, from inside the core's call. It must not call back into the core.
+   */
+  onOutputGrown?(): void;
   /** The socket's write side is backed up (asked before queueing bulk data). */
   outputFull(): boolean;
   /** Input processing stopped or started again (see `TransportHandler.onInputPaused`). */
@@ -157,6 +162,10 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
     this.events.onOutput();
   }
 
+  onOutputGrown(): void {
+    this.events.onOutputGrown?.();
+  }
+
   onInputPaused(paused: boolean): void {
     this.events.onInputPaused?.(paused);
   }
@@ -241,6 +250,15 @@ export class ConnectionCore implements TransportHandler, MuxLink, MuxHandler {
 
   takeOutput(): Buffer[] {
     this.mux.releaseHeld();
+    return this.transport.takeOutput();
+  }
+
+  /**
+   * What is sealed so far, for `onOutputGrown`: unlike `takeOutput` it sends nothing held back,
+   * so it is safe while the core is in the middle of sending (`releaseHeld` would re-enter the
+   * channel loop that is sealing). Held pieces go with the next `takeOutput`.
+   */
+  takeSealed(): Buffer[] {
     return this.transport.takeOutput();
   }
 

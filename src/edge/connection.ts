@@ -142,7 +142,8 @@ function parseVersion(line: string): { protocolVersion: [number, number]; versio
 
 /**
  * One SSH connection over one socket, on either side: the I/O edge around a ConnectionCore.
- * Writes are batched per tick (one writev), TCP_NODELAY is on, and bulk data waits while the
+ * Writes are batched per tick (one writev), but a batch that reaches 64 KiB while it is being
+ * sealed goes out at once (`onOutputGrown`); TCP_NODELAY is on, and bulk data waits while the
  * socket is backed up.
  */
 export class Connection
@@ -282,6 +283,17 @@ export class Connection
   /** @internal */
   onOutput(): void {
     this.scheduleFlush();
+  }
+
+  /**
+   * @internal Sealed output reached the transport's EARLY_WRITE mark in the middle of a call
+   * into the core: it goes to the socket now, and the rest of the batch at the scheduled flush.
+   * Not while the socket is backed up (then it waits for the drain like the rest).
+   */
+  onOutputGrown(): void {
+    if (this.blocked || this.socket.destroyed) return;
+    const bufs = this.core.takeSealed();
+    if (bufs.length > 0) this.writeOut(bufs);
   }
 
   /** @internal */
@@ -705,23 +717,7 @@ export class Connection
     this.flushScheduled = false;
     const bufs = this.core.takeOutput();
     if (bufs.length > 0 && !this.socket.destroyed) {
-      const total = bufs.length === 1 ? 0 : smallTotal(bufs);
-      if (bufs.length === 1) this.socket.write(bufs[0]!);
-      else if (total >= 0) {
-        // A handshake's or a reply's few small packets: joining them is cheaper than writev's bookkeeping.
-        this.socket.write(Buffer.concat(bufs, total));
-      } else {
-        this.writeJoined(bufs);
-      }
-      const queued = this.socket.writableLength;
-      if (queued >= OUTPUT_HIGH_WATER && !this.blocked) {
-        this.blocked = true;
-        this.armStallTimer();
-      }
-      if (queued >= OUTPUT_READ_LIMIT && !this.overReadLimit) {
-        this.overReadLimit = true;
-        this.updateReading();
-      }
+      this.writeOut(bufs);
       // The kernel took it: channel data held back while it was queued may go now (it is
       // encrypted up to the high-water mark per turn of the event loop).
       if (!this.blocked) this.core.resumeStalled();
@@ -730,6 +726,27 @@ export class Connection
     if (this.writeWaiters) this.settleWriteWaiters(!this.socket.destroyed || bufs.length === 0);
     // Also with nothing to write: after the peer's DISCONNECT there is no reply, but the socket must still end.
     if (this.closed) this.finishSocket();
+  }
+
+  /** Hands `bufs` to the socket and notes whether its queue is now over the marks. */
+  private writeOut(bufs: Buffer[]): void {
+    const total = bufs.length === 1 ? 0 : smallTotal(bufs);
+    if (bufs.length === 1) this.socket.write(bufs[0]!);
+    else if (total >= 0) {
+      // A handshake's or a reply's few small packets: joining them is cheaper than writev's bookkeeping.
+      this.socket.write(Buffer.concat(bufs, total));
+    } else {
+      this.writeJoined(bufs);
+    }
+    const queued = this.socket.writableLength;
+    if (queued >= OUTPUT_HIGH_WATER && !this.blocked) {
+      this.blocked = true;
+      this.armStallTimer();
+    }
+    if (queued >= OUTPUT_READ_LIMIT && !this.overReadLimit) {
+      this.overReadLimit = true;
+      this.updateReading();
+    }
   }
 
   /**

@@ -79,6 +79,8 @@ export function transportPair(
     clientRekey?: { rekeyBytes?: number; rekeyMs?: number };
     /** The clock of both sides (default Date.now). */
     now?: () => number;
+    /** Callbacks of the server's handler to replace the recording ones. */
+    serverHandler?: Partial<TransportHandler>;
   } = {},
 ) {
   const client: Side = side(
@@ -92,7 +94,7 @@ export function transportPair(
     },
     { ...opts.clientRekey, now: opts.now },
   );
-  const server: Side = side('server', opts.server, {}, { now: opts.now });
+  const server: Side = side('server', opts.server, opts.serverHandler ?? {}, { now: opts.now });
   client.transport.start();
   server.transport.start();
   return { client, server };

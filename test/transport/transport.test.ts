@@ -34,6 +34,37 @@ describe('transport: key exchange between two in-memory peers', () => {
     });
   }
 
+  test('output that reaches 64 KiB while being sealed is offered at once (onOutputGrown), and nothing is lost or reordered', () => {
+    const taken: Buffer[][] = [];
+    let grown = 0;
+    const pair = transportPair({
+      serverHandler: {
+        onOutputGrown: () => {
+          grown++;
+          taken.push(pair.server.transport.takeOutput());
+        },
+      },
+    });
+    const { client, server } = pair;
+    shuttle(client, server);
+    assert.equal(grown, 0, 'a handshake is not large');
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 12; i++) {
+      const m = Buffer.alloc(20_000, i);
+      m[0] = Msg.CHANNEL_DATA;
+      sent.push(m);
+      server.transport.send(m);
+    }
+    // 12 packets of about 20 KiB: taken when the queue reaches 64 KiB, that is after every fourth.
+    assert.equal(grown, 3);
+    const size = (bufs: Buffer[]) => bufs.reduce((n, b) => n + b.length, 0);
+    for (const batch of taken) assert.ok(size(batch) >= 64 * 1024 && size(batch) < 64 * 1024 + 20_100);
+    assert.equal(size(server.transport.takeOutput()), 0, 'the last batch was taken by the handler');
+    for (const batch of taken) for (const c of batch) client.transport.receive(c);
+    assert.equal(client.closed, undefined);
+    assert.deepEqual(client.messages, sent);
+  });
+
   for (const hostKey of ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'rsa-sha2-512', 'rsa-sha2-256']) {
     test(`verifies a ${hostKey} host key signature`, () => {
       const { client, server } = transportPair({ client: { publicKey: [hostKey] } });
