@@ -160,6 +160,8 @@ export class Connection
   /** Open channels by number, made with the first (an empty Map costs ~240 bytes per idle connection). */
   private channels: Map<number, Channel> | undefined;
   private flushScheduled = false;
+  /** Bytes written by `onOutputGrown` since the last flush: they count towards a turn's share. */
+  private earlyBytes = 0;
   /** Our queued output is over the high-water mark: bulk data waits until the socket drains. */
   private blocked = false;
   /** Our queued output is over OUTPUT_READ_LIMIT: the peer is not read until the socket drains. */
@@ -292,6 +294,7 @@ export class Connection
    */
   onOutputGrown(): void {
     if (this.blocked || this.socket.destroyed) return;
+    this.earlyBytes += this.core.transport.outputBytes;
     const bufs = this.core.takeSealed();
     if (bufs.length > 0) this.writeOut(bufs);
   }
@@ -309,9 +312,17 @@ export class Connection
     this.wakeTimer.unref();
   }
 
-  /** @internal */
+  /**
+   * @internal Also true once this turn's early writes and what waits reach the mark: written
+   * early or not, a turn of the event loop seals at most about OUTPUT_HIGH_WATER of channel data,
+   * so one connection whose socket takes everything cannot keep the loop from the others.
+   */
   outputFull(): boolean {
-    return this.blocked || this.queuedOutput() >= OUTPUT_HIGH_WATER;
+    return (
+      this.blocked ||
+      this.queuedOutput() >= OUTPUT_HIGH_WATER ||
+      this.earlyBytes + this.core.transport.outputBytes >= OUTPUT_HIGH_WATER
+    );
   }
 
   /** Our output not yet with the kernel: the transport's next write and the socket's buffer. */
@@ -716,10 +727,12 @@ export class Connection
   private flush(): void {
     this.flushScheduled = false;
     const bufs = this.core.takeOutput();
-    if (bufs.length > 0 && !this.socket.destroyed) {
-      this.writeOut(bufs);
+    if (!this.socket.destroyed && (bufs.length > 0 || this.earlyBytes > 0)) {
+      if (bufs.length > 0) this.writeOut(bufs);
+      this.earlyBytes = 0;
       // The kernel took it: channel data held back while it was queued may go now (it is
-      // encrypted up to the high-water mark per turn of the event loop).
+      // encrypted up to the high-water mark per turn of the event loop). Also when early writes
+      // took everything: a channel may have stopped on this turn's share.
       if (!this.blocked) this.core.resumeStalled();
       this.core.prepareAhead();
     }

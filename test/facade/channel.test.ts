@@ -43,7 +43,7 @@ function pattern(n: number): Buffer {
  * `both` writes to stdout and stderr; `signal` ends with an exit signal; `stay` keeps the channel
  * open; `hang` never answers the exec request; `block` takes data but never finishes handling it;
  * `sink` counts the data and frees the memory of each chunk that is a packet's plaintext alone,
- * as the SFTP server does.
+ * as the SFTP server does; `flood-on-data N` is `flood N` once the client has sent something.
  */
 function testCli(view: ServerView): ServerChannelHandler<State> {
   return {
@@ -91,6 +91,13 @@ function testCli(view: ServerView): ServerChannelHandler<State> {
         const cmd = (view.messages.find((x) => x.type === 'exec') as { command?: string } | undefined)
           ?.command;
         if (cmd === 'block') await new Promise(() => {});
+        if (cmd?.startsWith('flood-on-data ')) {
+          await ch.send(pattern(Number(cmd.split(' ')[1])));
+          view.floodSent = true;
+          await ch.sendEof();
+          await ch.exitStatus(0);
+          return { stop: m.channelId, state: s };
+        }
         if (cmd === 'sink') {
           view.sunk += m.data.length;
           if (packetPlaintext.has(m.data.buffer)) {
@@ -352,6 +359,44 @@ describe('Channel: Node streams', () => {
     assert.ok(got.equals(pattern(TOTAL)));
     assert.equal(view.floodSent, true);
     assert.equal((await collect(ch)).exitStatus, 0);
+  });
+
+  test('a large window does not let one send take the event loop: about 1 MiB is sealed per turn', async () => {
+    fresh();
+    const TOTAL = 32 * 1024 * 1024;
+    const ch = await conn.sessionChannel({ initialWindowSize: 64 * 1024 * 1024 });
+    const received = readAll(ch.stdout);
+    await ch.exec(`flood-on-data ${TOTAL}`);
+    // What the daemon hands its socket, counted per turn of the event loop (client and daemon
+    // share this process, so the client reads only between the daemon's turns).
+    const socket = (view.channel!.connection as Connection).socket;
+    const write = socket.write.bind(socket) as (...a: unknown[]) => boolean;
+    let turn = 0;
+    let most = 0;
+    let turns = 0;
+    let counting = true;
+    socket.write = ((chunk: Buffer, ...rest: unknown[]) => {
+      turn += chunk.length;
+      return write(chunk, ...rest);
+    }) as typeof socket.write;
+    const tick = () => {
+      most = Math.max(most, turn);
+      turn = 0;
+      turns++;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    try {
+      await ch.send('go');
+      const got = await received;
+      assert.equal(got.length, TOTAL);
+      assert.ok(got.equals(pattern(TOTAL)));
+    } finally {
+      counting = false;
+      delete (socket as { write?: unknown }).write;
+    }
+    assert.ok(turns > 16, `${turns} turns of the event loop`);
+    assert.ok(most <= 1.5 * 1024 * 1024, `${most} bytes went to the socket in one turn`);
   });
 
   test('a handler that frees the memory of the data it took still gives the window back', async () => {
