@@ -296,7 +296,13 @@ export class Connection
     if (this.blocked || this.socket.destroyed) return;
     this.earlyBytes += this.core.transport.outputBytes;
     const bufs = this.core.takeSealed();
-    if (bufs.length > 0) this.writeOut(bufs);
+    if (bufs.length === 0) return;
+    this.writeOut(bufs);
+    // Everything sealed so far is with the socket: what waits on that may go on now, before the
+    // peer's answer to it can be read. A server that sends EOF and then its exit status (each
+    // awaited) would otherwise lose the exit status when the written EOF made the peer close
+    // within the same turn (OpenSSH's multiplexed sessions did, 1 run in 6).
+    if (this.writeWaiters) this.settleWriteWaiters(true);
   }
 
   /** @internal */
