@@ -399,6 +399,39 @@ describe('Channel: Node streams', () => {
     assert.ok(most <= 1.5 * 1024 * 1024, `${most} bytes went to the socket in one turn`);
   });
 
+  test('an EOF written early by another channel’s data settles its sendEof before the turn ends', async () => {
+    // OpenSSH's multiplexed sessions: channel A's EOF is sealed, then channel B's data passes the
+    // early-write mark in the same turn and takes A's EOF to the socket with it. The peer may
+    // answer that EOF with CLOSE before the turn's flush; A's handler, awaiting sendEof() to send
+    // its exit status, must go on now, or the exit status comes too late (CLOSED).
+    fresh();
+    const a = await conn.sessionChannel();
+    await a.exec('stay');
+    const serverA = view.channel!;
+    const b = await conn.sessionChannel();
+    await b.exec('stay');
+    const serverB = view.channel!;
+    assert.notEqual(serverA, serverB);
+    const received = readAll(b.stdout);
+    const BIG = 512 * 1024;
+
+    let eofWritten = false;
+    let turnEnded = false;
+    const eof = serverA.sendEof().then(() => {
+      eofWritten = true;
+    });
+    const data = serverB.send(pattern(BIG));
+    setImmediate(() => (turnEnded = true));
+    // Microtasks only: nothing here lets the event loop turn.
+    for (let i = 0; i < 10 && !eofWritten; i++) await Promise.resolve();
+    assert.equal(eofWritten, true, 'sendEof settled once its EOF was with the socket');
+    assert.equal(turnEnded, false, 'and before the turn’s flush');
+    await Promise.all([eof, data]);
+    await serverB.sendEof();
+    assert.equal((await received).length, BIG);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   test('a handler that frees the memory of the data it took still gives the window back', async () => {
     fresh();
     const ch = await conn.sessionChannel();
