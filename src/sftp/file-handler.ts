@@ -162,7 +162,10 @@ function idNames(file: string): (id: number) => Promise<string> {
 
 /** The local disk through `node:fs`, with raw descriptors on the read/write path. */
 export const nodeFileHandler: FileHandler = {
-  open: (path, flags, mode) => cb<number>((d) => fs.open(path, flags, mode, d)),
+  // O_NONBLOCK: opening a FIFO (or a device that waits for a peer) returns at once instead of
+  // holding one of the thread pool's four threads, which every session of the daemon shares,
+  // until a writer comes; it changes nothing for regular files (open(2)).
+  open: (path, flags, mode) => cb<number>((d) => fs.open(path, flags | fs.constants.O_NONBLOCK, mode, d)),
   close: (fd) => cb<void>((d) => fs.close(fd as number, (e) => d(e, undefined))),
   read: (fd, buffer, offset, length, position) =>
     cb<number>((d) => fs.read(fd as number, buffer, offset, length, position, d)),

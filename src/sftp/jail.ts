@@ -7,8 +7,17 @@ import { errnoError, type FileHandler } from './file-handler.js';
  * root. Symlinks are the other way out: every path the server acts on is resolved with the file
  * handler's `realpath` (the parent directory always, the final name too when the operation
  * follows it), and anything that resolves outside root, or a dangling link that would create a
- * file somewhere unknown, is refused with EACCES. (A symlink swapped in between that check and
- * the operation could still race it: the check is per request, not an openat2(RESOLVE_BENEATH).)
+ * file somewhere unknown, is refused with EACCES.
+ *
+ * The check and the operation are two steps, so what they act on must not change in between.
+ * Within this process it does not: a check and the operation on its answer run under a shared
+ * hold of one process-wide lock (`guard`), and the requests that can put a symlink where a checked
+ * directory was (RENAME, posix-rename, hard links) take the lock alone, from any session and any
+ * root. Otherwise a client could open `d/f` on one channel while another renames `d` away and a
+ * link out of root into its place (such links exist: one made deep in the tree with a relative
+ * target points further up once renamed to a shallower place). What the lock cannot stop is
+ * someone else with write access to root doing the same swap outside the daemon: the check is
+ * per request, not an openat2(RESOLVE_BENEATH).
  */
 export class Jail {
   /** `root` already resolved by realpath; '/' confines nothing and skips the checks. */
@@ -34,6 +43,23 @@ export class Jail {
 
   inside(real: string): boolean {
     return !this.confined || real === this.root || real.startsWith(this.root + '/');
+  }
+
+  /**
+   * Runs a path check and the operation on its answer (`alone` false), or a request that can
+   * change what a checked path leads to (`alone` true), under the process-wide lock.
+   */
+  guard<T>(alone: boolean, op: () => Promise<T>): Promise<T> {
+    if (!alone && !this.confined) return op(); // nothing checked: nothing to keep still
+    return NAMESPACE.hold(alone, op);
+  }
+
+  /**
+   * For a handle's path used again later (a directory's attributes, statvfs on a handle): still
+   * the same real path, no symlink swapped in since it was opened. Call under `guard(false)`.
+   */
+  async recheck(real: string): Promise<void> {
+    if (this.confined && (await this.fh.realpath(real)) !== real) throw escape();
   }
 
   /** The virtual path of a real path inside root. */
@@ -93,3 +119,49 @@ export class Jail {
 function escape(): NodeJS.ErrnoException {
   return errnoError('EACCES', 'path leads outside the root');
 }
+
+/**
+ * A readers-writer lock in arrival order: shared holds run together; one taken alone waits for
+ * them to finish, and holds that come after it wait for it (so a stream of path checks cannot
+ * keep a rename waiting forever). Holds are brief: a check and one file system call.
+ */
+export class NamespaceLock {
+  private shared = 0;
+  private alone = false;
+  private readonly waiting: { alone: boolean; go: () => void }[] = [];
+
+  async hold<T>(alone: boolean, op: () => Promise<T>): Promise<T> {
+    if (this.waiting.length === 0 && (alone ? !this.alone && this.shared === 0 : !this.alone)) {
+      this.take(alone);
+    } else {
+      // Granted by `release`, which takes the lock on this hold's behalf before waking it.
+      await new Promise<void>((go) => this.waiting.push({ alone, go }));
+    }
+    try {
+      return await op();
+    } finally {
+      this.release(alone);
+    }
+  }
+
+  private take(alone: boolean): void {
+    if (alone) this.alone = true;
+    else this.shared++;
+  }
+
+  private release(alone: boolean): void {
+    if (alone) this.alone = false;
+    else this.shared--;
+    while (this.waiting.length > 0 && !this.alone) {
+      const next = this.waiting[0]!;
+      if (next.alone && this.shared > 0) break;
+      this.waiting.shift();
+      this.take(next.alone);
+      next.go();
+      if (next.alone) break;
+    }
+  }
+}
+
+/** One for the process: a rename under one root can move what another root's checks saw. */
+const NAMESPACE = new NamespaceLock();

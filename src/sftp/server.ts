@@ -341,9 +341,12 @@ export class SftpServerSession {
         this.takeSlot();
         return this.inOrder(async () => {
           try {
-            const real = await jail.resolve(m.path, true);
             const flags = openFlags(m.pflags);
-            const file = await fh.open(real, flags, (m.attrs.permissions ?? 0o666) & 0o7777);
+            let real = '';
+            const file = await jail.guard(false, async () => {
+              real = await jail.resolve(m.path, true);
+              return fh.open(real, flags, (m.attrs.permissions ?? 0o666) & 0o7777);
+            });
             const acc = flags & (C.O_RDONLY | C.O_WRONLY | C.O_RDWR);
             const handle = this.addHandle({
               kind: 'file',
@@ -365,8 +368,11 @@ export class SftpServerSession {
         this.takeSlot();
         return this.inOrder(async () => {
           try {
-            const real = await jail.resolve(m.path, true);
-            const dir = await fh.opendir(real);
+            let real = '';
+            const dir = await jail.guard(false, async () => {
+              real = await jail.resolve(m.path, true);
+              return fh.opendir(real);
+            });
             const handle = this.addHandle({
               kind: 'dir',
               dir,
@@ -423,7 +429,13 @@ export class SftpServerSession {
       case 'fstat': {
         const e = this.entry(m.handle);
         return this.onHandle(e, true, async () => {
-          const s = e.kind === 'file' ? await fh.fstat(e.file) : await fh.stat(e.real);
+          const s =
+            e.kind === 'file'
+              ? await fh.fstat(e.file)
+              : await jail.guard(false, async () => {
+                  await jail.recheck(e.real);
+                  return fh.stat(e.real);
+                });
           return encodeResponse({ type: 'attrs', id: m.id, attrs: toAttrs(s) });
         });
       }
@@ -437,7 +449,9 @@ export class SftpServerSession {
       case 'readdir': {
         const e = this.entry(m.handle);
         if (e.kind !== 'dir') throw new StatusError(FX.FAILURE, 'Failure: not a directory handle');
-        return this.onHandle(e, true, () => this.readdir(m.id, e));
+        // Names come from the open directory; their attributes by path, so that path is
+        // checked again under the lock (see Jail.guard).
+        return this.onHandle(e, true, () => jail.guard(false, () => this.readdir(m.id, e)));
       }
       case 'fsync': {
         const e = this.file(m.handle);
@@ -448,12 +462,22 @@ export class SftpServerSession {
       }
       case 'fstatvfs': {
         const e = this.entry(m.handle);
-        return this.onHandle(e, true, () => this.statvfs(m.id, e.real));
+        return this.onHandle(e, true, () =>
+          jail.guard(false, async () => {
+            await jail.recheck(e.real);
+            return this.statvfs(m.id, e.real);
+          }),
+        );
       }
       case 'copyData':
         return this.copyData(m);
       default:
-        return this.inOrder(() => this.servePath(m));
+        // RENAME and links can put a symlink where another request's checked directory was.
+        return this.inOrder(() =>
+          jail.guard(m.type === 'rename' || m.type === 'posixRename' || m.type === 'hardlink', () =>
+            this.servePath(m),
+          ),
+        );
     }
   }
 
@@ -489,6 +513,11 @@ export class SftpServerSession {
     const entries: NameEntry[] = [];
     let bytes = 0;
     const limit = Math.min(this.settings.maxFiles, 1024);
+    // A directory moved away and replaced by a link out of root since OPENDIR: names only.
+    const same = await this.jail.recheck(e.real).then(
+      () => true,
+      () => false,
+    );
     while (entries.length < limit && bytes < NAME_REPLY_BYTES) {
       const name = await e.dir.read();
       if (name === null) {
@@ -498,6 +527,7 @@ export class SftpServerSession {
       let attrs: Attrs = {};
       let nlink = 1;
       try {
+        if (!same) throw errnoError('EACCES');
         const s = await this.fh.lstat(posix.join(e.real, name));
         attrs = toAttrs(s);
         nlink = s.nlink;

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Connection } from '../../src/edge/connection.js';
+import * as ssh from '../../src/index.js';
+import type { FileHandler } from '../../src/sftp/file-handler.js';
+import { connectTo, makeEnv, startDaemon, type Env } from '../facade/helpers.js';
+
+/**
+ * A confined client must not be able to race its own path checks. Between the server resolving
+ * `d/secret` inside root and opening it, another channel (or connection) could rename `d` away
+ * and rename a symlink that points outside root into its place; the open would then follow it
+ * out. The file handler here stops the first open of `d/secret` until the test lets it go.
+ */
+let env: Env;
+let daemon: ssh.Daemon;
+let root: string;
+let conn: Connection;
+let gate: { reached: () => void; release: Promise<void> } | undefined;
+
+const gated: FileHandler = {
+  ...ssh.sftpd.nodeFileHandler,
+  async open(path, flags, mode) {
+    const g = gate;
+    if (g && path.endsWith('/d/secret')) {
+      gate = undefined;
+      g.reached();
+      await g.release;
+    }
+    return ssh.sftpd.nodeFileHandler.open(path, flags, mode);
+  },
+};
+
+before(async () => {
+  env = await makeEnv();
+  root = join(env.dir, 'root');
+  const outside = join(env.dir, 'outside');
+  await mkdir(join(root, 'd'), { recursive: true });
+  await mkdir(outside);
+  await writeFile(join(root, 'd', 'secret'), 'inside');
+  await writeFile(join(outside, 'secret'), 'OUTSIDE');
+  // A link out of root that was there already (a client can also make one: a relative link
+  // made deep in the tree and renamed to a shallower place points further up than it did).
+  await symlink(outside, join(root, 'out'));
+  daemon = await startDaemon(env, {
+    password: 'pw',
+    subsystems: [ssh.sftpd.subsystemSpec({ root, fileHandler: gated })],
+  });
+  conn = await connectTo(daemon, env, { password: 'pw' });
+});
+
+after(async () => {
+  await daemon?.stop();
+  await env?.cleanup();
+});
+
+describe('SFTP root against renames racing path checks', () => {
+  test('a rename on another channel waits for a checked open: the open reads what was checked', async () => {
+    const reader = await ssh.sftp.startChannel(conn);
+    const renamer = await ssh.sftp.startChannel(conn);
+    let reached!: () => void;
+    const atOpen = new Promise<void>((r) => (reached = r));
+    let release!: () => void;
+    gate = { reached, release: new Promise<void>((r) => (release = r)) };
+
+    const read = reader.readFile('/d/secret');
+    await atOpen; // checked, not yet opened
+    let swapped = false;
+    const swap = (async () => {
+      await renamer.rename('/d', '/d-old');
+      await renamer.rename('/out', '/d');
+      swapped = true;
+    })();
+    // Give the renames every chance to run while the open is held (they must not).
+    for (let i = 0; i < 20 && !swapped; i++) await new Promise((r) => setTimeout(r, 5));
+    const whileHeld = swapped;
+    release();
+    const got = await read;
+    await swap;
+    assert.equal(got.toString(), 'inside', 'the open followed a symlink swapped in after the check');
+    assert.equal(whileHeld, false, 'the renames waited for the open');
+    // Once they are done, the swapped-in link is refused as any link out of root is.
+    assert.ok((await lstat(join(root, 'd'))).isSymbolicLink());
+    await assert.rejects(reader.readFile('/d/secret'), (e: ssh.SshError) => e.code === 'SFTP_STATUS');
+    await ssh.sftp.stopChannel(reader);
+    await ssh.sftp.stopChannel(renamer);
+  });
+
+  test(
+    'opening a FIFO does not hold a thread: it fails or reads nothing, and the server serves on',
+    { timeout: 20_000 },
+    async () => {
+      // Four such opens would otherwise take every thread of libuv's pool from the whole daemon.
+      execFileSync('mkfifo', [join(root, 'fifo')]);
+      const s = await ssh.sftp.startChannel(conn);
+      const tries = Array.from({ length: 6 }, () =>
+        s.open('/fifo', 'r').then(
+          async (h) => {
+            await s.close(h);
+            return 'opened';
+          },
+          (e: ssh.SshError) => e.code,
+        ),
+      );
+      const outcomes = await Promise.all(tries);
+      for (const o of outcomes) assert.ok(o === 'opened' || o === 'SFTP_STATUS', String(o));
+      assert.equal((await s.readFile('/d-old/secret')).toString(), 'inside');
+      await ssh.sftp.stopChannel(s);
+    },
+  );
+});
