@@ -12,7 +12,7 @@ import { errnoError, type FileHandler } from './file-handler.js';
  * The check and the operation are two steps, so what they act on must not change in between.
  * Within this process it does not: a check and the operation on its answer run under a shared
  * hold of one process-wide lock (`guard`), and the requests that can put a symlink where a checked
- * directory was (RENAME, posix-rename, hard links) take the lock alone, from any session and any
+ * path was (RENAME, posix-rename, hard links, SYMLINK) take the lock alone, from any session and any
  * root. Otherwise a client could open `d/f` on one channel while another renames `d` away and a
  * link out of root into its place (such links exist: one made deep in the tree with a relative
  * target points further up once renamed to a shallower place). What the lock cannot stop is

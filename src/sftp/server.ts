@@ -472,12 +472,10 @@ export class SftpServerSession {
       case 'copyData':
         return this.copyData(m);
       default:
-        // RENAME and links can put a symlink where another request's checked directory was.
-        return this.inOrder(() =>
-          jail.guard(m.type === 'rename' || m.type === 'posixRename' || m.type === 'hardlink', () =>
-            this.servePath(m),
-          ),
-        );
+        // RENAME and links can put a symlink where another request's checked path was (a
+        // new symlink's target is only checked to be inside root by name, and may pass through
+        // a link out of it: harmless once checked on use, not under a check already made).
+        return this.inOrder(() => jail.guard(changesWhereNamesLead(m.type), () => this.servePath(m)));
     }
   }
 
@@ -697,4 +695,8 @@ export class SftpServerSession {
   private nameOnly(name: string): NameEntry {
     return { filename: name, longname: name, attrs: {} };
   }
+}
+
+function changesWhereNamesLead(type: SftpRequest['type']): boolean {
+  return type === 'rename' || type === 'posixRename' || type === 'hardlink' || type === 'symlink';
 }

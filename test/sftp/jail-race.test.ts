@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Connection } from '../../src/edge/connection.js';
@@ -17,14 +17,15 @@ import { connectTo, makeEnv, startDaemon, type Env } from '../facade/helpers.js'
 let env: Env;
 let daemon: ssh.Daemon;
 let root: string;
+let outside: string;
 let conn: Connection;
-let gate: { reached: () => void; release: Promise<void> } | undefined;
+let gate: { suffix: string; reached: () => void; release: Promise<void> } | undefined;
 
 const gated: FileHandler = {
   ...ssh.sftpd.nodeFileHandler,
   async open(path, flags, mode) {
     const g = gate;
-    if (g && path.endsWith('/d/secret')) {
+    if (g && path.endsWith(g.suffix)) {
       gate = undefined;
       g.reached();
       await g.release;
@@ -36,7 +37,7 @@ const gated: FileHandler = {
 before(async () => {
   env = await makeEnv();
   root = join(env.dir, 'root');
-  const outside = join(env.dir, 'outside');
+  outside = join(env.dir, 'outside');
   await mkdir(join(root, 'd'), { recursive: true });
   await mkdir(outside);
   await writeFile(join(root, 'd', 'secret'), 'inside');
@@ -63,7 +64,7 @@ describe('SFTP root against renames racing path checks', () => {
     let reached!: () => void;
     const atOpen = new Promise<void>((r) => (reached = r));
     let release!: () => void;
-    gate = { reached, release: new Promise<void>((r) => (release = r)) };
+    gate = { suffix: '/d/secret', reached, release: new Promise<void>((r) => (release = r)) };
 
     const read = reader.readFile('/d/secret');
     await atOpen; // checked, not yet opened
@@ -86,6 +87,41 @@ describe('SFTP root against renames racing path checks', () => {
     await assert.rejects(reader.readFile('/d/secret'), (e: ssh.SshError) => e.code === 'SFTP_STATUS');
     await ssh.sftp.stopChannel(reader);
     await ssh.sftp.stopChannel(renamer);
+  });
+
+  test('a SYMLINK on another channel waits for a checked create: it cannot lead the new file out', async () => {
+    // The name did not exist when checked; a link made there meanwhile, whose target passes
+    // through a link out of root, would take the create (and its truncation) outside.
+    await symlink(join(outside, 'victim'), join(root, 'out-victim'));
+    await writeFile(join(outside, 'victim'), 'keep me');
+    const writer = await ssh.sftp.startChannel(conn);
+    const linker = await ssh.sftp.startChannel(conn);
+    let reached!: () => void;
+    const atOpen = new Promise<void>((r) => (reached = r));
+    let release!: () => void;
+    gate = { suffix: '/new', reached, release: new Promise<void>((r) => (release = r)) };
+    const write = writer.writeFile('/new', 'written');
+    await atOpen;
+    let linked = false;
+    const link = linker.makeSymlink('/new', '/out-victim').then(
+      () => (linked = true),
+      (e: ssh.SshError) => e.code,
+    );
+    for (let i = 0; i < 20 && !linked; i++) await new Promise((r) => setTimeout(r, 5));
+    const whileHeld = linked;
+    release();
+    await write;
+    const linkOutcome = await link;
+    assert.equal(
+      await readFile(join(outside, 'victim'), 'utf8'),
+      'keep me',
+      'the file outside root was written',
+    );
+    assert.equal(await readFile(join(root, 'new'), 'utf8'), 'written');
+    assert.equal(whileHeld, false, 'the SYMLINK waited for the create');
+    assert.equal(linkOutcome, 'SFTP_STATUS', 'and then found the name taken');
+    await ssh.sftp.stopChannel(writer);
+    await ssh.sftp.stopChannel(linker);
   });
 
   test(
