@@ -34,6 +34,20 @@ const gated: FileHandler = {
   },
 };
 
+/** Holds the next open of a path ending in `suffix` after its check; `atOpen` says it is held. */
+function holdOpen(suffix: string): { atOpen: Promise<void>; release: () => void } {
+  let reached!: () => void;
+  const atOpen = new Promise<void>((r) => (reached = r));
+  let release!: () => void;
+  gate = { suffix, reached, release: new Promise<void>((r) => (release = r)) };
+  return { atOpen, release };
+}
+
+/** Up to 100 ms for `done` to come true (it must not, while an open is held). */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 20 && !done(); i++) await new Promise((r) => setTimeout(r, 5));
+}
+
 before(async () => {
   env = await makeEnv();
   root = join(env.dir, 'root');
@@ -61,10 +75,7 @@ describe('SFTP root against renames racing path checks', () => {
   test('a rename on another channel waits for a checked open: the open reads what was checked', async () => {
     const reader = await ssh.sftp.startChannel(conn);
     const renamer = await ssh.sftp.startChannel(conn);
-    let reached!: () => void;
-    const atOpen = new Promise<void>((r) => (reached = r));
-    let release!: () => void;
-    gate = { suffix: '/d/secret', reached, release: new Promise<void>((r) => (release = r)) };
+    const { atOpen, release } = holdOpen('/d/secret');
 
     const read = reader.readFile('/d/secret');
     await atOpen; // checked, not yet opened
@@ -75,7 +86,7 @@ describe('SFTP root against renames racing path checks', () => {
       swapped = true;
     })();
     // Give the renames every chance to run while the open is held (they must not).
-    for (let i = 0; i < 20 && !swapped; i++) await new Promise((r) => setTimeout(r, 5));
+    await until(() => swapped);
     const whileHeld = swapped;
     release();
     const got = await read;
@@ -96,10 +107,7 @@ describe('SFTP root against renames racing path checks', () => {
     await writeFile(join(outside, 'victim'), 'keep me');
     const writer = await ssh.sftp.startChannel(conn);
     const linker = await ssh.sftp.startChannel(conn);
-    let reached!: () => void;
-    const atOpen = new Promise<void>((r) => (reached = r));
-    let release!: () => void;
-    gate = { suffix: '/new', reached, release: new Promise<void>((r) => (release = r)) };
+    const { atOpen, release } = holdOpen('/new');
     const write = writer.writeFile('/new', 'written');
     await atOpen;
     let linked = false;
@@ -107,7 +115,7 @@ describe('SFTP root against renames racing path checks', () => {
       () => (linked = true),
       (e: ssh.SshError) => e.code,
     );
-    for (let i = 0; i < 20 && !linked; i++) await new Promise((r) => setTimeout(r, 5));
+    await until(() => linked);
     const whileHeld = linked;
     release();
     await write;
